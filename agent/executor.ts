@@ -86,3 +86,14 @@ export interface NetworkAttacher {
   attach(task: Task): Promise<{ netnsPath: string; resolvConf?: string; hosts?: string }>;
   detach(taskId: string): Promise<void>;
 }
+
+/**
+ * Host-level networking the agent programs from the managers' NetworkState
+ * stream: overlay peers, service VIPs, published ports, DNS records.
+ * Implemented by agent/network/.
+ */
+export interface NetworkProgrammer {
+  /** Called with every new snapshot; must converge the host to it. */
+  apply(state: import('../proto/mod').NetworkState): Promise<void>;
+  close(): Promise<void>;
+}
