@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 
 export function serviceAutoscaleCommand(): Command {
-  return new Command('autoscale').description('Set a service's autoscaling policy (not implemented yet)').action(() => {
+  return new Command('autoscale').description('Set a service autoscaling policy (not implemented yet)').action(() => {
     process.stderr.write('convoy: autoscale is not implemented yet\n');
     process.exitCode = 1;
   });
