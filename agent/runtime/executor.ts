@@ -1,0 +1,302 @@
+// ContainerExecutor: the agent's Executor on top of Convoy's runtime.
+// prepare = pull the image, attach the network, create the container
+// (dirs + cgroup); start = run it; wait/stop/remove as the interface says.
+import type { ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
+import type { Task } from '../../proto/mod';
+import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
+import {
+  ExecutorError,
+  type ExistingContainer,
+  type ExitResult,
+  type Executor,
+  type HealthState,
+  type NetworkAttacher,
+  type NodeInfo,
+  type TaskStats,
+} from '../executor';
+import type { CgroupDriver } from './cgroups/cgroups';
+import { HealthChecker, healthCommand, healthSpec } from './health';
+import { hostArch } from './image/oci';
+import { ImageError, type RegistryOptions } from './image/registry';
+import { ImageStore, type ImageRecord } from './image/store';
+import { findHelper } from './native';
+import { Runtime, RuntimeError, type ContainerConfig, type ExecOptions, type MountSpec } from './runtime';
+
+export interface ContainerExecutorOptions {
+  /** Default /var/lib/convoy. */
+  stateDir?: string;
+  insecureRegistries?: string[];
+  credentials?: RegistryOptions['credentials'];
+  /** Wires each task's network; without it a task gets an empty netns with loopback. */
+  network?: NetworkAttacher;
+  helperPath?: string;
+  cgroups?: CgroupDriver;
+  logger?: Logger;
+  logMaxBytes?: number;
+  logMaxFiles?: number;
+  engineLabels?: Record<string, string>;
+}
+
+export const DEFAULT_STATE_DIR = '/var/lib/convoy';
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+/** Label names the executor puts on containers. */
+export const LABEL_TASK_ID = 'convoy.task.id';
+export const LABEL_SERVICE = 'convoy.service.name';
+export const LABEL_SLOT = 'convoy.task.slot';
+
+function mergeEnv(base: string[], over: string[]): string[] {
+  const m = new Map<string, string>();
+  for (const e of [...base, ...over]) {
+    const i = e.indexOf('=');
+    m.set(i < 0 ? e : e.slice(0, i), e);
+  }
+  return [...m.values()];
+}
+
+/** The container a task asks for, given its image. Pure: unit-tested. */
+export function taskToConfig(task: Task, image: ImageRecord, layers: string[], net?: { netnsPath: string; resolvConf?: string; hosts?: string }): ContainerConfig {
+  const spec = task.spec?.container;
+  if (!spec) throw new ExecutorError(`task ${task.id} has no container spec`, false);
+  const ic = image.config.config ?? {};
+  const entrypoint = spec.command.length ? spec.command : ic.Entrypoint ?? [];
+  // as `docker run --entrypoint`: overriding the entrypoint drops the image's Cmd
+  const cmd = spec.args.length ? spec.args : spec.command.length ? [] : ic.Cmd ?? [];
+  const args = [...entrypoint, ...cmd];
+  if (!args.length) throw new ExecutorError(`image ${spec.image} has no entrypoint or cmd and the task gives no command`, false);
+  const env = mergeEnv(ic.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], spec.env);
+  const hostname = spec.hostname || task.id.slice(0, 12);
+  if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${hostname}`);
+  const mounts: MountSpec[] = (spec.mounts ?? []).map((m) => ({
+    type: m.type === 'BIND' ? 'bind' : m.type === 'VOLUME' ? 'volume' : 'tmpfs',
+    source: m.source,
+    target: m.target,
+    readOnly: m.readOnly,
+    tmpfsSizeBytes: m.tmpfsSizeBytes || undefined,
+  }));
+  const limits = task.spec?.resources?.limits;
+  return {
+    id: task.id,
+    image: spec.image,
+    layers,
+    args,
+    env,
+    cwd: spec.dir || ic.WorkingDir || '/',
+    user: spec.user || ic.User || '0',
+    hostname,
+    mounts,
+    resources: limits ? { memoryBytes: limits.memoryBytes || undefined, nanoCpus: limits.nanoCpus || undefined, pids: limits.pids || undefined } : {},
+    netnsPath: net?.netnsPath,
+    resolvConf: net?.resolvConf,
+    hosts: net?.hosts,
+    stopSignal: spec.stopSignal || ic.StopSignal || 'SIGTERM',
+    labels: { ...(spec.labels ?? {}), [LABEL_TASK_ID]: task.id, [LABEL_SERVICE]: task.serviceName, [LABEL_SLOT]: String(task.slot) },
+  };
+}
+
+function toExecutorError(e: unknown, what: string): ExecutorError {
+  if (e instanceof ExecutorError) return e;
+  if (e instanceof ImageError) return new ExecutorError(e.message, e.retryable, e);
+  if (e instanceof RuntimeError) return new ExecutorError(e.message, e.retryable, e);
+  return new ExecutorError(`${what}: ${errMsg(e)}`, true, e);
+}
+
+interface TaskEntry {
+  task?: Task;
+  health?: HealthChecker;
+  networked?: boolean;
+}
+
+export class ContainerExecutor implements Executor {
+  readonly runtime: Runtime;
+  readonly images: ImageStore;
+  private readonly log: Logger;
+  private readonly tasks = new Map<string, TaskEntry>();
+  private readonly listeners: ((taskId: string, state: HealthState) => void)[] = [];
+
+  constructor(private readonly opts: ContainerExecutorOptions = {}) {
+    const stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    const helperPath = opts.helperPath ?? findHelper();
+    this.log = opts.logger ?? nullLogger;
+    this.images = new ImageStore({
+      stateDir,
+      registry: { insecureRegistries: opts.insecureRegistries, credentials: opts.credentials },
+      helperPath,
+      logger: this.log,
+    });
+    this.runtime = new Runtime({
+      stateDir,
+      layersRoot: this.images.layersRoot,
+      helperPath,
+      cgroups: opts.cgroups,
+      logger: this.log,
+      logMaxBytes: opts.logMaxBytes,
+      logMaxFiles: opts.logMaxFiles,
+    });
+  }
+
+  async describe(): Promise<NodeInfo> {
+    return {
+      hostname: os.hostname(),
+      os: 'linux',
+      arch: hostArch(),
+      nanoCpus: os.cpus().length * 1e9,
+      memoryBytes: os.totalmem(),
+      engineLabels: { 'convoy.runtime': 'convoy-init', 'convoy.cgroups': `v${this.runtime.cgroups.version}`, ...(this.opts.engineLabels ?? {}) },
+    };
+  }
+
+  private entry(id: string): TaskEntry {
+    let e = this.tasks.get(id);
+    if (!e) {
+      e = {};
+      this.tasks.set(id, e);
+    }
+    return e;
+  }
+
+  async prepare(task: Task): Promise<void> {
+    const spec = task.spec?.container;
+    if (!spec?.image) throw new ExecutorError(`task ${task.id} has no image`, false);
+    const e = this.entry(task.id);
+    e.task = task;
+    if (await this.runtime.readState(task.id)) return;
+    let image: ImageRecord;
+    try {
+      image = await this.images.pull(spec.image);
+    } catch (err) {
+      throw toExecutorError(err, `pulling ${spec.image}`);
+    }
+    let net: { netnsPath: string; resolvConf?: string; hosts?: string } | undefined;
+    if (this.opts.network) {
+      try {
+        net = await this.opts.network.attach(task);
+        e.networked = true;
+      } catch (err) {
+        throw toExecutorError(err, `attaching task ${task.id} to its networks`);
+      }
+    }
+    try {
+      await this.runtime.create(taskToConfig(task, image, image.layers, net));
+    } catch (err) {
+      if (net && this.opts.network) await this.opts.network.detach(task.id).catch(() => undefined);
+      throw toExecutorError(err, `creating the container of task ${task.id}`);
+    }
+    this.log.info('task prepared', { 'task.id': task.id, 'service.name': task.serviceName, 'image.ref': image.ref });
+  }
+
+  async start(task: Task): Promise<void> {
+    try {
+      await this.runtime.start(task.id);
+    } catch (err) {
+      throw toExecutorError(err, `starting task ${task.id}`);
+    }
+    this.startHealth(task.id, task);
+  }
+
+  private startHealth(taskId: string, task: Task | undefined): void {
+    const e = this.entry(taskId);
+    if (e.health) return;
+    void (async () => {
+      const st = await this.runtime.readState(taskId);
+      if (!st) return;
+      const image = await this.images.get(st.config.image).catch(() => undefined);
+      const fromSpec = task?.spec?.container?.healthcheck ?? undefined;
+      const spec = healthSpec(fromSpec ?? undefined, image?.config.config?.Healthcheck);
+      if (!spec) return;
+      const cmd = healthCommand(spec.test);
+      if (!cmd) return;
+      const checker = new HealthChecker(
+        spec,
+        async (timeoutMs) => {
+          const r = await this.runtime.execCollect(taskId, cmd, timeoutMs);
+          return r.code === 0 && !r.timedOut;
+        },
+        (state) => {
+          for (const l of this.listeners) l(taskId, state);
+        },
+      );
+      e.health = checker;
+      checker.start();
+      this.runtime
+        .wait(taskId)
+        .then(() => checker.stop())
+        .catch(() => checker.stop());
+    })().catch((err) => this.log.warn('health check not started', { 'task.id': taskId, err: errMsg(err) }));
+  }
+
+  async wait(taskId: string): Promise<ExitResult> {
+    try {
+      const r = await this.runtime.wait(taskId);
+      return { exitCode: r.exitCode, signal: r.signal, oomKilled: r.oomKilled, reason: r.reason };
+    } catch (err) {
+      throw toExecutorError(err, `waiting for task ${taskId}`);
+    }
+  }
+
+  async stop(taskId: string, graceMs: number): Promise<void> {
+    const st = await this.runtime.readState(taskId);
+    if (!st) return;
+    await this.runtime.stop(taskId, graceMs);
+    this.tasks.get(taskId)?.health?.stop();
+  }
+
+  async remove(taskId: string): Promise<void> {
+    const e = this.tasks.get(taskId);
+    e?.health?.stop();
+    try {
+      await this.runtime.remove(taskId);
+    } catch (err) {
+      throw toExecutorError(err, `removing task ${taskId}`);
+    }
+    if (this.opts.network) await this.opts.network.detach(taskId).catch((err) => this.log.warn('network detach failed', { 'task.id': taskId, err: errMsg(err) }));
+    this.tasks.delete(taskId);
+  }
+
+  async list(): Promise<ExistingContainer[]> {
+    return (await this.runtime.list()).map((c) => ({ taskId: c.id, running: c.running, pid: c.pid }));
+  }
+
+  async adopt(taskId: string): Promise<void> {
+    try {
+      await this.runtime.adopt(taskId);
+    } catch (err) {
+      throw toExecutorError(err, `adopting task ${taskId}`);
+    }
+    if (await this.runtime.isRunning(taskId)) this.startHealth(taskId, this.tasks.get(taskId)?.task);
+  }
+
+  async stats(taskId: string): Promise<TaskStats | undefined> {
+    const s = await this.runtime.stats(taskId).catch(() => undefined);
+    if (!s) return undefined;
+    return { timestampMs: Date.now(), cpuSeconds: s.cpuSeconds, memoryBytes: s.memoryBytes, memoryLimitBytes: s.memoryLimitBytes, pids: s.pids, netRxBytes: s.netRxBytes, netTxBytes: s.netTxBytes };
+  }
+
+  health(taskId: string): HealthState {
+    return this.tasks.get(taskId)?.health?.state ?? 'none';
+  }
+
+  onHealthChange(listener: (taskId: string, state: HealthState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** `convoy task exec`: a process inside the task's container. */
+  exec(taskId: string, opts: ExecOptions): Promise<ChildProcess> {
+    return this.runtime.exec(taskId, opts);
+  }
+
+  /** Path of the task's JSON-lines log file (rotated files get .1, .2 ...). */
+  logPath(taskId: string): string {
+    return this.runtime.logPath(taskId);
+  }
+
+  /** Removes unused layers (keeping those of images and containers still on disk). */
+  async gc(): Promise<{ removedLayers: string[] }> {
+    return this.images.gc(await this.runtime.layersInUse());
+  }
+
+  async close(): Promise<void> {
+    for (const e of this.tasks.values()) e.health?.stop();
+  }
+}
+

@@ -1,0 +1,1047 @@
+// convoy-init: the few things Node.js cannot do for Convoy's container runtime.
+//
+//   convoy-init run      start a container and stay as its monitor (logs, exit status)
+//   convoy-init exec     run a process inside a running container (setns)
+//   convoy-init fixup R  apply layer entries Node cannot create under root dir R
+//                        (overlay whiteouts, opaque dirs, device nodes, xattrs)
+//
+// Protocol (docs/runtime.md): the caller writes the configuration on fd 3 as a
+// sequence of NUL-terminated strings and shuts down its write side. For run and
+// exec the strings are key/value pairs; for fixup they are operations with a
+// fixed number of arguments. `run` answers on the same fd 3 (a socketpair made
+// by Node) with one line: "ok <container pid> <monitor pid>\n" or
+// "error <message>\n", then closes it.
+//
+// Seccomp: a default-allow filter built with libseccomp that returns EPERM for
+// the syscalls Docker's default profile blocks (mount, module loading, clock
+// setting, reboot, kexec, swap, bpf, keyrings, namespace creation, ...).
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ITEMS 512
+#define CONFIG_FD 3
+
+// ---------------------------------------------------------------- errors
+
+static int g_errfd = -1; // where fatal errors go ("error <msg>\n")
+
+static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void die(const char *fmt, ...) {
+  char msg[1024];
+  int saved = errno;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if ((size_t)n >= sizeof msg) n = sizeof msg - 1;
+  char line[1200];
+  int len;
+  if (saved) len = snprintf(line, sizeof line, "error %s: %s\n", msg, strerror(saved));
+  else len = snprintf(line, sizeof line, "error %s\n", msg);
+  if (g_errfd >= 0) {
+    if (write(g_errfd, line, (size_t)len) < 0) {}
+  } else {
+    if (write(2, line + 6, (size_t)len - 6) < 0) {}
+  }
+  _exit(127);
+}
+
+// ---------------------------------------------------------------- config
+
+struct mountspec {
+  const char *type; // bind | tmpfs
+  const char *src;
+  const char *dst;
+  const char *data;
+  int ro;
+};
+
+struct config {
+  // run + exec
+  const char *args[MAX_ITEMS + 1];
+  int nargs;
+  const char *env[MAX_ITEMS + 1];
+  int nenv;
+  const char *cgroups[32];
+  int ncgroups;
+  const char *cwd;
+  const char *user;
+  int caps[64];
+  int ncaps;
+  int caps_given;
+  struct { int res; rlim_t soft, hard; } rlimits[16];
+  int nrlimits;
+  int seccomp;
+  // run
+  const char *lowers[MAX_ITEMS];
+  int nlowers;
+  const char *lowerbase;
+  const char *upper, *work, *merged;
+  const char *hostname;
+  const char *netns;
+  struct mountspec mounts[64];
+  int nmounts;
+  int readonly;
+  const char *log;
+  long long logmax;
+  int logfiles;
+  const char *exitfile;
+  // exec
+  int pid;
+};
+
+static char *read_all(int fd, size_t *len) {
+  size_t cap = 8192, n = 0;
+  char *buf = malloc(cap);
+  if (!buf) die("out of memory");
+  for (;;) {
+    if (n == cap) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      if (!buf) die("out of memory");
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      die("read config");
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  *len = n;
+  return buf;
+}
+
+// Splits a NUL-separated buffer into strings.
+static int split(char *buf, size_t len, const char ***out) {
+  int count = 0;
+  for (size_t i = 0; i < len; i++)
+    if (buf[i] == 0) count++;
+  const char **v = calloc((size_t)count + 1, sizeof *v);
+  if (!v) die("out of memory");
+  int k = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (buf[i] == 0) {
+      v[k++] = buf + start;
+      start = i + 1;
+    }
+  }
+  *out = v;
+  return count;
+}
+
+static void parse_config(struct config *c, const char **kv, int n) {
+  memset(c, 0, sizeof *c);
+  c->seccomp = 1;
+  c->logfiles = 3;
+  c->logmax = 10 * 1024 * 1024;
+  struct mountspec *m = NULL;
+  if (n % 2) die("config: odd number of strings");
+  for (int i = 0; i < n; i += 2) {
+    const char *k = kv[i], *v = kv[i + 1];
+    if (!strcmp(k, "arg")) { if (c->nargs < MAX_ITEMS) c->args[c->nargs++] = v; }
+    else if (!strcmp(k, "env")) { if (c->nenv < MAX_ITEMS) c->env[c->nenv++] = v; }
+    else if (!strcmp(k, "cgroup")) { if (c->ncgroups < 32) c->cgroups[c->ncgroups++] = v; }
+    else if (!strcmp(k, "cwd")) c->cwd = v;
+    else if (!strcmp(k, "user")) c->user = v;
+    else if (!strcmp(k, "cap")) { c->caps_given = 1; if (*v && c->ncaps < 64) c->caps[c->ncaps++] = atoi(v); }
+    else if (!strcmp(k, "rlimit")) {
+      // "<resource>:<soft>:<hard>"
+      if (c->nrlimits < 16) {
+        char *e;
+        int res = (int)strtol(v, &e, 10);
+        if (*e != ':') die("config: bad rlimit %s", v);
+        unsigned long long s = strtoull(e + 1, &e, 10);
+        if (*e != ':') die("config: bad rlimit %s", v);
+        unsigned long long h = strtoull(e + 1, &e, 10);
+        c->rlimits[c->nrlimits].res = res;
+        c->rlimits[c->nrlimits].soft = (rlim_t)s;
+        c->rlimits[c->nrlimits].hard = (rlim_t)h;
+        c->nrlimits++;
+      }
+    }
+    else if (!strcmp(k, "seccomp")) c->seccomp = strcmp(v, "none") != 0;
+    else if (!strcmp(k, "lower")) { if (c->nlowers < MAX_ITEMS) c->lowers[c->nlowers++] = v; }
+    else if (!strcmp(k, "lowerbase")) c->lowerbase = v;
+    else if (!strcmp(k, "upper")) c->upper = v;
+    else if (!strcmp(k, "work")) c->work = v;
+    else if (!strcmp(k, "merged")) c->merged = v;
+    else if (!strcmp(k, "hostname")) c->hostname = v;
+    else if (!strcmp(k, "netns")) c->netns = v;
+    else if (!strcmp(k, "readonly")) c->readonly = !strcmp(v, "1");
+    else if (!strcmp(k, "log")) c->log = v;
+    else if (!strcmp(k, "logmax")) c->logmax = atoll(v);
+    else if (!strcmp(k, "logfiles")) c->logfiles = atoi(v);
+    else if (!strcmp(k, "exitfile")) c->exitfile = v;
+    else if (!strcmp(k, "pid")) c->pid = atoi(v);
+    else if (!strcmp(k, "mnt")) {
+      if (c->nmounts >= 64) die("config: too many mounts");
+      m = &c->mounts[c->nmounts++];
+      m->type = v;
+    }
+    else if (!strcmp(k, "mnt.src")) { if (m) m->src = v; }
+    else if (!strcmp(k, "mnt.dst")) { if (m) m->dst = v; }
+    else if (!strcmp(k, "mnt.data")) { if (m) m->data = v; }
+    else if (!strcmp(k, "mnt.ro")) { if (m) m->ro = !strcmp(v, "1"); }
+    // unknown keys are ignored so that newer agents can talk to older helpers
+  }
+  c->args[c->nargs] = NULL;
+  c->env[c->nenv] = NULL;
+}
+
+// ---------------------------------------------------------------- helpers
+
+static void write_file(const char *path, const char *s) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open %s", path);
+  size_t len = strlen(s);
+  if (write(fd, s, len) != (ssize_t)len) die("write %s", path);
+  close(fd);
+}
+
+static void mkdir_p(const char *path, mode_t mode) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(tmp, mode) < 0 && errno != EEXIST) die("mkdir %s", tmp);
+      *p = '/';
+    }
+  }
+  if (mkdir(tmp, mode) < 0 && errno != EEXIST) die("mkdir %s", tmp);
+}
+
+// Opens `rel` inside the directory `rootfd` without following any symlink,
+// creating missing components (directories, and the last one as a file when
+// `leaf_file`). Returns an O_PATH fd usable as a mount target via /proc/self/fd.
+static int open_in_root(int rootfd, const char *rel, int leaf_file) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", rel);
+  int dirfd = dup(rootfd);
+  if (dirfd < 0) die("dup");
+  char *save = NULL;
+  char *comp = strtok_r(buf, "/", &save);
+  if (!comp) return dirfd;
+  while (comp) {
+    char *next = strtok_r(NULL, "/", &save);
+    if (!strcmp(comp, "..") || !strcmp(comp, ".")) die("mount target %s: '.' and '..' are not allowed", rel);
+    int last = next == NULL;
+    int fd = openat(dirfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      if (last && leaf_file) {
+        int f = openat(dirfd, comp, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f < 0) die("create mount target %s", rel);
+        close(f);
+      } else if (mkdirat(dirfd, comp, 0755) < 0 && errno != EEXIST) {
+        die("create mount target %s", rel);
+      }
+      fd = openat(dirfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) die("open mount target %s", rel);
+    struct stat st;
+    if (fstat(fd, &st) < 0) die("stat %s", rel);
+    if (S_ISLNK(st.st_mode)) {
+      errno = 0;
+      die("mount target %s goes through a symlink in the image", rel);
+    }
+    if (!last && !S_ISDIR(st.st_mode)) {
+      errno = ENOTDIR;
+      die("mount target %s", rel);
+    }
+    close(dirfd);
+    dirfd = fd;
+    comp = next;
+  }
+  return dirfd;
+}
+
+static void fdpath(char *out, size_t len, int fd) { snprintf(out, len, "/proc/self/fd/%d", fd); }
+
+static void do_mount(const char *src, const char *dst, const char *type, unsigned long flags, const char *data) {
+  if (mount(src, dst, type, flags, data) < 0) die("mount %s on %s (%s)", src ? src : "none", dst, type ? type : "bind");
+}
+
+// ---------------------------------------------------------------- user
+
+// Resolves "user[:group]" (names or numbers) against the container's
+// /etc/passwd and /etc/group, read by hand: glibc's NSS could load modules
+// from the container's filesystem into this privileged process.
+struct ids { uid_t uid; gid_t gid; gid_t groups[64]; int ngroups; };
+
+static int all_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+static void resolve_user(const char *spec, struct ids *out) {
+  out->uid = 0;
+  out->gid = 0;
+  out->ngroups = 0;
+  if (!spec || !*spec) spec = "0";
+  char u[256], g[256] = "";
+  snprintf(u, sizeof u, "%s", spec);
+  char *colon = strchr(u, ':');
+  if (colon) {
+    *colon = 0;
+    snprintf(g, sizeof g, "%s", colon + 1);
+  }
+  const char *uname = NULL;
+  int found = 0;
+  char line[1024];
+  FILE *f = fopen("/etc/passwd", "re");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      char *fields[7] = {0};
+      char *p = line;
+      for (int i = 0; i < 7 && p; i++) {
+        fields[i] = p;
+        p = strchr(p, ':');
+        if (p) *p++ = 0;
+      }
+      if (!fields[3]) continue;
+      int match = all_digits(u) ? (uid_t)atol(u) == (uid_t)atol(fields[2]) : !strcmp(u, fields[0]);
+      if (match) {
+        out->uid = (uid_t)atol(fields[2]);
+        out->gid = (gid_t)atol(fields[3]);
+        static char namebuf[256];
+        snprintf(namebuf, sizeof namebuf, "%s", fields[0]);
+        uname = namebuf;
+        found = 1;
+        break;
+      }
+    }
+    fclose(f);
+  }
+  if (!found) {
+    if (!all_digits(u)) { errno = 0; die("unable to find user %s: no matching entries in passwd file", u); }
+    out->uid = (uid_t)atol(u);
+    out->gid = 0; // as Docker: a numeric uid without passwd entry gets gid 0
+  }
+  int gfound = !*g;
+  if (*g && all_digits(g)) {
+    out->gid = (gid_t)atol(g);
+    gfound = 1;
+  }
+  f = fopen("/etc/group", "re");
+  if (f) {
+    while (fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\n")] = 0;
+      char *fields[4] = {0};
+      char *p = line;
+      for (int i = 0; i < 4 && p; i++) {
+        fields[i] = p;
+        p = strchr(p, ':');
+        if (p) *p++ = 0;
+      }
+      if (!fields[2]) continue;
+      gid_t gid = (gid_t)atol(fields[2]);
+      if (*g && !gfound && !strcmp(g, fields[0])) {
+        out->gid = gid;
+        gfound = 1;
+      }
+      // supplementary groups listing the user by name
+      if (uname && fields[3] && !*g) {
+        char *save = NULL;
+        for (char *m = strtok_r(fields[3], ",", &save); m; m = strtok_r(NULL, ",", &save))
+          if (!strcmp(m, uname) && out->ngroups < 64) out->groups[out->ngroups++] = gid;
+      }
+    }
+    fclose(f);
+  }
+  if (!gfound) { errno = 0; die("unable to find group %s: no matching entries in group file", g); }
+}
+
+// ---------------------------------------------------------------- process setup
+
+static int g_last_cap = 40;
+
+static void read_last_cap(void) {
+  int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char b[16] = {0};
+  if (read(fd, b, sizeof b - 1) > 0) g_last_cap = atoi(b);
+  close(fd);
+}
+
+static void apply_seccomp(void) {
+  static const char *deny[] = {
+      "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module",
+      "finit_module", "fsconfig", "fsmount", "fsopen", "fspick", "get_kernel_syms", "init_module",
+      "io_uring_enter", "io_uring_register", "io_uring_setup", "ioperm", "iopl", "kexec_file_load",
+      "kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount", "nfsservctl",
+      "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root", "query_module", "quotactl",
+      "quotactl_fd", "reboot", "request_key", "setns", "settimeofday", "stime", "swapoff", "swapon",
+      "_sysctl", "sysfs", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
+      "vhangup", "vm86", "vm86old", NULL};
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (!ctx) die("seccomp_init");
+  for (int i = 0; deny[i]; i++) {
+    int nr = seccomp_syscall_resolve_name(deny[i]);
+    if (nr == __NR_SCMP_ERROR) continue;
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0) die("seccomp rule %s", deny[i]);
+  }
+  // clone with a namespace flag is refused; clone3 reports ENOSYS so libc falls back to clone.
+  static const unsigned long nsflags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+                                          CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
+  for (size_t i = 0; i < sizeof nsflags / sizeof nsflags[0]; i++) {
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                         SCMP_A0(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i])) < 0)
+      die("seccomp rule clone");
+  }
+  int nr = seccomp_syscall_resolve_name("clone3");
+  if (nr != __NR_SCMP_ERROR) seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
+  if (seccomp_load(ctx) < 0) die("seccomp_load");
+  seccomp_release(ctx);
+}
+
+static void apply_rlimits(const struct config *c) {
+  for (int i = 0; i < c->nrlimits; i++) {
+    struct rlimit rl = {c->rlimits[i].soft, c->rlimits[i].hard};
+    if (setrlimit(c->rlimits[i].res, &rl) == 0) continue;
+    // raising a hard limit needs CAP_SYS_RESOURCE in the initial namespace;
+    // where we lack it, keep the current hard limit and clamp the soft one
+    struct rlimit cur;
+    if (errno != EPERM || getrlimit(c->rlimits[i].res, &cur) < 0) die("setrlimit %d", c->rlimits[i].res);
+    rl.rlim_max = rl.rlim_max < cur.rlim_max ? rl.rlim_max : cur.rlim_max;
+    rl.rlim_cur = rl.rlim_cur < rl.rlim_max ? rl.rlim_cur : rl.rlim_max;
+    if (setrlimit(c->rlimits[i].res, &rl) < 0) die("setrlimit %d", c->rlimits[i].res);
+  }
+}
+
+// Docker's default capability set, used when the caller does not give one.
+static const int default_caps[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31};
+
+static void apply_identity(const struct config *c, const struct ids *ids) {
+  const int *caps = c->caps_given ? c->caps : default_caps;
+  int ncaps = c->caps_given ? c->ncaps : (int)(sizeof default_caps / sizeof default_caps[0]);
+  uint64_t set = 0;
+  for (int i = 0; i < ncaps; i++)
+    if (caps[i] >= 0 && caps[i] < 64) set |= 1ULL << caps[i];
+  for (int cap = 0; cap <= g_last_cap; cap++)
+    if (!(set & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+      die("drop capability %d", cap);
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) die("keepcaps");
+  if (setgroups((size_t)ids->ngroups, ids->groups) < 0) die("setgroups");
+  if (setresgid(ids->gid, ids->gid, ids->gid) < 0) die("setgid %u", ids->gid);
+  if (setresuid(ids->uid, ids->uid, ids->uid) < 0) die("setuid %u", ids->uid);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)set;
+  data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(set >> 32);
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset");
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clear ambient caps");
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
+}
+
+static const char *env_get(const struct config *c, const char *name) {
+  size_t n = strlen(name);
+  for (int i = 0; i < c->nenv; i++)
+    if (!strncmp(c->env[i], name, n) && c->env[i][n] == '=') return c->env[i] + n + 1;
+  return NULL;
+}
+
+static void exec_process(const struct config *c) {
+  if (c->nargs == 0) { errno = 0; die("no command given"); }
+  const char *file = c->args[0];
+  char *const *argv = (char *const *)c->args;
+  char *const *envp = (char *const *)c->env;
+  if (strchr(file, '/')) {
+    execve(file, argv, envp);
+    die("exec %s", file);
+  }
+  const char *path = env_get(c, "PATH");
+  if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char pbuf[4096];
+  snprintf(pbuf, sizeof pbuf, "%s", path);
+  int last_err = ENOENT;
+  char *save = NULL;
+  for (char *dir = strtok_r(pbuf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+    char full[4096];
+    snprintf(full, sizeof full, "%s/%s", *dir ? dir : ".", file);
+    execve(full, argv, envp);
+    if (errno != ENOENT && errno != ENOTDIR) last_err = errno;
+  }
+  errno = last_err;
+  die("exec %s: not found in PATH", file);
+}
+
+static void reset_signals(void) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  for (int s = 1; s < NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    signal(s, SIG_DFL);
+  }
+}
+
+// ---------------------------------------------------------------- container init
+
+static const char *masked_paths[] = {"proc/acpi", "proc/asound", "proc/kcore", "proc/keys", "proc/latency_stats",
+                                     "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
+                                     "sys/firmware", "sys/devices/virtual/powercap", NULL};
+static const char *readonly_paths[] = {"proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger", NULL};
+static const char *devices[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+
+static void loopback_up(void) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) die("socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  snprintf(ifr.ifr_name, IFNAMSIZ, "lo");
+  if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) die("get lo flags");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("set lo up");
+  close(s);
+}
+
+static void setup_rootfs(const struct config *c) {
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make / private");
+  if (!c->merged || !c->upper || !c->work || c->nlowers == 0) { errno = 0; die("config: rootfs incomplete"); }
+  // overlay options; lower dirs may be relative to lowerbase to fit in a page
+  size_t cap = 256 + strlen(c->upper) + strlen(c->work);
+  for (int i = 0; i < c->nlowers; i++) cap += strlen(c->lowers[i]) + 1;
+  char *opts = malloc(cap);
+  if (!opts) die("out of memory");
+  char *p = opts;
+  p += sprintf(p, "lowerdir=");
+  for (int i = 0; i < c->nlowers; i++) p += sprintf(p, "%s%s", i ? ":" : "", c->lowers[i]);
+  sprintf(p, ",upperdir=%s,workdir=%s", c->upper, c->work);
+  if (c->lowerbase && chdir(c->lowerbase) < 0) die("chdir %s", c->lowerbase);
+  do_mount("overlay", c->merged, "overlay", MS_NODEV, opts);
+  free(opts);
+  if (chdir(c->merged) < 0) die("chdir %s", c->merged);
+  int root = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) die("open rootfs");
+  char t[64];
+
+  // /proc
+  int fd = open_in_root(root, "proc", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("proc", t, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  close(fd);
+  // /sys, read-only
+  fd = open_in_root(root, "sys", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("sysfs", t, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  close(fd);
+  // /dev: a tmpfs without device nodes of its own (nodev), the few devices
+  // bind-mounted from the host, so that a container cannot use a node it
+  // makes itself even where no devices cgroup restricts it (cgroup v2).
+  fd = open_in_root(root, "dev", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k");
+  close(fd);
+  for (int i = 0; devices[i]; i++) {
+    char host[64], rel[64];
+    snprintf(host, sizeof host, "/dev/%s", devices[i]);
+    snprintf(rel, sizeof rel, "dev/%s", devices[i]);
+    if (access(host, F_OK) < 0) continue;
+    fd = open_in_root(root, rel, 1);
+    fdpath(t, sizeof t, fd);
+    do_mount(host, t, NULL, MS_BIND, NULL);
+    close(fd);
+  }
+  fd = open_in_root(root, "dev/pts", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("devpts", t, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  close(fd);
+  fd = open_in_root(root, "dev/shm", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("shm", t, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  close(fd);
+  fd = open_in_root(root, "dev/mqueue", 0);
+  fdpath(t, sizeof t, fd);
+  do_mount("mqueue", t, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  close(fd);
+  if (symlink("pts/ptmx", "dev/ptmx") < 0 && errno != EEXIST) die("symlink ptmx");
+  if (symlink("/proc/self/fd", "dev/fd") < 0 && errno != EEXIST) die("symlink fd");
+  if (symlink("/proc/self/fd/0", "dev/stdin") < 0 && errno != EEXIST) die("symlink stdin");
+  if (symlink("/proc/self/fd/1", "dev/stdout") < 0 && errno != EEXIST) die("symlink stdout");
+  if (symlink("/proc/self/fd/2", "dev/stderr") < 0 && errno != EEXIST) die("symlink stderr");
+
+  // volumes, binds, tmpfs (and /etc/resolv.conf, /etc/hosts from the agent)
+  for (int i = 0; i < c->nmounts; i++) {
+    const struct mountspec *m = &c->mounts[i];
+    if (!m->dst) { errno = 0; die("config: mount without target"); }
+    if (!strcmp(m->type, "bind")) {
+      struct stat st;
+      if (!m->src || stat(m->src, &st) < 0) die("bind source %s", m->src ? m->src : "(none)");
+      fd = open_in_root(root, m->dst, !S_ISDIR(st.st_mode));
+      fdpath(t, sizeof t, fd);
+      do_mount(m->src, t, NULL, MS_BIND | MS_REC, NULL);
+      close(fd);
+      // the O_PATH fd still names the covered inode: remount through the
+      // path (relative to the new root, just checked to have no symlink)
+      const char *rel = m->dst;
+      while (*rel == '/') rel++;
+      unsigned long fl = MS_BIND | MS_REMOUNT | MS_NODEV | (m->ro ? MS_RDONLY : 0);
+      if (mount(NULL, rel, NULL, fl, NULL) < 0) die("remount %s", m->dst);
+    } else if (!strcmp(m->type, "tmpfs")) {
+      fd = open_in_root(root, m->dst, 0);
+      fdpath(t, sizeof t, fd);
+      do_mount("tmpfs", t, "tmpfs", MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0), m->data && *m->data ? m->data : NULL);
+      close(fd);
+    } else {
+      errno = 0;
+      die("config: unknown mount type %s", m->type);
+    }
+  }
+
+  // masked and read-only paths, as runc's defaults
+  for (int i = 0; masked_paths[i]; i++) {
+    struct stat st;
+    if (lstat(masked_paths[i], &st) < 0) continue;
+    if (S_ISDIR(st.st_mode)) do_mount("tmpfs", masked_paths[i], "tmpfs", MS_RDONLY, NULL);
+    else do_mount("/dev/null", masked_paths[i], NULL, MS_BIND, NULL);
+  }
+  for (int i = 0; readonly_paths[i]; i++) {
+    struct stat st;
+    if (lstat(readonly_paths[i], &st) < 0) continue;
+    do_mount(readonly_paths[i], readonly_paths[i], NULL, MS_BIND | MS_REC, NULL);
+    if (mount(NULL, readonly_paths[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+      die("remount %s read-only", readonly_paths[i]);
+  }
+  close(root);
+
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root");
+  if (umount2(".", MNT_DETACH) < 0) die("detach old root");
+  if (chdir("/") < 0) die("chdir /");
+  if (c->readonly && mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL) < 0)
+    die("remount / read-only");
+}
+
+static void join_cgroups(const struct config *c) {
+  char path[4096];
+  for (int i = 0; i < c->ncgroups; i++) {
+    snprintf(path, sizeof path, "%s/cgroup.procs", c->cgroups[i]);
+    write_file(path, "0");
+  }
+}
+
+static void container_main(const struct config *c, int errfd, int outfd, int errout) {
+  g_errfd = errfd;
+  reset_signals();
+  if (dup2(outfd, 1) < 0 || dup2(errout, 2) < 0) die("dup2");
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull < 0 || dup2(devnull, 0) < 0) die("stdin");
+  // close everything but 0-2 and the error pipe (close-on-exec)
+#ifdef SYS_close_range
+  if (errfd > 3) syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U);
+  if (syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U) < 0)
+#endif
+    for (int fd = 3; fd < 1024; fd++)
+      if (fd != errfd) close(fd);
+  join_cgroups(c);
+  if (unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
+  if (c->netns) {
+    int nfd = open(c->netns, O_RDONLY | O_CLOEXEC);
+    if (nfd < 0) die("open netns %s", c->netns);
+    if (setns(nfd, CLONE_NEWNET) < 0) die("setns %s", c->netns);
+    close(nfd);
+  } else {
+    loopback_up();
+  }
+  setup_rootfs(c);
+  if (c->hostname && *c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0) die("sethostname");
+  struct ids ids;
+  resolve_user(c->user, &ids);
+  const char *cwd = c->cwd && *c->cwd ? c->cwd : "/";
+  mkdir_p(cwd, 0755);
+  apply_rlimits(c);
+  if (setsid() < 0) die("setsid");
+  umask(022);
+  apply_identity(c, &ids);
+  if (chdir(cwd) < 0) die("chdir %s", cwd);
+  if (c->seccomp) apply_seccomp();
+  exec_process(c);
+}
+
+// ---------------------------------------------------------------- logs
+
+struct logstate {
+  const char *path;
+  int fd;
+  long long size, max;
+  int files;
+};
+
+static void log_open(struct logstate *l) {
+  l->fd = open(l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (l->fd < 0) return;
+  struct stat st;
+  l->size = fstat(l->fd, &st) == 0 ? st.st_size : 0;
+}
+
+static void log_rotate(struct logstate *l) {
+  close(l->fd);
+  char from[4096], to[4096];
+  for (int k = l->files - 1; k >= 1; k--) {
+    if (k == 1) snprintf(from, sizeof from, "%s", l->path);
+    else snprintf(from, sizeof from, "%s.%d", l->path, k - 1);
+    snprintf(to, sizeof to, "%s.%d", l->path, k);
+    rename(from, to);
+  }
+  if (l->files <= 1) unlink(l->path);
+  log_open(l);
+}
+
+static void log_line(struct logstate *l, const char *stream, const char *data, size_t len) {
+  if (l->fd < 0) return;
+  char rec[65536 + 256];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  size_t n = strftime(rec, 64, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+  n += (size_t)sprintf(rec + n, ".%03ldZ\",\"stream\":\"%s\",\"log\":\"", ts.tv_nsec / 1000000, stream);
+  for (size_t i = 0; i < len && n < sizeof rec - 16; i++) {
+    unsigned char ch = (unsigned char)data[i];
+    switch (ch) {
+      case '"': rec[n++] = '\\'; rec[n++] = '"'; break;
+      case '\\': rec[n++] = '\\'; rec[n++] = '\\'; break;
+      case '\n': rec[n++] = '\\'; rec[n++] = 'n'; break;
+      case '\r': rec[n++] = '\\'; rec[n++] = 'r'; break;
+      case '\t': rec[n++] = '\\'; rec[n++] = 't'; break;
+      default:
+        if (ch < 0x20) n += (size_t)sprintf(rec + n, "\\u%04x", ch);
+        else rec[n++] = (char)ch;
+    }
+  }
+  rec[n++] = '"';
+  rec[n++] = '}';
+  rec[n++] = '\n';
+  if (l->max > 0 && l->size > 0 && l->size + (long long)n > l->max) log_rotate(l);
+  if (l->fd < 0) return;
+  if (write(l->fd, rec, n) > 0) l->size += (long long)n;
+}
+
+#define LINE_MAX_BYTES 16384
+
+struct stream {
+  int fd;
+  const char *name;
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+};
+
+static void stream_read(struct stream *s, struct logstate *l) {
+  ssize_t r = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
+  if (r <= 0) {
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (s->len) log_line(l, s->name, s->buf, s->len);
+    s->len = 0;
+    close(s->fd);
+    s->fd = -1;
+    return;
+  }
+  s->len += (size_t)r;
+  size_t start = 0;
+  for (size_t i = 0; i < s->len; i++) {
+    if (s->buf[i] == '\n') {
+      log_line(l, s->name, s->buf + start, i - start);
+      start = i + 1;
+    }
+  }
+  if (start == 0 && s->len == sizeof s->buf) {  // a line longer than the buffer: split it
+    log_line(l, s->name, s->buf, s->len);
+    start = s->len;
+  }
+  memmove(s->buf, s->buf + start, s->len - start);
+  s->len -= start;
+}
+
+// ---------------------------------------------------------------- run
+
+static void write_exitfile(const char *path, int status) {
+  if (!path) return;
+  char tmp[4096], body[64];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int len;
+  if (WIFSIGNALED(status)) len = snprintf(body, sizeof body, "signaled %d\n", WTERMSIG(status));
+  else len = snprintf(body, sizeof body, "exited %d\n", WEXITSTATUS(status));
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  if (write(fd, body, (size_t)len) < 0) {}
+  fsync(fd);
+  close(fd);
+  rename(tmp, path);
+}
+
+static int cmd_run(void) {
+  g_errfd = CONFIG_FD;
+  size_t len;
+  char *buf = read_all(CONFIG_FD, &len);
+  const char **kv;
+  int n = split(buf, len, &kv);
+  static struct config c;
+  parse_config(&c, kv, n);
+  read_last_cap();
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+
+  int errp[2], outp[2], errout[2];
+  if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errout, O_CLOEXEC) < 0) die("pipe");
+  unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+  if (!c.netns) flags |= CLONE_NEWNET;
+  // raw clone without a stack behaves like fork: the child runs on a copy of ours
+  pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+  if (pid < 0) die("clone");
+  if (pid == 0) {
+    close(errp[0]);
+    close(outp[0]);
+    close(errout[0]);
+    // the pipe ends become fds 1 and 2 without close-on-exec
+    int o = fcntl(outp[1], F_DUPFD_CLOEXEC, 10), e = fcntl(errout[1], F_DUPFD_CLOEXEC, 10);
+    container_main(&c, errp[1], o, e);
+  }
+  close(errp[1]);
+  close(outp[1]);
+  close(errout[1]);
+  // the child reports a setup error on errp; EOF means it exec'd
+  char msg[1200];
+  size_t mlen = 0;
+  for (;;) {
+    ssize_t r = read(errp[0], msg + mlen, sizeof msg - 1 - mlen);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    mlen += (size_t)r;
+    if (mlen >= sizeof msg - 1) break;
+  }
+  close(errp[0]);
+  if (mlen > 0) {
+    int st;
+    waitpid(pid, &st, 0);
+    msg[mlen] = 0;
+    if (write(CONFIG_FD, msg, mlen) < 0) {}
+    _exit(1);
+  }
+  char ok[64];
+  int oklen = snprintf(ok, sizeof ok, "ok %d %d\n", pid, getpid());
+  if (write(CONFIG_FD, ok, (size_t)oklen) < 0) {}
+  close(CONFIG_FD);
+  g_errfd = -1;
+  int nul = open("/dev/null", O_RDWR);
+  if (nul >= 0) {
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(nul, 2);
+    if (nul > 2) close(nul);
+  }
+
+  struct logstate l = {c.log ? c.log : "/dev/null", -1, 0, c.logmax, c.logfiles < 1 ? 1 : c.logfiles};
+  log_open(&l);
+  static struct stream so, se;
+  so.fd = outp[0];
+  so.name = "stdout";
+  se.fd = errout[0];
+  se.name = "stderr";
+  while (so.fd >= 0 || se.fd >= 0) {
+    struct pollfd p[2];
+    int np = 0;
+    struct stream *map[2];
+    if (so.fd >= 0) { p[np].fd = so.fd; p[np].events = POLLIN; map[np++] = &so; }
+    if (se.fd >= 0) { p[np].fd = se.fd; p[np].events = POLLIN; map[np++] = &se; }
+    int r = poll(p, (nfds_t)np, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < np; i++)
+      if (p[i].revents) stream_read(map[i], &l);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  if (l.fd >= 0) close(l.fd);
+  write_exitfile(c.exitfile, status);
+  return 0;
+}
+
+// ---------------------------------------------------------------- exec
+
+static pid_t g_exec_child = -1;
+static void forward_signal(int sig) {
+  if (g_exec_child > 0) kill(g_exec_child, sig);
+}
+
+static int cmd_exec(void) {
+  size_t len;
+  char *buf = read_all(CONFIG_FD, &len);
+  close(CONFIG_FD);
+  const char **kv;
+  int n = split(buf, len, &kv);
+  static struct config c;
+  parse_config(&c, kv, n);
+  read_last_cap();
+  if (c.pid <= 0) { errno = 0; die("exec: no container pid"); }
+  static const struct { const char *name; int type; } nss[] = {
+      {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+      {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+  int fds[6];
+  char path[128];
+  for (int i = 0; i < 6; i++) {
+    snprintf(path, sizeof path, "/proc/%d/ns/%s", c.pid, nss[i].name);
+    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[i] < 0) die("open %s (is the container running?)", path);
+  }
+  snprintf(path, sizeof path, "/proc/%d/root", c.pid);
+  int rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootfd < 0) die("open %s", path);
+  join_cgroups(&c);
+  for (int i = 0; i < 6; i++) {
+    if (setns(fds[i], nss[i].type) < 0) die("setns %s", nss[i].name);
+    close(fds[i]);
+  }
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    reset_signals();
+    if (fchdir(rootfd) < 0 || chroot(".") < 0) die("chroot into container");
+    close(rootfd);
+    struct ids ids;
+    resolve_user(c.user, &ids);
+    const char *cwd = c.cwd && *c.cwd ? c.cwd : "/";
+    apply_rlimits(&c);
+    apply_identity(&c, &ids);
+    if (chdir(cwd) < 0) die("chdir %s", cwd);
+    if (c.seccomp) apply_seccomp();
+    exec_process(&c);
+  }
+  g_exec_child = pid;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward_signal;
+  int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaction(fwd[i], &sa, NULL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) die("waitpid");
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// ---------------------------------------------------------------- fixup
+
+// Opens the parent directory of `rel` under `root` without following symlinks;
+// returns the dir fd and sets *base to the last component.
+static int open_parent(int root, const char *rel, char *scratch, size_t scratch_len, const char **base) {
+  snprintf(scratch, scratch_len, "%s", rel);
+  char *slash = strrchr(scratch, '/');
+  if (!slash) {
+    *base = scratch;
+    return dup(root);
+  }
+  *slash = 0;
+  *base = slash + 1;
+  return open_in_root(root, scratch, 0);
+}
+
+static int hexval(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+static int cmd_fixup(const char *rootdir) {
+  size_t len;
+  char *buf = read_all(CONFIG_FD, &len);
+  close(CONFIG_FD);
+  const char **v;
+  int n = split(buf, len, &v);
+  int root = open(rootdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) die("open %s", rootdir);
+  char scratch[4096], t[64];
+  const char *base;
+  for (int i = 0; i < n;) {
+    const char *op = v[i];
+    if (!strcmp(op, "whiteout") && i + 1 < n) {
+      int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
+      unlinkat(d, base, 0);
+      if (mknodat(d, base, S_IFCHR | 0000, makedev(0, 0)) < 0) die("whiteout %s", v[i + 1]);
+      close(d);
+      i += 2;
+    } else if (!strcmp(op, "opaque") && i + 1 < n) {
+      int fd = open_in_root(root, v[i + 1], 0);
+      fdpath(t, sizeof t, fd);
+      // O_PATH fds cannot take xattrs directly; go through /proc/self/fd
+      if (setxattr(t, "trusted.overlay.opaque", "y", 1, 0) < 0) die("opaque %s", v[i + 1]);
+      close(fd);
+      i += 2;
+    } else if (!strcmp(op, "mknod") && i + 6 < n) {
+      // path mode(octal, with type bits) major minor uid gid
+      int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
+      mode_t mode = (mode_t)strtoul(v[i + 2], NULL, 8);
+      unlinkat(d, base, 0);
+      if (mknodat(d, base, mode, makedev((unsigned)atoi(v[i + 3]), (unsigned)atoi(v[i + 4]))) < 0)
+        die("mknod %s", v[i + 1]);
+      if (fchownat(d, base, (uid_t)atol(v[i + 5]), (gid_t)atol(v[i + 6]), AT_SYMLINK_NOFOLLOW) < 0)
+        die("chown %s", v[i + 1]);
+      if (fchmodat(d, base, mode & 07777, 0) < 0) die("chmod %s", v[i + 1]);
+      close(d);
+      i += 7;
+    } else if (!strcmp(op, "xattr") && i + 3 < n) {
+      int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
+      size_t hl = strlen(v[i + 3]);
+      unsigned char *val = malloc(hl / 2 + 1);
+      if (!val) die("out of memory");
+      for (size_t k = 0; k + 1 < hl + 1 && k / 2 < hl / 2; k += 2)
+        val[k / 2] = (unsigned char)(hexval(v[i + 3][k]) * 16 + hexval(v[i + 3][k + 1]));
+      snprintf(t, sizeof t, "/proc/self/fd/%d", d);
+      char full[4200];
+      snprintf(full, sizeof full, "%s/%s", t, base);
+      if (lsetxattr(full, v[i + 2], val, hl / 2, 0) < 0 && errno != ENOTSUP) die("xattr %s on %s", v[i + 2], v[i + 1]);
+      free(val);
+      close(d);
+      i += 4;
+    } else {
+      errno = 0;
+      die("fixup: bad operation %s", op);
+    }
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "run")) return cmd_run();
+  if (argc >= 2 && !strcmp(argv[1], "exec")) return cmd_exec();
+  if (argc >= 3 && !strcmp(argv[1], "fixup")) return cmd_fixup(argv[2]);
+  fprintf(stderr, "usage: convoy-init run|exec|fixup ROOT  (configuration on fd 3, see docs/runtime.md)\n");
+  return 2;
+}

@@ -1,0 +1,140 @@
+// A throwaway OCI registry (Debian's docker-registry) for tests: a free
+// loopback port, a temp storage dir, no auth. Plain HTTP, so pass
+// `insecureRegistries: [reg.host]` to clients.
+//
+//   const reg = await startRegistry();
+//   ... `${reg.host}/convoy-test/busybox:1` ...
+//   await reg.stop();           // kills it by pid and removes its dir
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface TestRegistry {
+  /** "127.0.0.1:PORT": the registry part of image references. */
+  host: string;
+  /** "http://127.0.0.1:PORT" */
+  url: string;
+  /** Storage root (tests may corrupt blobs on purpose: see blobPath). */
+  dir: string;
+  pid: number;
+  /** Where the registry keeps a blob's bytes. */
+  blobPath(digest: string): string;
+  stop(): Promise<void>;
+}
+
+export const REGISTRY_BINARY = '/usr/bin/docker-registry';
+const START_TIMEOUT_MS = 15_000;
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const DIR_PREFIX = 'convoy-test-registry-';
+
+/**
+ * Kills test registries orphaned by a crashed earlier run (parent gone, so
+ * re-parented to pid 1, and serving a config under a convoy-test-registry-
+ * dir) and removes their dirs. startRegistry calls it first.
+ */
+export function killOrphanedRegistries(): number {
+  let killed = 0;
+  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const config = cmd.find((a) => a.includes(`/${DIR_PREFIX}`) && a.endsWith('/config.yml'));
+      if (ppid !== 1 || !config || !path.basename(cmd[0]).includes('registry')) continue;
+      process.kill(Number(p), 'SIGKILL');
+      fs.rmSync(path.dirname(config), { recursive: true, force: true });
+      killed++;
+    } catch {
+      // process gone or not ours
+    }
+  }
+  return killed;
+}
+
+export async function startRegistry(opts: { binary?: string } = {}): Promise<TestRegistry> {
+  killOrphanedRegistries();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const configPath = path.join(dir, 'config.yml');
+  fs.mkdirSync(path.join(dir, 'data'));
+  fs.writeFileSync(
+    configPath,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: ${host}`,
+      '',
+    ].join('\n'),
+  );
+  const child: ChildProcess = spawn(opts.binary ?? REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+  const pid = child.pid ?? 0;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((r) => child.once('exit', () => r()));
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await gone;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
+    }
+    try {
+      const res = await fetch(`http://${host}/v2/`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`docker-registry did not answer on ${host}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    host,
+    url: `http://${host}`,
+    dir,
+    pid,
+    blobPath: (digest: string) => {
+      const hex = digest.replace(/^sha256:/, '');
+      return path.join(dir, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
+    },
+    stop,
+  };
+}
