@@ -1,0 +1,146 @@
+// The store: Convoy's objects in etcd, one prefix per kind, one key per
+// object, JSON values. meta.version is the etcd mod revision the object was
+// read at; writes are transactions guarded by it (optimistic concurrency).
+// Service names are unique through a name index written in the same
+// transaction as the service.
+import { Etcd3, type IKeyValue } from 'etcd3';
+import type { Cluster, Node, Service, Task } from '../../proto/mod';
+
+export const PREFIX = '/convoy/';
+export type Kind = 'services' | 'tasks' | 'nodes' | 'cluster' | 'alive' | 'managers';
+
+export function key(kind: Kind, id: string): string {
+  return `${PREFIX}${kind}/${id}`;
+}
+export function nameKey(name: string): string {
+  return `${PREFIX}names/services/${name}`;
+}
+
+interface Versioned {
+  id: string;
+  meta: { version: number; createdAt: number; updatedAt: number } | null;
+}
+
+function decode<T extends Versioned>(kv: IKeyValue): T {
+  const obj = JSON.parse(kv.value.toString()) as T;
+  obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: Number(kv.mod_revision) };
+  return obj;
+}
+
+/** Etcd's default limit of operations in one transaction. */
+export const DEFAULT_MAX_TXN_OPS = 128;
+
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+export type Stored = Service | Task | Node | Cluster;
+
+export type Write =
+  | { op: 'create'; kind: Kind; obj: Stored }
+  | { op: 'update'; kind: Kind; obj: Stored }
+  | { op: 'delete'; kind: Kind; obj: Stored };
+
+export class Store {
+  constructor(
+    readonly client: Etcd3,
+    private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
+  ) {}
+
+  async list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }> {
+    const res = await this.client.getAll().prefix(`${PREFIX}${kind}/`).exec();
+    return { items: res.kvs.map((kv) => decode<T>(kv)), revision: Number(res.header.revision) };
+  }
+
+  async get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined> {
+    const res = await this.client.get(key(kind, id)).exec();
+    return res.kvs.length ? decode<T>(res.kvs[0]) : undefined;
+  }
+
+  async serviceIdByName(name: string): Promise<string | undefined> {
+    return (await this.client.get(nameKey(name)).string()) ?? undefined;
+  }
+
+  async aliveNodeIds(): Promise<Set<string>> {
+    const keys = await this.client.getAll().prefix(`${PREFIX}alive/`).keys();
+    return new Set(keys.map((k) => k.slice(`${PREFIX}alive/`.length)));
+  }
+
+  private encode(obj: Versioned): string {
+    const now = Date.now();
+    const meta = obj.meta ?? { version: 0, createdAt: now, updatedAt: now };
+    return JSON.stringify({ ...obj, meta: { ...meta, createdAt: meta.createdAt || now, updatedAt: now } });
+  }
+
+  /** Creates a service and its name index in one transaction; ConflictError if the name is taken. */
+  async createService(svc: Service): Promise<void> {
+    const name = svc.spec?.name ?? '';
+    const res = await this.client
+      .if(nameKey(name), 'Create', '==', 0)
+      .then(this.client.put(nameKey(name)).value(svc.id), this.client.put(key('services', svc.id)).value(this.encode(svc)))
+      .commit();
+    if (!res.succeeded) throw new ConflictError(`service name "${name}" is already in use`);
+  }
+
+  async removeService(svc: Service): Promise<void> {
+    const res = await this.client
+      .if(key('services', svc.id), 'Mod', '==', svc.meta?.version ?? 0)
+      .then(this.client.delete().key(key('services', svc.id)), this.client.delete().key(nameKey(svc.spec?.name ?? '')))
+      .commit();
+    if (!res.succeeded) throw new ConflictError(`service ${svc.id} changed meanwhile; retry`);
+  }
+
+  /** One guarded write; ConflictError when the object changed since it was read. */
+  async put(kind: Kind, obj: Stored, create = false): Promise<void> {
+    const res = await this.client
+      .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
+      .then(this.client.put(key(kind, obj.id)).value(this.encode(obj)))
+      .commit();
+    if (!res.succeeded) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
+  }
+
+  /**
+   * Many writes in as few transactions as the etcd limit allows. Each chunk
+   * is guarded by every object's version; a chunk that loses a race is
+   * dropped whole (the reconcilers recompute it on the next tick). Returns
+   * how many writes were committed.
+   */
+  async batch(writes: Write[]): Promise<{ committed: number; dropped: number }> {
+    // A compare and an op per write: stay under the limit on both.
+    const chunk = Math.max(1, Math.floor(this.maxTxnOps / 2));
+    let committed = 0;
+    let dropped = 0;
+    const chunks: Write[][] = [];
+    for (let i = 0; i < writes.length; i += chunk) chunks.push(writes.slice(i, i + chunk));
+    await Promise.all(
+      chunks.map(async (ws) => {
+        const [first, ...rest] = ws;
+        const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
+          w.op === 'create' ? [key(w.kind, w.obj.id), 'Create', 0] : [key(w.kind, w.obj.id), 'Mod', w.obj.meta?.version ?? 0];
+        let txn = this.client.if(cmp(first)[0], cmp(first)[1], '==', cmp(first)[2]);
+        for (const w of rest) {
+          const [k, col, v] = cmp(w);
+          txn = txn.and(k, col, '==', v);
+        }
+        const ops = ws.map((w) =>
+          w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(this.encode(w.obj)),
+        );
+        const res = await txn.then(...ops).commit();
+        if (res.succeeded) committed += ws.length;
+        else dropped += ws.length;
+      }),
+    );
+    return { committed, dropped };
+  }
+
+  async snapshotRaw(): Promise<{ services: Service[]; tasks: Task[]; nodes: Node[]; cluster?: Cluster; alive: Set<string>; revision: number }> {
+    const [s, t, n, c, alive] = await Promise.all([
+      this.list<Service>('services'),
+      this.list<Task>('tasks'),
+      this.list<Node>('nodes'),
+      this.get<Cluster>('cluster', 'default'),
+      this.aliveNodeIds(),
+    ]);
+    return { services: s.items, tasks: t.items, nodes: n.items, cluster: c, alive, revision: Math.max(s.revision, t.revision, n.revision) };
+  }
+}
