@@ -1,0 +1,270 @@
+// The agent: ties the session with the managers, the task controllers, the
+// executor (runtime), host networking and event publishing together.
+import { status as grpcStatus } from '@grpc/grpc-js';
+import type { NetworkState, NodeDescription } from '../proto/mod';
+import { errMsg, nullLogger, type Logger } from '../proto/common/logger';
+import { nullEventSink, type EventSink } from '../proto/common/events';
+import type { Executor, NetworkAttacher, NetworkProgrammer } from './executor';
+import { HollowExecutor } from './hollow/executor';
+import { ContainerExecutor, type ContainerExecutorOptions } from './runtime/executor';
+import { StatusReporter, type ReporterOptions } from './controller/reporter';
+import { Worker } from './controller/worker';
+import { DispatcherSession, type SessionInfo } from './session/session';
+import type { DispatcherClientPool } from './session/client-pool';
+import type { JoinRefusedError } from './session/errors';
+import { loadNodeId, saveNodeId } from './state/node-state';
+
+export const DEFAULT_STATE_DIR = '/var/lib/convoy';
+
+export interface AgentOptions {
+  /** Manager gRPC addresses (host:port); the first reachable one is used, the others are failover targets. */
+  managers: string[];
+  joinToken: string;
+  /** Where node.json (and the runtime's state) live. Default /var/lib/convoy. */
+  stateDir?: string;
+  /** Node hostname; default: what the executor reports. */
+  hostname?: string;
+  /** Underlay address other nodes reach this one at. */
+  advertiseAddr: string;
+  labels?: Record<string, string>;
+  /** 'container' = Convoy's runtime; 'hollow' = pretend (scale tests); or an Executor instance (the caller owns it). */
+  executor: 'container' | 'hollow' | Executor;
+  /** Extra options of the container runtime (insecure registries, credentials, log rotation...). */
+  runtime?: Omit<ContainerExecutorOptions, 'stateDir' | 'network' | 'logger'>;
+  /** Host networking: the attacher goes to the container executor; the programmer gets every NetworkState. */
+  network?: { attacher: NetworkAttacher; programmer: NetworkProgrammer };
+  /** Task state events are published here. */
+  events?: EventSink;
+  /**
+   * Called on every (re)established session: the node id and the NATS URL the
+   * managers advertise are known from here on (log/stat shippers connect then).
+   */
+  onSession?: (info: { nodeId: string; natsUrl: string; manager: string }) => void;
+  /** host:port for /metrics (served by agent/metrics). */
+  metricsListen?: string;
+  logger?: Logger;
+  /** Status batching knobs (tests, benchmarks). */
+  reporter?: ReporterOptions;
+  /** Dispatcher client pool (default: one per process, shared by every agent in it). */
+  pool?: DispatcherClientPool;
+  /** Aborts a startAgent() still waiting for its first session. */
+  signal?: AbortSignal;
+}
+
+export interface AgentHandle {
+  /** The node id the managers gave this agent ('' before the first join). */
+  nodeId(): string;
+  /** NATS URL the managers advertise ('' = none). */
+  natsUrl(): string;
+  /** The manager the current session is held with (undefined while reconnecting). */
+  manager(): string | undefined;
+  /** Stops the agent. Idempotent. Containers keep running, to be adopted by the next agent on this host. */
+  stop(): Promise<void>;
+  /** Resolves when the agent was stopped; rejects (JoinRefusedError) when the managers refused it for good. */
+  done: Promise<void>;
+  /** The executor in use (tests inspect a HollowExecutor through it). */
+  readonly executor: Executor;
+  /** Sessions established so far (1 = first join, more = reconnects). */
+  sessions(): number;
+}
+
+/** The runtime's ContainerExecutor (agent/runtime/executor.ts), with the agent's state dir, attacher and logger. */
+function createContainerExecutor(opts: AgentOptions, stateDir: string, logger: Logger): Executor {
+  return new ContainerExecutor({ ...opts.runtime, stateDir, network: opts.network?.attacher, logger });
+}
+
+export class Agent implements AgentHandle {
+  readonly executor: Executor;
+  readonly done: Promise<void>;
+  private readonly ownsExecutor: boolean;
+  private readonly stateDir: string;
+  private readonly log: Logger;
+  private readonly events: EventSink;
+  private readonly reporter: StatusReporter;
+  private readonly worker: Worker;
+  private session: DispatcherSession | undefined;
+  private id = '';
+  private nats = '';
+  private stopping: Promise<void> | undefined;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: Error) => void;
+  private firstSession: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  private netLatest: NetworkState | undefined;
+  private netApplying = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+    this.log = opts.logger ?? nullLogger;
+    this.events = opts.events ?? nullEventSink;
+    if (opts.executor === 'hollow') {
+      this.executor = new HollowExecutor({ hostname: opts.hostname });
+      this.ownsExecutor = true;
+    } else if (opts.executor === 'container') {
+      this.executor = createContainerExecutor(opts, this.stateDir, this.log.child({ component: 'runtime' }));
+      this.ownsExecutor = true;
+    } else {
+      this.executor = opts.executor;
+      this.ownsExecutor = false;
+    }
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => {}); // observed through startAgent / the handle; never an unhandled rejection
+    this.reporter = new StatusReporter((batch) => this.sendStatus(batch), { logger: this.log, ...opts.reporter });
+    this.worker = new Worker({
+      executor: this.executor,
+      reporter: this.reporter,
+      events: this.events,
+      nodeId: () => this.id,
+      logger: this.log,
+    });
+  }
+
+  nodeId(): string {
+    return this.id;
+  }
+
+  natsUrl(): string {
+    return this.nats;
+  }
+
+  manager(): string | undefined {
+    return this.session?.manager;
+  }
+
+  sessions(): number {
+    return this.session?.sessions ?? 0;
+  }
+
+  /** Resolves once the first session is established; rejects when the join is refused. */
+  async start(): Promise<void> {
+    this.id = await loadNodeId(this.stateDir);
+    await this.worker.init();
+    const info = await this.executor.describe();
+    const description: NodeDescription = {
+      hostname: this.opts.hostname ?? info.hostname,
+      platform: { os: info.os, arch: info.arch },
+      resources: { nanoCpus: info.nanoCpus, memoryBytes: info.memoryBytes, pids: 0 },
+      engineLabels: info.engineLabels,
+    };
+    const first = new Promise<void>((resolve, reject) => {
+      this.firstSession = { resolve, reject };
+    });
+    this.session = new DispatcherSession({
+      managers: this.opts.managers,
+      joinToken: this.opts.joinToken,
+      nodeId: this.id,
+      description,
+      addr: this.opts.advertiseAddr,
+      labels: this.opts.labels ?? {},
+      network: !!this.opts.network,
+      logger: this.log,
+      pool: this.opts.pool,
+      handlers: {
+        onEstablished: (s) => this.onEstablished(s),
+        onAssignments: (r) => {
+          if (r.kind === 'complete') this.worker.applyComplete(r.tasks);
+          else this.worker.applyIncremental(r.updates, r.removes);
+        },
+        onNetwork: (st) => this.onNetwork(st),
+        onFatal: (e) => this.onFatal(e),
+      },
+    });
+    const onAbort = () => this.firstSession?.reject(new Error('agent start aborted'));
+    this.opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.session.start();
+    try {
+      await first;
+    } catch (e) {
+      await this.stop();
+      throw e;
+    } finally {
+      this.opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  stop(): Promise<void> {
+    if (!this.stopping) this.stopping = this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    // Last statuses first, while the session may still be up (best effort).
+    if (this.session?.manager && this.reporter.size > 0) {
+      await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 1_000).unref())]);
+    }
+    this.worker.close();
+    this.reporter.close();
+    await this.session?.stop();
+    if (this.ownsExecutor) await this.executor.close().catch((e: unknown) => this.log.warn('executor close failed', { err: errMsg(e) }));
+    this.log.info('agent stopped', { 'node.id': this.id });
+    this.firstSession?.reject(new Error('agent stopped before it joined'));
+    this.resolveDone();
+  }
+
+  private sendStatus(batch: { taskId: string; status: import('../proto/mod').TaskStatus }[]): Promise<void> {
+    if (!this.session) return Promise.reject(new Error('not started'));
+    return this.session.sendStatus(batch).catch((e: unknown) => {
+      // A batch the manager will never accept must not block the ones after it.
+      const code = (e as { code?: unknown }).code;
+      if (code === grpcStatus.INVALID_ARGUMENT || code === grpcStatus.FAILED_PRECONDITION) {
+        this.log.warn('status batch refused by the manager, dropped', { err: errMsg(e), updates: batch.length });
+        return;
+      }
+      throw e;
+    });
+  }
+
+  private onEstablished(s: SessionInfo): void {
+    this.nats = s.natsUrl;
+    if (s.nodeId && s.nodeId !== this.id) {
+      this.id = s.nodeId;
+      saveNodeId(this.stateDir, s.nodeId).catch((e: unknown) =>
+        this.log.warn('could not remember the node id', { err: errMsg(e), dir: this.stateDir }),
+      );
+    }
+    this.reporter.kick();
+    try {
+      this.opts.onSession?.({ nodeId: s.nodeId, natsUrl: s.natsUrl, manager: s.manager });
+    } catch (e) {
+      this.log.warn('onSession callback failed', { err: errMsg(e) });
+    }
+    const f = this.firstSession;
+    this.firstSession = undefined;
+    f?.resolve();
+  }
+
+  private onFatal(e: JoinRefusedError): void {
+    this.firstSession?.reject(e);
+    this.firstSession = undefined;
+    this.rejectDone(e);
+    void this.stop();
+  }
+
+  /** Applies NetworkState snapshots one at a time; a burst collapses to the newest. */
+  private onNetwork(st: NetworkState): void {
+    const programmer = this.opts.network?.programmer;
+    if (!programmer) return;
+    this.netLatest = st;
+    if (this.netApplying) return;
+    this.netApplying = true;
+    void (async () => {
+      while (this.netLatest) {
+        const next = this.netLatest;
+        this.netLatest = undefined;
+        try {
+          await programmer.apply(next);
+        } catch (e) {
+          this.log.warn('network programming failed', { err: errMsg(e), version: next.version });
+        }
+      }
+      this.netApplying = false;
+    })();
+  }
+
+  /** Test/bench access to the worker. */
+  get tasks(): Worker {
+    return this.worker;
+  }
+}

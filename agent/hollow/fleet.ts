@@ -1,0 +1,78 @@
+// Many hollow agents in one process, for the scheduling benchmark and scale
+// tests. Each agent has its own session (Session + Assignments streams,
+// heartbeats, status batches), its own state dir and HollowExecutor; they
+// share one gRPC channel (one HTTP/2 connection) per manager through the
+// process-wide DispatcherClientPool, so 1,000 agents cost ~2,000 streams on a
+// handful of connections, not 1,000 connections.
+import * as path from 'node:path';
+import { nullLogger, type Logger } from '../../proto/common/logger';
+import type { EventSink } from '../../proto/common/events';
+import { Agent, type AgentHandle } from '../agent';
+import { HollowExecutor, type HollowOptions } from './executor';
+
+/** Agents joining at once: enough to start 1,000 in seconds, few enough not to stall the managers' etcd. */
+export const FLEET_JOIN_CONCURRENCY = 32;
+
+export interface HollowFleetOptions {
+  count: number;
+  managers: string[];
+  joinToken: string;
+  /** Each agent gets `<stateRoot>/<i>` as its state dir. */
+  stateRoot: string;
+  /** Hostnames are `<prefix>-<i>` (default "hollow"). */
+  hostnamePrefix?: string;
+  /** Underlay addresses; default 127.0.0.1 for all. */
+  advertiseAddr?: (i: number) => string;
+  labels?: (i: number) => Record<string, string>;
+  hollow?: HollowOptions;
+  events?: EventSink;
+  logger?: Logger;
+  concurrency?: number;
+}
+
+export interface HollowFleet {
+  agents: AgentHandle[];
+  executors: HollowExecutor[];
+  stop(): Promise<void>;
+}
+
+export async function startHollowFleet(opts: HollowFleetOptions): Promise<HollowFleet> {
+  const prefix = opts.hostnamePrefix ?? 'hollow';
+  const agents: AgentHandle[] = new Array(opts.count);
+  const executors: HollowExecutor[] = new Array(opts.count);
+  let next = 0;
+  const started: Agent[] = [];
+  const worker = async () => {
+    while (next < opts.count) {
+      const i = next++;
+      const hostname = `${prefix}-${i}`;
+      const executor = new HollowExecutor({ hostname, ...opts.hollow });
+      const agent = new Agent({
+        managers: opts.managers,
+        joinToken: opts.joinToken,
+        stateDir: path.join(opts.stateRoot, String(i)),
+        hostname,
+        advertiseAddr: opts.advertiseAddr?.(i) ?? '127.0.0.1',
+        labels: opts.labels?.(i) ?? {},
+        executor,
+        events: opts.events,
+        logger: (opts.logger ?? nullLogger).child({ 'agent.index': i }),
+      });
+      started.push(agent);
+      await agent.start();
+      agents[i] = agent;
+      executors[i] = executor;
+    }
+  };
+  const stopAll = async () => {
+    await Promise.all(started.map((a) => a.stop()));
+    await Promise.all(executors.filter(Boolean).map((e) => e.close()));
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? FLEET_JOIN_CONCURRENCY, opts.count) }, worker));
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { agents, executors, stop: stopAll };
+}

@@ -1,0 +1,50 @@
+// Dispatcher clients, one per manager address per process, shared by every
+// agent of the process (the hollow fleet runs a thousand agents in one
+// process: they share one HTTP/2 connection per manager, each with its own
+// session and streams on it). Reference-counted; closed with the last user.
+import * as grpc from '@grpc/grpc-js';
+import { grpcPackages, type DispatcherClient } from '../../proto/mod';
+
+/** Channel options. Messages can be large: a COMPLETE set of a busy node. */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  // Reconnect to a restarted manager quickly; the session loop has its own backoff on top.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
+
+export interface ClientLease {
+  client: DispatcherClient;
+  release(): void;
+}
+
+export class DispatcherClientPool {
+  private readonly clients = new Map<string, { client: DispatcherClient; refs: number }>();
+
+  acquire(addr: string): ClientLease {
+    let e = this.clients.get(addr);
+    if (!e) {
+      const Ctor = grpcPackages().dispatcher.convoy.Dispatcher;
+      e = { client: new Ctor(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS), refs: 0 };
+      this.clients.set(addr, e);
+    }
+    e.refs++;
+    const entry = e;
+    let released = false;
+    return {
+      client: entry.client,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.refs--;
+        if (entry.refs === 0 && this.clients.get(addr) === entry) {
+          this.clients.delete(addr);
+          entry.client.close();
+        }
+      },
+    };
+  }
+}
+
+/** The process-wide pool (what startAgent uses unless told otherwise). */
+export const sharedClientPool = new DispatcherClientPool();
