@@ -280,6 +280,8 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
     },
   };
 
+  const pk = grpcPackages();
+
   // ---- Control API ------------------------------------------------------
   const findService = async (ref: string): Promise<Service> => {
     const byId = await store.get<Service>('services', ref);
@@ -457,10 +459,34 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
         natsUrl: opts.natsUrl ?? '',
       };
     }),
-    GetJoinTokens: unary(async () => {
-      if (!fs.existsSync(tokensFile)) throw new ApiError(grpc.status.FAILED_PRECONDITION, 'this manager does not hold the join tokens (only their hashes are in etcd): rotate them to get new ones');
-      return JSON.parse(fs.readFileSync(tokensFile, 'utf8')) as { worker: string; manager: string };
-    }),
+    GetJoinTokens(call, cb) {
+      // etcd keeps only the tokens' hashes; the plain tokens live in the data
+      // dir of the manager that made them. A manager without them asks the others.
+      if (fs.existsSync(tokensFile)) return cb(null, JSON.parse(fs.readFileSync(tokensFile, 'utf8')) as { worker: string; manager: string });
+      if (call.metadata.get('convoy-forwarded').length) return cb(grpcError(new ApiError(grpc.status.NOT_FOUND, 'no join tokens here')));
+      (async () => {
+        const peers = (await client.getAll().prefix('/convoy/managers/').strings()) as Record<string, string>;
+        for (const [k, addr] of Object.entries(peers)) {
+          if (k.endsWith(`/${id}`)) continue;
+          const c = new pk.control.convoy.Control(addr, grpc.credentials.createInsecure());
+          const md = new grpc.Metadata();
+          md.set('convoy-forwarded', '1');
+          try {
+            return await new Promise<{ worker: string; manager: string }>((resolve, reject) =>
+              c.GetJoinTokens({}, md, { deadline: Date.now() + 2000 }, (e, r) => (e || !r ? reject(e) : resolve(r))),
+            );
+          } catch {
+            /* next peer */
+          } finally {
+            c.close();
+          }
+        }
+        throw new ApiError(grpc.status.FAILED_PRECONDITION, 'no reachable manager holds the join tokens (etcd keeps only their hashes): rotate them to get new ones');
+      })().then(
+        (r) => cb(null, r),
+        (e) => cb(grpcError(e)),
+      );
+    },
     RotateJoinToken: unary(async (req: { worker: boolean; manager: boolean }) => {
       const c = await store.get<Cluster>('cluster', 'default');
       if (!c) throw new ApiError(grpc.status.UNAVAILABLE, 'cluster not initialised');
@@ -479,7 +505,6 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
 
   // ---- gRPC server ------------------------------------------------------
   const server = new grpc.Server();
-  const pk = grpcPackages();
   server.addService(pk.control.convoy.Control.service, control);
   server.addService(pk.dispatcher.convoy.Dispatcher.service, dispatcher);
   const port = await new Promise<number>((resolve, reject) =>
