@@ -107,10 +107,16 @@ function reconcileReplicated(snap: ClusterSnapshot, svc: Service, tasks: Task[],
   // Rolling update bookkeeping: how many slots may be replaced this tick.
   const upd = svc.spec?.update;
   const paused = svc.updateStatus?.state === 'UPDATE_PAUSED' || svc.updateStatus?.state === 'ROLLBACK_PAUSED';
+  // A slot is still updating until its new task has run for the monitor
+  // period; a slot whose new task failed holds the update back too (the
+  // failure action decides what happens next).
+  const monitor = upd?.monitorMs ?? 0;
   let updating = 0;
   for (const list of bySlot.values()) {
-    const t = list[list.length - 1];
-    if (t.specVersion === svc.specVersion && isLive(t) && t.status?.state !== 'RUNNING') updating++;
+    const t = list.reduce((a, b) => (b.attempt > a.attempt ? b : a));
+    if (t.specVersion !== svc.specVersion || t.attempt === 0) continue;
+    const stable = t.status?.state === 'RUNNING' && isLive(t) && now - (t.status?.timestamp ?? now) >= monitor;
+    if (!stable) updating++;
   }
   const parallelism = upd?.parallelism || Number.MAX_SAFE_INTEGER;
   let budget = paused ? 0 : Math.max(0, parallelism - updating);

@@ -1,0 +1,185 @@
+// The control plane against a real etcd: managers and hollow agents run as
+// child processes (e2e/support/cluster.ts), so kills are real `kill -9`s.
+import { strict as assert } from 'node:assert';
+import type * as grpc from '@grpc/grpc-js';
+import type { Node, Service, ServiceSpec, Task } from '../proto/mod';
+import { eventually, TestCluster } from '../e2e/support/cluster';
+
+type Spec = Partial<ServiceSpec> & { name: string };
+
+function spec(s: Spec): Spec {
+  return { replicas: 1, container: { image: 'registry.local/web:1' } as ServiceSpec['container'], ...s };
+}
+
+describe('control plane (integration, real etcd)', function () {
+  this.timeout(90_000);
+  let c: TestCluster;
+
+  const tasks = async (service: string) => (await c.call<object, { tasks: Task[] }>('ListTasks', { service })).tasks;
+  const running = async (service: string) => (await tasks(service)).filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+  const nodes = async () => (await c.call<object, { nodes: Node[] }>('ListNodes', {})).nodes;
+  const create = (s: Spec) => c.call<object, { service: Service }>('CreateService', { spec: spec(s) });
+  const bySlot = (ts: Task[]) => {
+    const m = new Map<number, number>();
+    for (const t of ts) m.set(t.slot, (m.get(t.slot) ?? 0) + 1);
+    return m;
+  };
+
+  before(async () => {
+    c = new TestCluster(300);
+    await c.start(2);
+    for (const h of ['a1', 'a2', 'a3']) await c.addAgent({ hostname: h });
+    await eventually(async () => (await nodes()).filter((n) => n.status?.state === 'NODE_READY').length === 3, '3 nodes ready');
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  it('creates a service whose tasks spread across agents and run', async () => {
+    await create({ name: 'web', replicas: 6 });
+    const r = await eventually(async () => {
+      const rs = await running('web');
+      return rs.length === 6 && rs;
+    }, '6 running');
+    const perNode = new Map<string, number>();
+    for (const t of r) perNode.set(t.nodeId, (perNode.get(t.nodeId) ?? 0) + 1);
+    assert.deepEqual([...perNode.values()].sort(), [2, 2, 2], 'two tasks on each of the three nodes');
+    assert.deepEqual([...new Set(r.map((t) => t.slot))].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
+  });
+
+  it('scales up and down', async () => {
+    await c.call('ScaleService', { service: 'web', replicas: 9 });
+    await eventually(async () => (await running('web')).length === 9, '9 running');
+    await c.call('ScaleService', { service: 'web', replicas: 2 });
+    await eventually(async () => {
+      const ts = await tasks('web');
+      const live = ts.filter((t) => t.desiredState === 'RUNNING');
+      return live.length === 2 && ts.filter((t) => t.status?.state === 'RUNNING').length === 2;
+    }, 'scaled down to 2, the others shut down');
+    const live = (await tasks('web')).filter((t) => t.desiredState === 'RUNNING');
+    assert.deepEqual(live.map((t) => t.slot).sort(), [1, 2], 'the lowest slots are kept');
+  });
+
+  it('rejects malformed specs naming the field, and writes nothing', async () => {
+    const before = (await c.call<object, { services: unknown[] }>('ListServices', {})).services.length;
+    const bad: [Spec, RegExp][] = [
+      [{ name: 'neg', replicas: -1 }, /spec\.replicas/],
+      [{ name: 'cons', placement: { constraints: ['node.colour==red'], preferences: [], maxReplicasPerNode: 0, platforms: [] } }, /spec\.placement\.constraints\[0\].*unknown constraint key/],
+      [{ name: 'port', endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 70000, publishedPort: 8080, publishMode: 'INGRESS' }] } }, /spec\.endpoint\.ports\[0\]\.targetPort/],
+      [{ name: 'huge', resources: { reservations: { nanoCpus: 0, memoryBytes: 1e15, pids: 0 }, limits: null } }, /spec\.resources\.reservations\.memoryBytes.*more than any node/],
+      [{ name: 'web' }, /spec\.name.*already in use/],
+      [{ name: 'noimage', container: { image: '' } as ServiceSpec['container'] }, /spec\.container\.image: must not be empty/],
+      [{ name: 'labels', labels: { ['k'.repeat(200)]: 'v' } }, /spec\.labels/],
+      [{ name: 'Bad_Name' }, /spec\.name/],
+    ];
+    for (const [s, re] of bad) {
+      const res = await create(s).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      assert.ok(res, `spec "${s.name}" was accepted`);
+      assert.match(res.details, re, `${s.name}: ${res.details}`);
+    }
+    const after = (await c.call<object, { services: unknown[] }>('ListServices', {})).services.length;
+    assert.equal(after, before, 'no service written');
+  });
+
+  it('refuses an agent with a wrong join token', async () => {
+    await assert.rejects(c.addAgent({ hostname: 'intruder', token: 'SWMTKN-1-wrong' }), /invalid join token/);
+  });
+
+  it('keeps a pending task with a reason, and places it when a fitting node joins', async () => {
+    await create({ name: 'east', replicas: 1, placement: { constraints: ['node.labels.zone==east'], preferences: [], maxReplicasPerNode: 0, platforms: [] } });
+    const t = await eventually(async () => {
+      const ts = await tasks('east');
+      return ts.length === 1 && /no suitable node: constraint mismatch on 3 nodes/.test(ts[0].status?.message ?? '') && ts[0];
+    }, 'pending with the reason');
+    assert.equal(t.status?.state, 'PENDING');
+    const agent = await c.addAgent({ hostname: 'a4', labels: { zone: 'east' } });
+    const r = await eventually(async () => (await running('east'))[0], 'placed on the new node');
+    assert.equal(r.nodeId, agent.info.nodeId);
+  });
+
+  it('drains a node: its tasks move to the others', async () => {
+    await c.call('ScaleService', { service: 'web', replicas: 4 });
+    await eventually(async () => (await running('web')).length === 4, '4 running');
+    const n = (await nodes()).find((x) => x.description?.hostname === 'a1')!;
+    await c.call('UpdateNode', { node: n.id, version: 0, spec: { ...n.spec, availability: 'DRAIN' } });
+    await eventually(async () => {
+      const rs = await running('web');
+      return rs.length === 4 && rs.every((t) => t.nodeId !== n.id);
+    }, 'all 4 running off the drained node');
+    await c.call('UpdateNode', { node: n.id, version: 0, spec: { ...n.spec, availability: 'ACTIVE' } });
+  });
+
+  it('runs a global service on every node, including one that joins later', async () => {
+    await create({ name: 'mon', mode: 'GLOBAL', replicas: 0 });
+    const count = (await nodes()).filter((n) => n.status?.state === 'NODE_READY').length;
+    await eventually(async () => (await running('mon')).length === count, `one per node (${count})`);
+    const late = await c.addAgent({ hostname: 'a5' });
+    await eventually(async () => (await running('mon')).some((t) => t.nodeId === late.info.nodeId), 'a task on the late node');
+    assert.equal(new Set((await running('mon')).map((t) => t.nodeId)).size, (await running('mon')).length, 'never two on one node');
+  });
+
+  it('replaces the replicas of an agent killed with kill -9 on the other nodes', async () => {
+    const rs = await running('web');
+    const victimNode = rs[0].nodeId;
+    const victim = c.agents.find((a) => a.info.nodeId === victimNode)!;
+    victim.kill9();
+    await eventually(async () => (await nodes()).find((n) => n.id === victimNode)?.status?.state === 'NODE_DOWN', 'node marked down');
+    await eventually(async () => {
+      const now = await running('web');
+      return now.length === 4 && now.every((t) => t.nodeId !== victimNode);
+    }, 'replicas running elsewhere');
+    const live = (await tasks('web')).filter((t) => t.desiredState === 'RUNNING');
+    assert.ok([...bySlot(live).values()].every((n) => n === 1), 'one live task per slot');
+  });
+
+  it('survives kill -9 of the leader: another leads, no slot doubled or lost', async () => {
+    const info = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+    const leaderId = info.managers.find((m) => m.leader)?.id;
+    assert.ok(leaderId, 'a leader is known');
+    const leader = c.managers.find((m) => m.info.id === leaderId)!;
+    leader.kill9();
+    c.managers = c.managers.filter((m) => m !== leader);
+    await eventually(async () => {
+      const i = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+      return i.managers.some((m) => m.leader && m.id !== leaderId);
+    }, 'a new leader');
+    // The new leader reconciles: a scale-up is carried out.
+    await c.call('ScaleService', { service: 'web', replicas: 5 });
+    await eventually(async () => (await running('web')).length === 5, '5 running under the new leader');
+    const live = (await tasks('web')).filter((t) => t.desiredState === 'RUNNING');
+    assert.equal(live.length, 5);
+    assert.ok([...bySlot(live).values()].every((n) => n === 1), 'one live task per slot');
+  });
+
+  it('pauses a rolling update whose new tasks fail', async () => {
+    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'web' })).service;
+    const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/web:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_PAUSE' as const } };
+    await c.call('UpdateService', { service: 'web', version: svc.meta?.version, spec: next });
+    const paused = await eventually(async () => {
+      const s = (await c.call<object, { service: Service }>('GetService', { service: 'web' })).service;
+      return s.updateStatus?.state === 'UPDATE_PAUSED' && s;
+    }, 'update paused');
+    assert.match(paused.updateStatus?.message ?? '', /failed/);
+    const old = (await running('web')).filter((t) => t.specVersion < paused.specVersion);
+    assert.ok(old.length >= 3, `most old tasks keep running (${old.length})`);
+  });
+
+  it('rolls back an update whose failure action is rollback', async () => {
+    await create({ name: 'api', replicas: 3 });
+    await eventually(async () => (await running('api')).length === 3, '3 running');
+    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;
+    const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/api:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_ROLLBACK' as const } };
+    await c.call('UpdateService', { service: 'api', version: svc.meta?.version, spec: next });
+    const done = await eventually(async () => {
+      const s = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;
+      return s.updateStatus?.state === 'ROLLBACK_COMPLETED' && s;
+    }, 'rollback completed');
+    assert.equal(done.spec?.container?.image, 'registry.local/web:1');
+    const rs = await running('api');
+    assert.equal(rs.length, 3);
+    assert.ok(rs.every((t) => t.spec?.container?.image === 'registry.local/web:1'), 'all tasks back on the old image');
+  });
+});
