@@ -35,7 +35,7 @@ export function validateServiceSpec(spec: ServiceSpec, ctx: { nodes: Node[] }): 
   else if (!IMAGE_RE.test(image)) errs.push({ field: 'spec.container.image', message: `"${image}" is not a valid image reference` });
   const replicas = Number(spec.replicas);
   if (!Number.isInteger(replicas) || replicas < 0 || replicas > MAX_REPLICAS)
-    errs.push({ field: 'spec.replicas', message: `must be an integer from 0 to ${MAX_REPLICAS} (got ${spec.replicas}; negative values wrap around)` });
+    errs.push({ field: 'spec.replicas', message: `must be an integer from 0 to ${MAX_REPLICAS} (got ${spec.replicas})` });
   if (spec.mode === 'GLOBAL' && replicas > 0) errs.push({ field: 'spec.replicas', message: 'not allowed with mode global' });
   (spec.placement?.constraints ?? []).forEach((c, i) => {
     try {

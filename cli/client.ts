@@ -1,0 +1,252 @@
+// The CLI's view of the Control API: one promisified method per RPC, a
+// deadline on every call, and gRPC failures turned into one line an operator
+// can act on. Verbs depend on the ControlApi interface only, so tests hand
+// them an object literal instead of a manager.
+import * as grpc from '@grpc/grpc-js';
+import { grpcPackages, type ControlClient } from '../proto/mod';
+
+/** Where `convoy` looks for a manager when neither --host nor CONVOY_HOST says. */
+export const DEFAULT_HOST = '127.0.0.1:7420';
+/** Environment variable naming the manager (host:port), as DOCKER_HOST. */
+export const HOST_ENV = 'CONVOY_HOST';
+/**
+ * Deadline of one Control call. Generous: a write is a few etcd round trips,
+ * but a manager that says nothing for this long is not going to.
+ */
+export const CALL_DEADLINE_MS = 15_000;
+
+/** The unary RPCs of the Control service, by their camelCase client names. */
+export type ControlMethod =
+  | 'createService'
+  | 'getService'
+  | 'listServices'
+  | 'updateService'
+  | 'scaleService'
+  | 'rollbackService'
+  | 'removeService'
+  | 'listTasks'
+  | 'getTask'
+  | 'listNodes'
+  | 'getNode'
+  | 'updateNode'
+  | 'removeNode'
+  | 'createNetwork'
+  | 'getNetwork'
+  | 'listNetworks'
+  | 'removeNetwork'
+  | 'getClusterInfo'
+  | 'getJoinTokens'
+  | 'rotateJoinToken';
+
+// The last overload of each generated method is (argument, callback): infer
+// the request and response types from it, so nothing here names generated/.
+type RequestOf<M extends ControlMethod> = ControlClient[M] extends (arg: infer A, cb: grpc.requestCallback<infer _R>) => grpc.ClientUnaryCall ? A : never;
+type ResponseOf<M extends ControlMethod> = ControlClient[M] extends (arg: infer _A, cb: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
+
+/** Request type of a Control method (what a verb sends). */
+export type ControlRequest<M extends ControlMethod> = RequestOf<M>;
+/** Response type of a Control method (the decoded __Output message). */
+export type ControlResponse<M extends ControlMethod> = ResponseOf<M>;
+
+/** The Control API as promises. */
+export type ControlApi = { [M in ControlMethod]: (req: RequestOf<M>) => Promise<ResponseOf<M>> };
+
+export const CONTROL_METHODS: readonly ControlMethod[] = [
+  'createService',
+  'getService',
+  'listServices',
+  'updateService',
+  'scaleService',
+  'rollbackService',
+  'removeService',
+  'listTasks',
+  'getTask',
+  'listNodes',
+  'getNode',
+  'updateNode',
+  'removeNode',
+  'createNetwork',
+  'getNetwork',
+  'listNetworks',
+  'removeNetwork',
+  'getClusterInfo',
+  'getJoinTokens',
+  'rotateJoinToken',
+];
+
+/** An error the CLI reports as is: one line, no stack. */
+export class CliError extends Error {
+  override name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** --host, else $CONVOY_HOST, else 127.0.0.1:7420; a bare host gets port 7420. */
+export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const raw = (flag || env[HOST_ENV] || DEFAULT_HOST).trim().replace(/^(grpc|tcp|http):\/\//, '');
+  if (!raw) return DEFAULT_HOST;
+  // host:port, [v6]:port, or a bare host / bare v6 address.
+  if (/^\[.*\]:\d+$/.test(raw) || /^[^:]+:\d+$/.test(raw)) return raw;
+  if (raw.startsWith('[')) return `${raw}:7420`;
+  if (raw.includes(':')) return `[${raw}]:7420`;
+  return `${raw}:7420`;
+}
+
+export interface ConnectedApi {
+  api: ControlApi;
+  close(): void;
+}
+
+/** A Control client to `host` with a deadline on every call. */
+export function connectControl(host: string, deadlineMs = CALL_DEADLINE_MS): ConnectedApi {
+  const { control } = grpcPackages();
+  const client = new control.convoy.Control(host, grpc.credentials.createInsecure()) as ControlClient;
+  const api = {} as Record<ControlMethod, (req: unknown) => Promise<unknown>>;
+  for (const m of CONTROL_METHODS) {
+    const fn = client[m] as unknown as (req: unknown, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall;
+    api[m] = (req: unknown) =>
+      new Promise((resolve, reject) => {
+        fn.call(client, req ?? {}, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(withHost(err, host)) : resolve(res)));
+      });
+  }
+  return { api: api as unknown as ControlApi, close: () => client.close() };
+}
+
+/** A gRPC failure, remembering which manager it came from. */
+export interface GrpcFailure {
+  code: number;
+  details?: string;
+  message?: string;
+  host?: string;
+}
+
+function withHost(err: grpc.ServiceError, host: string): grpc.ServiceError & { host: string } {
+  return Object.assign(err, { host });
+}
+
+function isGrpcFailure(e: unknown): e is GrpcFailure {
+  return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'number' && ('details' in e || 'metadata' in e);
+}
+
+/**
+ * One line for any failure: the manager's own message for a refused request
+ * (it already names the field or the object), a hint for a transport failure.
+ * Never a stack trace.
+ */
+export function describeError(e: unknown): string {
+  if (e instanceof CliError) return e.message;
+  if (isGrpcFailure(e)) {
+    const details = (e.details || e.message || '').split('\n')[0].trim();
+    const where = e.host ? ` at ${e.host}` : '';
+    switch (e.code) {
+      case grpc.status.UNAVAILABLE:
+        if (/ECONNREFUSED|No connection established|connect|Name resolution failed|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/i.test(details))
+          return `cannot reach a manager${where} (${shortCause(details)}); is \`convoy manager\` running? Set --host or ${HOST_ENV}`;
+        return `manager${where} unavailable: ${details}`;
+      case grpc.status.DEADLINE_EXCEEDED:
+        return `manager${where} did not answer in time (${Math.round(CALL_DEADLINE_MS / 1000)}s)`;
+      case grpc.status.ABORTED:
+        // The manager says what changed; a version conflict is worth a retry.
+        return details ? (/retry/.test(details) ? details : `${details}; retry`) : 'changed concurrently by another writer; retry';
+      case grpc.status.UNIMPLEMENTED:
+        return details && !/^\d+ UNIMPLEMENTED/.test(details) ? details : `the manager${where} does not implement this call (older version?)`;
+      case grpc.status.CANCELLED:
+        return 'cancelled';
+      case grpc.status.INTERNAL:
+      case grpc.status.UNKNOWN:
+        return `manager error: ${details}`;
+      default:
+        return details || `request failed (gRPC code ${e.code})`;
+    }
+  }
+  if (e instanceof Error) return e.message.split('\n')[0];
+  return String(e);
+}
+
+function shortCause(details: string): string {
+  const m = /(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|Name resolution failed[^,;]*)/.exec(details);
+  if (m) return m[1] === 'ECONNREFUSED' ? 'connection refused' : m[1];
+  return details.replace(/^No connection established\.?\s*/i, '').replace(/^Last error:\s*/i, '') || 'no connection';
+}
+
+/** gRPC status code of a failure, if it is one (NOT_FOUND checks and the like). */
+export function grpcCode(e: unknown): number | undefined {
+  return isGrpcFailure(e) ? e.code : undefined;
+}
+
+// ---- what every verb runs in ---------------------------------------------
+
+/** The outside world of a verb: output streams, clock, environment, and how to reach a manager. */
+export interface CliIO {
+  out(s: string): void;
+  err(s: string): void;
+  now(): number;
+  env: NodeJS.ProcessEnv;
+  connect(host: string): ConnectedApi;
+  /** Records the exit status (process.exitCode for the real binary). */
+  setExitCode(code: number): void;
+}
+
+export function processIO(): CliIO {
+  return {
+    out: (s) => void process.stdout.write(s),
+    err: (s) => void process.stderr.write(s),
+    now: () => Date.now(),
+    env: process.env,
+    connect: (host) => connectControl(host),
+    setExitCode: (code) => {
+      process.exitCode = code;
+    },
+  };
+}
+
+/** The subset of a commander Command `withApi` reads (--host on the verb or on `convoy`). */
+export interface HostSource {
+  opts(): Record<string, unknown>;
+  parent: HostSource | null;
+}
+
+/** --host given on the verb, else on any enclosing command, else CONVOY_HOST, else the default. */
+export function hostOf(cmd: HostSource, env: NodeJS.ProcessEnv): string {
+  for (let c: HostSource | null = cmd; c; c = c.parent) {
+    const h = c.opts().host;
+    if (typeof h === 'string' && h) return resolveHost(h, env);
+  }
+  return resolveHost(undefined, env);
+}
+
+/**
+ * Runs a verb's body against the manager and turns any failure into
+ * `convoy: <one line>` on stderr and exit status 1. The connection is closed
+ * afterwards, so the process exits as soon as the output is written.
+ */
+export async function withApi(io: CliIO, cmd: HostSource, body: (api: ControlApi) => Promise<void>): Promise<void> {
+  let conn: ConnectedApi | undefined;
+  try {
+    conn = io.connect(hostOf(cmd, io.env));
+    await body(conn.api);
+  } catch (e) {
+    reportError(io, e);
+  } finally {
+    conn?.close();
+  }
+}
+
+/** Runs a body that needs no manager, with the same error reporting. */
+export async function guarded(io: CliIO, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    reportError(io, e);
+  }
+}
+
+export function reportError(io: CliIO, e: unknown): void {
+  io.err(`convoy: ${describeError(e)}\n`);
+  io.setExitCode(e instanceof CliError ? e.exitCode : 1);
+}
