@@ -714,5 +714,7 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
   one('-w, --workdir <dir>', 'working directory in the container');
   one('-u, --user <user>', 'user[:group] in the container');
   one('--entrypoint <command>', "overrides the image's entrypoint (quoted words)");
+  // Docker waits for convergence unless -d; convoy always returns at once, and accepts -d for scripts written for Docker.
+  one('-d, --detach', 'return at once (always the case; accepted for Docker compatibility)');
   return cmd;
 }

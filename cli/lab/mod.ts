@@ -97,7 +97,7 @@ async function up(o: { hosts: string; demo?: boolean }): Promise<void> {
       st.agentDirs.push(dir);
       st.pids.push({
         name: `agent-h${i}`,
-        pid: startDetached(`agent-h${i}`, process.execPath, [MAIN, 'agent', '--manager', st.manager, '--token', tokens.worker, '--state-dir', dir, '--hostname', `lab-h${i}`, '--insecure-registry', st.registry]),
+        pid: startDetached(`agent-h${i}`, process.execPath, [MAIN, 'agent', '--manager', st.manager, '--token', tokens.worker, '--state-dir', dir, '--hostname', `lab-h${i}`, '--insecure-registry', st.registry, '--metrics-listen', 'none']),
       });
       save();
     }

@@ -13,9 +13,9 @@ export function prettyService(e: Entry): string {
   const pairs: [string, string][] = [
     ['ID', s.id],
     ['Name', spec?.name ?? ''],
-    ['Labels', formatLabels(spec?.labels)],
     ['Mode', modeName(s)],
   ];
+  if (Object.keys(spec?.labels ?? {}).length) pairs.splice(2, 0, ['Labels', formatLabels(spec?.labels)]);
   if (spec?.mode !== 'GLOBAL') pairs.push(['Replicas', `${e.counts?.running ?? 0} running / ${spec?.replicas ?? 0} desired`]);
   if (s.updateStatus && s.updateStatus.state !== 'UPDATE_NONE')
     pairs.push(['UpdateStatus', `${titleCase(s.updateStatus.state)}${s.updateStatus.message ? ` (${s.updateStatus.message})` : ''}`]);
