@@ -7,7 +7,6 @@
 //   await reg.stop();           // kills it by pid and removes its dir
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -27,18 +26,9 @@ export interface TestRegistry {
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 const START_TIMEOUT_MS = 15_000;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port (the same helper the manager uses for its embedded etcd). */
+export { freePort } from '../../manager/embedded/etcd';
+import { freePort } from '../../manager/embedded/etcd';
 
 const DIR_PREFIX = 'convoy-test-registry-';
 
