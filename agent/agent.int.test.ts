@@ -2,9 +2,6 @@
 // etcd (e2e/support/etcd.ts): join refusal, failover without restarts, and
 // batched status reaching etcd (read back through a surviving manager).
 //
-// The manager and etcd helpers are loaded through ONE adapter below
-// (`loadCluster`), so this file compiles before manager core lands; while
-// either module is missing the suite is skipped with a message saying so.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,49 +10,20 @@ import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type ControlClient, type Task } from '../proto/mod';
 import { HollowExecutor, JoinRefusedError, startAgent, type AgentHandle } from './mod';
 import { eventually } from './session/fake-manager';
+import { freePort, startManager } from '../manager/mod';
+import { startEtcd, type TestEtcd } from '../e2e/support/etcd';
+import { nullLogger } from '../proto/common/logger';
 
 interface ManagerLike {
   /** host:port of its gRPC server. */
   addr: string;
   stop(): Promise<void>;
 }
-interface ClusterAdapter {
-  startEtcd(dir: string): Promise<{ endpoints: string[]; stop(): Promise<void> }>;
-  startManager(o: { etcd: string[]; dataDir: string }): Promise<ManagerLike>;
-}
 
-/** ADAPTER: the only place that knows manager core's and the etcd helper's exports. */
-function loadCluster(): ClusterAdapter | string {
-  type EtcdMod = { startEtcd?: (o: { dataDir?: string }) => Promise<{ endpoints: string[]; stop(): Promise<void> }> };
-  type MgrMod = {
-    startManager?: (o: { etcdEndpoints: string[]; listen: string; dataDir?: string; logger?: unknown }) => Promise<{
-      addr?: string;
-      grpcAddr?: string;
-      stop(): Promise<void>;
-    }>;
-  };
-  let etcd: EtcdMod;
-  let mgr: MgrMod;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    etcd = require('../e2e/support/etcd') as EtcdMod;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mgr = require('../manager/mod') as MgrMod;
-  } catch (e) {
-    return `manager core or e2e/support/etcd not available yet (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`;
-  }
-  const startEtcdFn = etcd.startEtcd;
-  const startManagerFn = mgr.startManager;
-  if (!startEtcdFn || !startManagerFn) return 'startEtcd/startManager not exported yet';
-  return {
-    startEtcd: (dir) => startEtcdFn({ dataDir: dir }),
-    startManager: async (o) => {
-      const h = await startManagerFn({ etcdEndpoints: o.etcd, listen: '127.0.0.1:0', dataDir: o.dataDir });
-      const addr = h.addr ?? h.grpcAddr;
-      if (!addr) throw new Error('startManager handle has no address');
-      return { addr, stop: () => h.stop() };
-    },
-  };
+async function startRealManager(etcd: string[], dataDir: string): Promise<ManagerLike> {
+  const port = await freePort();
+  const h = await startManager({ dataDir, listen: `127.0.0.1:${port}`, etcdEndpoints: etcd, logger: nullLogger });
+  return { addr: h.grpcAddr, stop: () => h.stop() };
 }
 
 function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req): Promise<Res> {
@@ -63,26 +31,16 @@ function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res?
 }
 
 describe('agent with real managers (integration)', function () {
-  const cluster = loadCluster();
   let dir: string;
-  let etcdHandle: { endpoints: string[]; stop(): Promise<void> } | undefined;
+  let etcdHandle: TestEtcd | undefined;
   const managers: ManagerLike[] = [];
   const agents: AgentHandle[] = [];
   const clients: grpc.Client[] = [];
 
-  before(function () {
-    if (typeof cluster === 'string') {
-      // eslint-disable-next-line no-console
-      console.log(`    skipped: ${cluster}`);
-      this.skip();
-    }
-  });
-
-  beforeEach(async function () {
-    if (typeof cluster === 'string') return this.skip();
+  beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-agent-int-'));
-    etcdHandle = await cluster.startEtcd(path.join(dir, 'etcd'));
-    for (const i of [1, 2]) managers.push(await cluster.startManager({ etcd: etcdHandle.endpoints, dataDir: path.join(dir, `m${i}`) }));
+    etcdHandle = await startEtcd({ dataDir: path.join(dir, 'etcd') });
+    for (const i of [1, 2]) managers.push(await startRealManager(etcdHandle.endpoints, path.join(dir, `m${i}`)));
   });
 
   afterEach(async () => {
