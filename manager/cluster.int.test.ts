@@ -66,7 +66,7 @@ describe('control plane (integration, real etcd)', function () {
       [{ name: 'neg', replicas: -1 }, /spec\.replicas/],
       [{ name: 'cons', placement: { constraints: ['node.colour==red'], preferences: [], maxReplicasPerNode: 0, platforms: [] } }, /spec\.placement\.constraints\[0\].*unknown constraint key/],
       [{ name: 'port', endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 70000, publishedPort: 8080, publishMode: 'INGRESS' }] } }, /spec\.endpoint\.ports\[0\]\.targetPort/],
-      [{ name: 'huge', resources: { reservations: { nanoCpus: 0, memoryBytes: 1e15, pids: 0 }, limits: null } }, /spec\.resources\.reservations\.memoryBytes.*more than any node/],
+      [{ name: 'huge', resources: { reservations: { nanoCpus: 0, memoryBytes: 1e15, pids: 0 }, limits: null } }, /spec\.resources\.reservations\.memoryBytes.*no node has/],
       [{ name: 'web' }, /spec\.name.*already in use/],
       [{ name: 'noimage', container: { image: '' } as ServiceSpec['container'] }, /spec\.container\.image: must not be empty/],
       [{ name: 'labels', labels: { ['k'.repeat(200)]: 'v' } }, /spec\.labels/],
@@ -171,7 +171,7 @@ describe('control plane (integration, real etcd)', function () {
     await create({ name: 'api', replicas: 3 });
     await eventually(async () => (await running('api')).length === 3, '3 running');
     const svc = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;
-    const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/api:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_ROLLBACK' as const } };
+    const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/api:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_ROLLBACK' as const, monitorMs: 300 }, rollback: { ...svc.spec!.update!, parallelism: 0, monitorMs: 300 } };
     await c.call('UpdateService', { service: 'api', version: svc.meta?.version, spec: next });
     const done = await eventually(async () => {
       const s = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;

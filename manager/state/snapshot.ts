@@ -29,7 +29,11 @@ export type Action =
   | { op: 'updateTask'; task: Task }
   | { op: 'deleteTask'; task: Task }
   | { op: 'updateService'; service: Service }
-  | { op: 'updateNode'; node: Node };
+  | { op: 'updateNode'; node: Node }
+  // The allocator creates the "default" network when the cluster has none and
+  // gives networks created without one a VXLAN id (vni).
+  | { op: 'createNetwork'; network: Network }
+  | { op: 'updateNetwork'; network: Network };
 
 /** Why a task could not be placed, kept for the task's status message. */
 export interface Unschedulable {

@@ -4,10 +4,10 @@
 // Service names are unique through a name index written in the same
 // transaction as the service.
 import { Etcd3, type IKeyValue } from 'etcd3';
-import type { Cluster, Node, Service, Task } from '../../proto/mod';
+import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
 
 export const PREFIX = '/convoy/';
-export type Kind = 'services' | 'tasks' | 'nodes' | 'cluster' | 'alive' | 'managers';
+export type Kind = 'services' | 'tasks' | 'nodes' | 'networks' | 'cluster' | 'alive' | 'managers';
 
 export function key(kind: Kind, id: string): string {
   return `${PREFIX}${kind}/${id}`;
@@ -34,7 +34,13 @@ export class ConflictError extends Error {
   override name = 'ConflictError';
 }
 
-export type Stored = Service | Task | Node | Cluster;
+export type Stored = Service | Task | Node | Network | Cluster;
+
+/** Bytes of values per transaction: under etcd's default --max-request-bytes (1.5 MiB). */
+export const MAX_TXN_BYTES = 1024 * 1024;
+
+/** Told of every etcd request the store makes (for the etcd latency metric). */
+export type EtcdObserver = (op: string, seconds: number) => void;
 
 export type Write =
   | { op: 'create'; kind: Kind; obj: Stored }
@@ -45,15 +51,25 @@ export class Store {
   constructor(
     readonly client: Etcd3,
     private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
+    private readonly observe: EtcdObserver = () => undefined,
   ) {}
 
+  private async timed<T>(op: string, p: Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    try {
+      return await p;
+    } finally {
+      this.observe(op, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+
   async list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }> {
-    const res = await this.client.getAll().prefix(`${PREFIX}${kind}/`).exec();
+    const res = await this.timed('range', this.client.getAll().prefix(`${PREFIX}${kind}/`).exec());
     return { items: res.kvs.map((kv) => decode<T>(kv)), revision: Number(res.header.revision) };
   }
 
   async get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined> {
-    const res = await this.client.get(key(kind, id)).exec();
+    const res = await this.timed('get', this.client.get(key(kind, id)).exec());
     return res.kvs.length ? decode<T>(res.kvs[0]) : undefined;
   }
 
@@ -75,62 +91,88 @@ export class Store {
   /** Creates a service and its name index in one transaction; ConflictError if the name is taken. */
   async createService(svc: Service): Promise<void> {
     const name = svc.spec?.name ?? '';
-    const res = await this.client
-      .if(nameKey(name), 'Create', '==', 0)
-      .then(this.client.put(nameKey(name)).value(svc.id), this.client.put(key('services', svc.id)).value(this.encode(svc)))
-      .commit();
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(nameKey(name), 'Create', '==', 0)
+        .then(this.client.put(nameKey(name)).value(svc.id), this.client.put(key('services', svc.id)).value(this.encode(svc)))
+        .commit(),
+    );
     if (!res.succeeded) throw new ConflictError(`service name "${name}" is already in use`);
   }
 
   async removeService(svc: Service): Promise<void> {
-    const res = await this.client
-      .if(key('services', svc.id), 'Mod', '==', svc.meta?.version ?? 0)
-      .then(this.client.delete().key(key('services', svc.id)), this.client.delete().key(nameKey(svc.spec?.name ?? '')))
-      .commit();
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(key('services', svc.id), 'Mod', '==', svc.meta?.version ?? 0)
+        .then(this.client.delete().key(key('services', svc.id)), this.client.delete().key(nameKey(svc.spec?.name ?? '')))
+        .commit(),
+    );
     if (!res.succeeded) throw new ConflictError(`service ${svc.id} changed meanwhile; retry`);
   }
 
   /** One guarded write; ConflictError when the object changed since it was read. */
-  async put(kind: Kind, obj: Stored, create = false): Promise<void> {
-    const res = await this.client
-      .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
-      .then(this.client.put(key(kind, obj.id)).value(this.encode(obj)))
-      .commit();
+  async put(kind: Kind, obj: Stored, create = false): Promise<number> {
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
+        .then(this.client.put(key(kind, obj.id)).value(this.encode(obj)))
+        .commit(),
+    );
     if (!res.succeeded) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
+    return Number(res.header.revision);
   }
 
   /**
-   * Many writes in as few transactions as the etcd limit allows. Each chunk
-   * is guarded by every object's version; a chunk that loses a race is
-   * dropped whole (the reconcilers recompute it on the next tick). Returns
-   * how many writes were committed.
+   * Many writes in as few transactions as etcd's limits allow (operations
+   * and bytes per request). Each chunk is guarded by every object's version;
+   * a chunk that loses a race is dropped whole (the reconcilers recompute it
+   * on the next tick). Chunks go out concurrently. Returns how many writes
+   * were committed and the highest revision a committed chunk made.
    */
-  async batch(writes: Write[]): Promise<{ committed: number; dropped: number }> {
+  async batch(writes: Write[]): Promise<{ committed: number; dropped: number; revision: number }> {
     // A compare and an op per write: stay under the limit on both.
-    const chunk = Math.max(1, Math.floor(this.maxTxnOps / 2));
+    const maxOps = Math.max(1, Math.floor(this.maxTxnOps / 2));
     let committed = 0;
     let dropped = 0;
-    const chunks: Write[][] = [];
-    for (let i = 0; i < writes.length; i += chunk) chunks.push(writes.slice(i, i + chunk));
+    let revision = 0;
+    const chunks: { ws: Write[]; values: (string | undefined)[] }[] = [];
+    let cur: { ws: Write[]; values: (string | undefined)[] } = { ws: [], values: [] };
+    let bytes = 0;
+    for (const w of writes) {
+      const v = w.op === 'delete' ? undefined : this.encode(w.obj);
+      const size = (v?.length ?? 0) + 64;
+      if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) {
+        chunks.push(cur);
+        cur = { ws: [], values: [] };
+        bytes = 0;
+      }
+      cur.ws.push(w);
+      cur.values.push(v);
+      bytes += size;
+    }
+    if (cur.ws.length) chunks.push(cur);
     await Promise.all(
-      chunks.map(async (ws) => {
-        const [first, ...rest] = ws;
+      chunks.map(async ({ ws, values }) => {
         const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
           w.op === 'create' ? [key(w.kind, w.obj.id), 'Create', 0] : [key(w.kind, w.obj.id), 'Mod', w.obj.meta?.version ?? 0];
+        const [first, ...rest] = ws;
         let txn = this.client.if(cmp(first)[0], cmp(first)[1], '==', cmp(first)[2]);
         for (const w of rest) {
           const [k, col, v] = cmp(w);
           txn = txn.and(k, col, '==', v);
         }
-        const ops = ws.map((w) =>
-          w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(this.encode(w.obj)),
-        );
-        const res = await txn.then(...ops).commit();
-        if (res.succeeded) committed += ws.length;
-        else dropped += ws.length;
+        const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(values[i]!)));
+        const res = await this.timed('txn', txn.then(...ops).commit());
+        if (res.succeeded) {
+          committed += ws.length;
+          revision = Math.max(revision, Number(res.header.revision));
+        } else dropped += ws.length;
       }),
     );
-    return { committed, dropped };
+    return { committed, dropped, revision };
   }
 
   async snapshotRaw(): Promise<{ services: Service[]; tasks: Task[]; nodes: Node[]; cluster?: Cluster; alive: Set<string>; revision: number }> {

@@ -1,0 +1,60 @@
+// The embedded default's NATS: a manager started with no etcd endpoints and
+// no NATS URL runs Debian's nats-server (with JetStream, for event replay)
+// in its data dir, on a free loopback port, and stops it by pid.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { freePort } from './etcd';
+
+export interface EmbeddedNats {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function canConnect(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function startNats(opts: { dataDir: string; port?: number; host?: string }): Promise<EmbeddedNats> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort(host));
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  const logPath = path.join(opts.dataDir, 'nats.log');
+  const logFile = fs.openSync(logPath, 'a');
+  const child: ChildProcess = spawn('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', path.join(opts.dataDir, 'jetstream')], {
+    stdio: ['ignore', logFile, logFile],
+  });
+  fs.closeSync(logFile);
+  let dead = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => ((dead = true), resolve())));
+  child.once('error', () => (dead = true));
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(port, host))) {
+    if (dead) throw new Error(`nats-server exited at start; see ${logPath}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`nats-server did not listen on ${host}:${port}; see ${logPath}`);
+    }
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return {
+    url: `nats://${host}:${port}`,
+    pid: child.pid!,
+    async stop() {
+      if (dead) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,117 @@
+// Small facts about tasks that every reconciler agrees on.
+import { isTerminal, type Service, type Task, type TaskStateName, type TaskStatus } from '../../proto/mod';
+
+/** The task should run and has not ended: it holds its slot. */
+export function isLive(t: Task): boolean {
+  return t.desiredState === 'RUNNING' && !isTerminal(t.status?.state ?? 'NEW');
+}
+
+/** Observed state says the task will never run again. */
+export function hasEnded(t: Task): boolean {
+  return isTerminal(t.status?.state ?? 'NEW');
+}
+
+/** Told to stop (desired shutdown/remove) but not stopped yet: still holds resources and ports on its node. */
+export function isStopping(t: Task): boolean {
+  return t.desiredState !== 'RUNNING' && t.desiredState !== 'COMPLETE' && !hasEnded(t);
+}
+
+/** Never handed to an agent: the manager may end it itself. */
+export function isUnassigned(t: Task): boolean {
+  const s = t.status?.state ?? 'NEW';
+  return s === 'NEW' || s === 'PENDING';
+}
+
+/** Holds resources on its node: placed and not ended (running or stopping). */
+export function holdsNode(t: Task): boolean {
+  return !!t.nodeId && !hasEnded(t) && !isUnassigned(t);
+}
+
+/** Replicated: "3"; global: the node id. One live task per key (two during a start-first update). */
+export function slotKey(t: Task): string {
+  return t.slot > 0 ? String(t.slot) : t.nodeId;
+}
+
+export function status(t: Task, state: TaskStateName, message: string, now: number): TaskStatus {
+  return {
+    state,
+    timestamp: now,
+    message,
+    err: t.status?.err ?? '',
+    exitCode: t.status?.exitCode ?? 0,
+    pid: t.status?.pid ?? 0,
+    health: t.status?.health ?? '',
+  };
+}
+
+/**
+ * Tells a task to stop. A task no agent has seen yet (pending) is ended
+ * right here: nobody else will ever report on it.
+ */
+export function shutdown(t: Task, now: number, message: string, desired: TaskStateName = 'SHUTDOWN'): Task {
+  if (isUnassigned(t)) return { ...t, desiredState: desired, status: status(t, 'SHUTDOWN', message, now) };
+  return { ...t, desiredState: desired };
+}
+
+/** Oldest first: creation time, then attempt, then id (stable). */
+export function byAge(a: Task, b: Task): number {
+  return (a.meta?.createdAt ?? 0) - (b.meta?.createdAt ?? 0) || a.attempt - b.attempt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export interface NewTaskOpts {
+  slot: number;
+  nodeId?: string;
+  attempt: number;
+  message?: string;
+}
+
+/** A new task for a slot, made from the service's current spec; PENDING until the scheduler places it. */
+export function newTask(svc: Service, id: string, now: number, o: NewTaskOpts, shared?: Map<string, { version: number; spec: Task['spec'] }>): Task {
+  const spec = svc.spec!;
+  let taskSpec = shared?.get(svc.id);
+  if (!taskSpec || taskSpec.version !== svc.specVersion) {
+    taskSpec = {
+      version: svc.specVersion,
+      spec: {
+        container: spec.container,
+        resources: spec.resources,
+        restart: spec.restart,
+        placement: spec.placement,
+        networks: spec.networks ?? [],
+        ports: (spec.endpoint?.ports ?? []).filter((p) => p.publishMode === 'HOST'),
+      },
+    };
+    shared?.set(svc.id, taskSpec);
+  }
+  return {
+    id,
+    meta: { version: 0, createdAt: now, updatedAt: now },
+    serviceId: svc.id,
+    serviceName: spec.name,
+    slot: o.slot,
+    nodeId: o.nodeId ?? '',
+    spec: taskSpec.spec,
+    specVersion: svc.specVersion,
+    status: { state: 'PENDING', timestamp: now, message: o.message ?? 'pending', err: '', exitCode: 0, pid: 0, health: '' },
+    desiredState: 'RUNNING',
+    networks: [],
+    endpointPorts: [],
+    attempt: o.attempt,
+  };
+}
+
+/** Running, and healthy when the spec has a healthcheck: the task counts as up. */
+export function isUp(t: Task): boolean {
+  if (!isLive(t) || t.status?.state !== 'RUNNING') return false;
+  const test = t.spec?.container?.healthcheck?.test ?? [];
+  if (test.length && test[0] !== 'NONE') return t.status?.health === 'healthy';
+  return true;
+}
+
+/**
+ * When the task became up, as far as the store knows: the timestamp of its
+ * last status report (the agent reports RUNNING, then health transitions).
+ */
+export function upSince(t: Task): number {
+  return t.status?.timestamp ?? 0;
+}

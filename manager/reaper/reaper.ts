@@ -1,0 +1,53 @@
+// The task reaper (swarmkit orchestrator/taskreaper): the store keeps a
+// short history per slot for `service ps`, not every attempt forever.
+//
+// - per slot, the newest `keep` ended tasks stay (default 5, more when a
+//   restart window needs them to count attempts), older ended ones go;
+// - tasks of a removed service go once they have ended (or were never
+//   handed to a node);
+// - a task still waiting for its restart delay (ended, desired RUNNING)
+//   is never reaped: it is what holds its slot.
+import type { Task } from '../../proto/mod';
+import { historyNeeded } from '../restart/restart';
+import { groupBySlot } from '../orchestrator/slots';
+import { byAge, hasEnded } from '../orchestrator/task';
+import type { Working } from '../orchestrator/working';
+
+/** Docker's default task history retention. */
+export const DEFAULT_TASK_HISTORY = 5;
+
+function reapable(t: Task): boolean {
+  return hasEnded(t) && t.desiredState !== 'RUNNING';
+}
+
+export function reap(w: Working, keep = DEFAULT_TASK_HISTORY, serviceIds: Iterable<string> = w.serviceIdsWithTasks()): number {
+  let deleted = 0;
+  for (const sid of serviceIds) {
+    const svc = w.services.get(sid);
+    const tasks = w.tasksOf(sid);
+    if (!svc) {
+      for (const t of tasks) {
+        if (hasEnded(t) && t.desiredState !== 'RUNNING') {
+          w.deleteTask(t);
+          deleted++;
+        }
+      }
+      continue;
+    }
+    const limit = Math.max(keep, historyNeeded(svc.spec?.restart));
+    // Cheap exit: no slot can exceed the limit.
+    let ended = 0;
+    for (const t of tasks) if (reapable(t)) ended++;
+    if (ended <= limit) continue;
+    for (const hist of groupBySlot(tasks).values()) {
+      const old = hist.filter(reapable);
+      if (old.length <= limit) continue;
+      old.sort(byAge);
+      for (const t of old.slice(0, old.length - limit)) {
+        w.deleteTask(t);
+        deleted++;
+      }
+    }
+  }
+  return deleted;
+}

@@ -1,0 +1,71 @@
+// Service spec defaults, as Docker's where Docker has one. A field is filled
+// only when the whole message is absent (proto3 cannot tell "0" from "not
+// given" for scalars), except where zero makes no sense (stop grace period,
+// ports' protocol).
+import type { ContainerSpec, RestartPolicy, ServiceSpec, UpdateConfig } from '../../proto/mod';
+import { DEFAULT_RESTART_DELAY_MS } from '../restart/restart';
+import { DEFAULT_UPDATE_CONFIG } from '../update/update';
+
+/** Docker: restart on any exit, 5 s apart, forever. */
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { condition: 'RESTART_ANY', delayMs: DEFAULT_RESTART_DELAY_MS, maxAttempts: 0, windowMs: 0 };
+/** Docker's rollback defaults equal its update defaults. */
+export const DEFAULT_ROLLBACK_CONFIG: UpdateConfig = { ...DEFAULT_UPDATE_CONFIG };
+/** Docker: SIGTERM, then SIGKILL after 10 s. */
+export const DEFAULT_STOP_GRACE_MS = 10_000;
+export const DEFAULT_STOP_SIGNAL = 'SIGTERM';
+
+export { DEFAULT_UPDATE_CONFIG };
+
+function container(c: ContainerSpec | null | undefined): ContainerSpec {
+  return {
+    image: c?.image ?? '',
+    command: c?.command ?? [],
+    args: c?.args ?? [],
+    env: c?.env ?? [],
+    dir: c?.dir ?? '',
+    user: c?.user ?? '',
+    hostname: c?.hostname ?? '',
+    mounts: c?.mounts ?? [],
+    stopSignal: c?.stopSignal || DEFAULT_STOP_SIGNAL,
+    stopGracePeriodMs: c?.stopGracePeriodMs || DEFAULT_STOP_GRACE_MS,
+    healthcheck: c?.healthcheck ?? null,
+    labels: c?.labels ?? {},
+  };
+}
+
+/** The spec with every default filled; does not validate. */
+export function withDefaults(spec: ServiceSpec): ServiceSpec {
+  const zero = { nanoCpus: 0, memoryBytes: 0, pids: 0 };
+  return {
+    name: spec.name ?? '',
+    labels: spec.labels ?? {},
+    container: container(spec.container),
+    resources: {
+      limits: { ...zero, ...(spec.resources?.limits ?? {}) },
+      reservations: { ...zero, ...(spec.resources?.reservations ?? {}) },
+    },
+    restart: spec.restart ?? { ...DEFAULT_RESTART_POLICY },
+    placement: {
+      constraints: spec.placement?.constraints ?? [],
+      preferences: spec.placement?.preferences ?? [],
+      maxReplicasPerNode: spec.placement?.maxReplicasPerNode ?? 0,
+      platforms: spec.placement?.platforms ?? [],
+    },
+    mode: spec.mode || 'REPLICATED',
+    replicas: spec.mode === 'GLOBAL' ? 0 : Number(spec.replicas ?? 0),
+    update: spec.update ?? { ...DEFAULT_UPDATE_CONFIG },
+    rollback: spec.rollback ?? { ...DEFAULT_ROLLBACK_CONFIG },
+    networks: spec.networks ?? [],
+    endpoint: {
+      mode: spec.endpoint?.mode || 'VIP',
+      ports: (spec.endpoint?.ports ?? []).map((p) => ({
+        name: p.name ?? '',
+        protocol: (p.protocol || 'tcp').toLowerCase(),
+        targetPort: p.targetPort,
+        publishedPort: p.publishedPort ?? 0,
+        publishMode: p.publishMode || 'INGRESS',
+      })),
+    },
+    autoscale: spec.autoscale ?? null,
+  };
+}

@@ -1,0 +1,269 @@
+// Every manager's in-memory copy of /convoy/, kept current by one etcd watch
+// (swarmkit's memory store, fed from etcd instead of raft). The leader's
+// reconcile ticks, the dispatcher's assignment streams and the network state
+// read it instead of listing etcd on every change, which is what makes a
+// 100,000-task cluster cheap to run: a change costs one watch event, not a
+// full read.
+//
+// Consistency: the cache is loaded page by page at one revision R, then
+// watches from R+1, so it is always etcd as of `revision`. Writers that must
+// not act on their own stale view (the leader, after a commit) wait for
+// `waitFor(rev)`. meta.version of every object is its etcd mod revision, as
+// the store's reads give, so the compare-and-swap writes work unchanged.
+// A lost watch (compaction, etcd restarted) reloads everything.
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
+import { errMsg, type Logger } from '../../proto/common/logger';
+import { PREFIX } from '../store/store';
+
+/** What one batch of watch events touched. */
+export interface Change {
+  /** Ids of tasks put or deleted. */
+  tasks: Set<string>;
+  /** Nodes whose assignment set may have changed (a task on them changed, before or after). */
+  taskNodes: Set<string>;
+  /** Services put or deleted, and services whose tasks changed. */
+  services: Set<string>;
+  /** Nodes put or deleted, or whose liveness key changed. */
+  nodes: Set<string>;
+  networks: boolean;
+  cluster: boolean;
+  managers: boolean;
+  /** The cache was reloaded: everything may have changed. */
+  reset: boolean;
+}
+
+const emptyChange = (): Change => ({
+  tasks: new Set(),
+  taskNodes: new Set(),
+  services: new Set(),
+  nodes: new Set(),
+  networks: false,
+  cluster: false,
+  managers: false,
+  reset: false,
+});
+
+type Obj = { id: string; meta: { version: number; createdAt: number; updatedAt: number } | null };
+
+function decode<T extends Obj>(kv: IKeyValue): T {
+  const obj = JSON.parse(kv.value.toString()) as T;
+  obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: Number(kv.mod_revision) };
+  return obj;
+}
+
+/** Keys per page of the initial load (a page stays well under gRPC's message limit). */
+const PAGE = 2000;
+
+export class StateCache {
+  readonly services = new Map<string, Service>();
+  readonly tasks = new Map<string, Task>();
+  readonly nodes = new Map<string, Node>();
+  readonly networks = new Map<string, Network>();
+  /** Nodes whose session lease is alive. */
+  readonly alive = new Set<string>();
+  /** Manager id → gRPC address, for managers whose lease is alive. */
+  readonly managers = new Map<string, string>();
+  cluster: Cluster | undefined;
+  /** node id → ids of the tasks placed on it. */
+  private readonly byNode = new Map<string, Set<string>>();
+  /** The etcd revision the cache reflects. */
+  revision = 0;
+  private watcher: Watcher | undefined;
+  private listeners: ((c: Change) => void)[] = [];
+  private waiters: { rev: number; resolve: () => void }[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly log: Logger,
+  ) {}
+
+  onChange(fn: (c: Change) => void): void {
+    this.listeners.push(fn);
+  }
+
+  tasksOnNode(nodeId: string): Iterable<Task> {
+    const ids = this.byNode.get(nodeId);
+    const out: Task[] = [];
+    if (ids) for (const id of ids) out.push(this.tasks.get(id)!);
+    return out;
+  }
+
+  async start(): Promise<void> {
+    await this.load();
+    await this.watch();
+  }
+
+  /** Resolves once the cache reflects etcd at `rev` or later. */
+  waitFor(rev: number, timeoutMs = 5000): Promise<boolean> {
+    if (this.revision >= rev) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== entry);
+        resolve(false);
+      }, timeoutMs);
+      const entry = {
+        rev,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      this.waiters.push(entry);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.watcher?.cancel().catch(() => undefined);
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  private clear(): void {
+    this.services.clear();
+    this.tasks.clear();
+    this.nodes.clear();
+    this.networks.clear();
+    this.alive.clear();
+    this.managers.clear();
+    this.byNode.clear();
+    this.cluster = undefined;
+  }
+
+  private async load(): Promise<void> {
+    this.clear();
+    const end = PREFIX.slice(0, -1) + String.fromCharCode(PREFIX.charCodeAt(PREFIX.length - 1) + 1);
+    let start = PREFIX;
+    let rev = 0;
+    for (;;) {
+      let q = this.client.getAll().inRange({ start, end }).limit(PAGE);
+      if (rev) q = q.revision(rev);
+      const res = await q.exec();
+      if (!rev) rev = Number(res.header.revision);
+      for (const kv of res.kvs) this.apply('Put', kv, emptyChange());
+      if (!res.more || !res.kvs.length) break;
+      start = res.kvs[res.kvs.length - 1].key.toString() + '\0';
+    }
+    this.revision = rev;
+  }
+
+  private async watch(): Promise<void> {
+    const w = await this.client
+      .watch()
+      .prefix(PREFIX)
+      .startRevision(String(this.revision + 1))
+      .create();
+    this.watcher = w;
+    w.on('data', (res) => {
+      const c = emptyChange();
+      for (const e of res.events) this.apply(e.type, e.kv, c);
+      const rev = Number(res.header.revision);
+      if (rev > this.revision) this.revision = rev;
+      this.notify(c);
+    });
+    w.on('error', (e) => {
+      if (this.closed) return;
+      this.log.warn('state watch lost; reloading', { err: errMsg(e) });
+      void this.reload();
+    });
+  }
+
+  private async reload(): Promise<void> {
+    await this.watcher?.cancel().catch(() => undefined);
+    for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 2000)) {
+      try {
+        await this.load();
+        await this.watch();
+        const c = emptyChange();
+        c.reset = true;
+        this.notify(c);
+        return;
+      } catch (e) {
+        this.log.warn('state reload failed', { err: errMsg(e) });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private notify(c: Change): void {
+    const due = this.waiters.filter((w) => w.rev <= this.revision);
+    if (due.length) {
+      this.waiters = this.waiters.filter((w) => w.rev > this.revision);
+      for (const w of due) w.resolve();
+    }
+    for (const fn of this.listeners) {
+      try {
+        fn(c);
+      } catch (e) {
+        this.log.warn('state listener failed', { err: errMsg(e) });
+      }
+    }
+  }
+
+  private apply(type: 'Put' | 'Delete', kv: IKeyValue, c: Change): void {
+    const k = kv.key.toString();
+    const rest = k.slice(PREFIX.length);
+    const slash = rest.indexOf('/');
+    if (slash < 0) return;
+    const kind = rest.slice(0, slash);
+    const id = rest.slice(slash + 1);
+    const put = type === 'Put';
+    switch (kind) {
+      case 'tasks': {
+        const old = this.tasks.get(id);
+        if (old?.nodeId) {
+          c.taskNodes.add(old.nodeId);
+          this.byNode.get(old.nodeId)?.delete(id);
+        }
+        c.tasks.add(id);
+        if (old) c.services.add(old.serviceId);
+        if (put) {
+          const t = decode<Task>(kv);
+          this.tasks.set(id, t);
+          c.services.add(t.serviceId);
+          if (t.nodeId) {
+            c.taskNodes.add(t.nodeId);
+            let s = this.byNode.get(t.nodeId);
+            if (!s) this.byNode.set(t.nodeId, (s = new Set()));
+            s.add(id);
+          }
+        } else this.tasks.delete(id);
+        break;
+      }
+      case 'services':
+        c.services.add(id);
+        if (put) this.services.set(id, decode<Service>(kv));
+        else this.services.delete(id);
+        break;
+      case 'nodes':
+        c.nodes.add(id);
+        if (put) this.nodes.set(id, decode<Node>(kv));
+        else this.nodes.delete(id);
+        break;
+      case 'networks':
+        c.networks = true;
+        if (put) this.networks.set(id, decode<Network>(kv));
+        else this.networks.delete(id);
+        break;
+      case 'alive':
+        c.nodes.add(id);
+        if (put) this.alive.add(id);
+        else this.alive.delete(id);
+        break;
+      case 'managers':
+        c.managers = true;
+        if (put) this.managers.set(id, kv.value.toString());
+        else this.managers.delete(id);
+        break;
+      case 'cluster':
+        if (id !== 'default') break;
+        c.cluster = true;
+        this.cluster = put ? decode<Cluster>(kv) : undefined;
+        break;
+      default:
+        break;
+    }
+  }
+}
