@@ -182,4 +182,115 @@ describe('control plane (integration, real etcd)', function () {
     assert.equal(rs.length, 3);
     assert.ok(rs.every((t) => t.spec?.container?.image === 'registry.local/web:1'), 'all tasks back on the old image');
   });
+
+  it('gives tasks addresses on their networks and services VIPs; refuses a published port already taken', async () => {
+    const port = { name: '', protocol: 'tcp', targetPort: 80, publishedPort: 30080, publishMode: 'INGRESS' as const };
+    await create({ name: 'www', replicas: 2, endpoint: { mode: 'VIP', ports: [port] } });
+    const rs = await eventually(async () => {
+      const r = await running('www');
+      return r.length === 2 && r;
+    }, '2 running');
+    const ns = await nodes();
+    for (const t of rs) {
+      const subnet = ns.find((n) => n.id === t.nodeId)?.subnet ?? '';
+      assert.match(subnet, /^10\.42\.\d+\.0\/24$/, 'every node has a /24 of the cluster CIDR');
+      assert.equal(t.networks.length, 1);
+      assert.equal(t.networks[0].networkName, 'default');
+      assert.ok(t.networks[0].addresses[0].startsWith(subnet.split('.').slice(0, 3).join('.') + '.'), `${t.networks[0].addresses[0]} is in ${subnet}`);
+    }
+    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+    assert.match(svc.endpoint?.virtualIps[0]?.addr ?? '', /^10\.43\./);
+    assert.equal(svc.endpoint?.ports[0]?.publishedPort, 30080);
+    await assert.rejects(create({ name: 'www2', endpoint: { mode: 'VIP', ports: [port] } }), (e: grpc.ServiceError) => /port 30080\/tcp is already published by service "www"/.test(e.details));
+    assert.ok(!(await c.call<object, { services: Service[] }>('ListServices', {})).services.some((x) => x.spec?.name === 'www2'), 'nothing written');
+  });
+
+  it('places at most one task per node for a host-mode port, and says why the rest waits', async () => {
+    const ready = (await nodes()).filter((n) => n.status?.state === 'NODE_READY' && n.spec?.availability === 'ACTIVE').length;
+    await create({ name: 'hostport', replicas: ready + 1, endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 9000, publishMode: 'HOST' }] } });
+    await eventually(async () => {
+      const ts = (await tasks('hostport')).filter((t) => t.desiredState === 'RUNNING');
+      const run = ts.filter((t) => t.status?.state === 'RUNNING');
+      const pending = ts.filter((t) => t.status?.state === 'PENDING');
+      return run.length === ready && pending.length === 1 && /port/.test(pending[0].status?.message ?? '') && new Set(run.map((t) => t.nodeId)).size === ready;
+    }, `${ready} running on distinct nodes, one pending for the port`);
+    const run = (await running('hostport'))[0];
+    assert.equal(run.endpointPorts?.[0]?.publishedPort, 9000, 'the task says where it is reachable');
+    await c.call('RemoveService', { service: 'hostport' });
+  });
+
+  it('creates networks, attaches services to them, and streams their endpoints to agents', async () => {
+    await assert.rejects(c.call('CreateNetwork', { spec: { name: 'Bad Name' } }), (e: grpc.ServiceError) => /spec\.name/.test(e.details));
+    const net = (await c.call<object, { network: { id: string } }>('CreateNetwork', { spec: { name: 'back', labels: {} } })).network;
+    await assert.rejects(c.call('CreateNetwork', { spec: { name: 'back' } }), (e: grpc.ServiceError) => /already exists/.test(e.details));
+    await assert.rejects(create({ name: 'nonet', networks: ['nowhere'] }), (e: grpc.ServiceError) => /spec\.networks/.test(e.details));
+    await create({ name: 'db', replicas: 2, networks: ['back'] });
+    const rs = await eventually(async () => {
+      const r = await running('db');
+      return r.length === 2 && r;
+    }, 'db running');
+    assert.ok(rs.every((t) => t.networks.length === 1 && t.networks[0].networkId === net.id && t.networks[0].vni >= 4096));
+    await assert.rejects(c.call('RemoveNetwork', { network: 'back' }), (e: grpc.ServiceError) => /in use by service\(s\) db/.test(e.details));
+
+    // What an agent is told: a session, then the Network stream's first NetworkState.
+    const { Dispatcher } = (await import('../proto/mod')).grpcPackages().dispatcher.convoy;
+    const { credentials } = await import('@grpc/grpc-js');
+    const d = new Dispatcher(c.managers[0].info.addr, credentials.createInsecure());
+    try {
+      const session = d.Session({ joinToken: c.workerToken, nodeId: '', addr: '127.0.0.9', labels: {}, description: { hostname: 'netprobe', platform: null, resources: null, engineLabels: {} } });
+      const first = await new Promise<{ sessionId: string; node: { id: string } }>((resolve, reject) => {
+        session.once('data', resolve);
+        session.once('error', reject);
+      });
+      // The probe is not a real agent: keep work off it.
+      const probe = (await nodes()).find((n) => n.id === first.node.id)!;
+      await c.call('UpdateNode', { node: probe.id, version: 0, spec: { ...probe.spec, availability: 'DRAIN' } });
+      const stream = d.Network({ sessionId: first.sessionId });
+      const st = await new Promise<import('../proto/mod').NetworkState>((resolve, reject) => {
+        stream.once('data', resolve);
+        stream.once('error', reject);
+      });
+      stream.cancel();
+      session.cancel();
+      const db = st.services.find((x) => x.serviceName === 'db');
+      assert.ok(db, 'db is in the network state');
+      assert.deepEqual(db.networks, [net.id]);
+      assert.equal(db.tasks.length, 2);
+      assert.ok(db.tasks.every((t) => t.ready && /^10\.42\./.test(t.addresses[0])), 'running tasks are ready endpoints with their addresses');
+      assert.match(db.virtualIps[0]?.addr ?? '', /^10\.43\./);
+      assert.ok(st.networks.some((n) => n.id === net.id));
+      assert.ok(st.nodes.filter((n) => n.up).every((n) => /^10\.42\.\d+\.0\/24$/.test(n.subnet) || n.addr === '127.0.0.9'));
+      assert.equal(st.clusterCidr, '10.42.0.0/16');
+    } finally {
+      d.close();
+    }
+    await c.call('RemoveService', { service: 'db' });
+    await c.call('RemoveNetwork', { network: 'back' });
+    assert.ok(!(await c.call<object, { networks: { spec: { name: string } }[] }>('ListNetworks', {})).networks.some((n) => n.spec.name === 'back'));
+  });
+
+  it('carries a rolling update through a leader change', async () => {
+    await c.addManager();
+    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+    await c.call('ScaleService', { service: 'www', replicas: 4 });
+    await eventually(async () => (await running('www')).length === 4, '4 running');
+    const fresh = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+    const next = { ...fresh.spec!, container: { ...fresh.spec!.container!, image: 'registry.local/web:2' }, update: { ...fresh.spec!.update!, parallelism: 1, delayMs: 700, monitorMs: 300 } };
+    await c.call('UpdateService', { service: 'www', version: fresh.meta?.version, spec: next });
+    const target = svc.specVersion + 1;
+    await eventually(async () => (await running('www')).some((t) => t.specVersion === target), 'the update has begun');
+    const info = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+    const leader = c.managers.find((m) => m.info.id === info.managers.find((x) => x.leader)?.id)!;
+    leader.kill9();
+    c.managers = c.managers.filter((m) => m !== leader);
+    const done = await eventually(async () => {
+      const s = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+      return s.updateStatus?.state === 'UPDATE_COMPLETED' && s;
+    }, 'update completed under the new leader', 30_000);
+    assert.equal(done.specVersion, target);
+    const live = (await tasks('www')).filter((t) => t.desiredState === 'RUNNING');
+    assert.equal(live.length, 4);
+    assert.ok(live.every((t) => t.specVersion === target && t.status?.state === 'RUNNING'), 'every slot runs the new spec');
+    assert.ok([...bySlot(live).values()].every((n) => n === 1), 'one live task per slot');
+  });
 });

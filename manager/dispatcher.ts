@@ -108,6 +108,9 @@ export function createDispatcher(d: DispatcherDeps): { handlers: DispatcherHandl
   const sessions = new Map<string, { nodeId: string; lease: Lease }>();
   const streamsByNode = new Map<string, Set<AssignmentStream>>();
   const networkStreams = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  /** Open Session streams: they are told when the set of managers changes. */
+  const sessionStreams = new Map<string, grpc.ServerWritableStream<unknown, unknown>>();
+  const managerList = () => [...cache.managers].map(([id, addr]) => ({ id, addr }));
   const leaseTtlS = Math.max(2, Math.ceil((3 * d.heartbeatMs) / 1000));
 
   const changesFor = (s: AssignmentStream) => {
@@ -168,6 +171,10 @@ export function createDispatcher(d: DispatcherDeps): { handlers: DispatcherHandl
     for (const n of c.taskNodes) if (streamsByNode.has(n)) dirtyNodes.add(n);
     if ((allDirty || dirtyNodes.size) && !assignTimer) assignTimer = setTimeout(flushAssignments, PUSH_DEBOUNCE_MS);
     if (c.reset || c.tasks.size || c.services.size || c.nodes.size || c.networks || c.cluster) scheduleNetwork();
+    if (c.managers || c.reset) {
+      const managers = managerList();
+      for (const [sessionId, call] of sessionStreams) call.write({ sessionId, node: null, managers, heartbeatPeriodMs: d.heartbeatMs, natsUrl: d.natsUrl() });
+    }
   };
 
   const sessionOf = (sessionId: string) => {
@@ -209,13 +216,14 @@ export function createDispatcher(d: DispatcherDeps): { handlers: DispatcherHandl
         call.write({
           sessionId,
           node,
-          managers: [...cache.managers].map(([id, addr]) => ({ id, addr })),
+          managers: managerList(),
           heartbeatPeriodMs: d.heartbeatMs,
           natsUrl: d.natsUrl(),
         });
+        sessionStreams.set(sessionId, call as grpc.ServerWritableStream<unknown, unknown>);
         log.info('node session', { 'node.id': nodeId, 'node.hostname': desc?.hostname ?? '' });
         if (!existing) d.observer.event({ type: 'node', action: 'joined', time: Date.now(), source: `manager/${d.managerId}`, nodeId, hostname: desc?.hostname ?? '' });
-        call.on('cancelled', () => undefined);
+        call.on('cancelled', () => sessionStreams.delete(sessionId));
       })().catch((e) => call.emit('error', grpcError(e)));
     },
     Heartbeat: unary('Heartbeat', async (req: { sessionId: string }) => {
@@ -286,6 +294,8 @@ export function createDispatcher(d: DispatcherDeps): { handlers: DispatcherHandl
       if (netTimer) clearTimeout(netTimer);
       for (const set of streamsByNode.values()) for (const s of set) s.call.end();
       for (const c of networkStreams) c.end();
+      for (const c of sessionStreams.values()) c.end();
+      sessionStreams.clear();
       for (const s of sessions.values()) s.lease.release();
       streamsByNode.clear();
       networkStreams.clear();

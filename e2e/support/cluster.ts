@@ -63,8 +63,11 @@ export class TestCluster {
     this.workerToken = tokens.worker;
   }
 
+  private managerSeq = 0;
+
   async addManager(): Promise<Proc> {
-    const i = this.managers.length;
+    // Ids never repeat, also after a manager was killed and dropped from the list.
+    const i = this.managerSeq++;
     const p = await spawnProc({
       role: 'manager',
       opts: { id: `m${i}`, dataDir: path.join(this.dir, `m${i}`), listen: '127.0.0.1:0', etcdEndpoints: this.etcd.endpoints, heartbeatPeriodMs: this.heartbeatPeriodMs },
