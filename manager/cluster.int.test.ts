@@ -286,7 +286,11 @@ describe('control plane (integration, real etcd)', function () {
     const done = await eventually(async () => {
       const s = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
       return s.updateStatus?.state === 'UPDATE_COMPLETED' && s;
-    }, 'update completed under the new leader', 30_000);
+    }, 'update completed under the new leader', 30_000).catch(async (e: Error) => {
+      const s = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+      const ts = (await tasks('www')).map((t) => `${t.slot}/${t.specVersion}/${t.desiredState}/${t.status?.state}/${t.nodeId.slice(0, 6)}: ${t.status?.message}`);
+      throw new Error(`${e.message}: ${JSON.stringify(s.updateStatus)} v${s.specVersion}\n${ts.join('\n')}`);
+    });
     assert.equal(done.specVersion, target);
     const live = (await tasks('www')).filter((t) => t.desiredState === 'RUNNING');
     assert.equal(live.length, 4);

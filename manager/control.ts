@@ -206,7 +206,7 @@ export function createControl(d: ControlDeps): ControlHandlers {
     RemoveNode: unary('RemoveNode', async (req: { node: string; force: boolean }) => {
       const n = await findNode(req.node);
       if (n.status?.state === 'NODE_READY' && !req.force) throw new ApiError(grpc.status.FAILED_PRECONDITION, `node ${n.id} is up: drain it and stop its agent, or use --force`);
-      await store.batch([{ op: 'delete', kind: 'nodes', obj: n }]);
+      if ((await store.batch([{ op: 'delete', kind: 'nodes', obj: n }])).dropped) throw new ApiError(grpc.status.ABORTED, `node ${n.id} changed meanwhile; retry`);
       observer.event({ type: 'node', action: 'removed', time: Date.now(), source, nodeId: n.id, hostname: n.description?.hostname ?? '' });
       return {};
     }),
@@ -230,7 +230,7 @@ export function createControl(d: ControlDeps): ControlHandlers {
       if (name === DEFAULT_NETWORK) throw new ApiError(grpc.status.FAILED_PRECONDITION, 'network "default" is built in and cannot be removed');
       const users = (await store.list<Service>('services')).items.filter((s) => s.spec?.networks?.includes(name)).map((s) => s.spec?.name);
       if (users.length) throw new ApiError(grpc.status.FAILED_PRECONDITION, `network "${name}" is in use by service(s) ${users.join(', ')}`);
-      await store.batch([{ op: 'delete', kind: 'networks', obj: net }]);
+      if ((await store.batch([{ op: 'delete', kind: 'networks', obj: net }])).dropped) throw new ApiError(grpc.status.ABORTED, `network "${name}" changed meanwhile; retry`);
       return {};
     }),
     GetClusterInfo: unary('GetClusterInfo', async () => {

@@ -47,6 +47,8 @@ export function createLeader(d: LeaderDeps): Leader {
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Infinity;
   let full = true;
+  /** The cache may lag etcd (first tick, a failed or partly dropped commit): catch up before deciding. */
+  let sync = true;
   const dirtyServices = new Set<string>();
   const dirtyNodes = new Set<string>();
   let lastTickMs = 0;
@@ -89,6 +91,10 @@ export function createLeader(d: LeaderDeps): Leader {
     if (isFull) lastFull = now;
     let wakeAt = Infinity;
     try {
+      if (sync) {
+        sync = false;
+        if (!(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) throw new Error('state cache is behind etcd');
+      }
       if (!cache.cluster) return;
       // Node liveness: a node is up while its session's lease-bound key lives.
       const writes: Write[] = [];
@@ -178,17 +184,21 @@ export function createLeader(d: LeaderDeps): Leader {
       }
       if (byKey.size) {
         const r = await store.batch([...byKey.values()]);
+        if (r.error) log.warn('some writes failed; retrying', { err: r.error, dropped: r.dropped, committed: r.committed });
         if (r.dropped) {
-          // Someone wrote meanwhile: recompute from what etcd has now.
+          // Someone wrote meanwhile (or etcd refused a chunk): recompute from what etcd has now.
           full = true;
+          sync = true;
           wakeAt = Math.min(wakeAt, Date.now() + MIN_DEBOUNCE_MS);
         }
         if (r.revision) await cache.waitFor(r.revision);
       }
+      log.debug('tick', { full: isFull, dirtyServices: dirty?.services.size ?? -1, writes: byKey.size, wakeAt: Number.isFinite(wakeAt) ? wakeAt - Date.now() : -1, ms: Math.round(performance.now() - t0) });
       observer.reconciled({ seconds: (performance.now() - t0) / 1000, created: res.stats.created, assigned: res.stats.assigned, unschedulable: res.stats.unschedulable });
     } catch (e) {
       log.warn('reconcile failed', { err: errMsg(e) });
       full = true;
+      sync = true;
       wakeAt = Math.min(wakeAt, Date.now() + 200);
     } finally {
       lastTickMs = performance.now() - t0;
@@ -228,6 +238,7 @@ export function createLeader(d: LeaderDeps): Leader {
     start() {
       leading = true;
       full = true;
+      sync = true;
       observer.leader(true);
       d.autoscaler.leading(true);
       observer.event({ type: 'manager', action: 'leader-elected', time: Date.now(), source, managerId: d.managerId });

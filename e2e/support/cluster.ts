@@ -15,10 +15,14 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
-function spawnProc(spec: unknown): Promise<Proc> {
+function spawnProc(spec: unknown, logDir?: string): Promise<Proc> {
   const child: ChildProcess = spawn(process.execPath, [path.join(__dirname, 'proc-main.js'), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const log = logDir && process.env.CONVOY_TEST_LOGS ? fs.createWriteStream(path.join(logDir, `${(spec as { role: string }).role}-${child.pid}.log`)) : undefined;
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+    log?.write(d);
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   return new Promise((resolve, reject) => {
     let out = '';
@@ -53,6 +57,8 @@ export class TestCluster {
   agents: Proc[] = [];
   private clients: grpc.Client[] = [];
   workerToken = '';
+  /** With CONVOY_TEST_LOGS=1, where the processes' logs are kept (not removed at stop). */
+  readonly logDir = process.env.CONVOY_TEST_LOGS ? fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-')) : undefined;
 
   constructor(readonly heartbeatPeriodMs = 300) {}
 
@@ -68,10 +74,13 @@ export class TestCluster {
   async addManager(): Promise<Proc> {
     // Ids never repeat, also after a manager was killed and dropped from the list.
     const i = this.managerSeq++;
-    const p = await spawnProc({
-      role: 'manager',
-      opts: { id: `m${i}`, dataDir: path.join(this.dir, `m${i}`), listen: '127.0.0.1:0', etcdEndpoints: this.etcd.endpoints, heartbeatPeriodMs: this.heartbeatPeriodMs },
-    });
+    const p = await spawnProc(
+      {
+        role: 'manager',
+        opts: { id: `m${i}`, dataDir: path.join(this.dir, `m${i}`), listen: '127.0.0.1:0', etcdEndpoints: this.etcd.endpoints, heartbeatPeriodMs: this.heartbeatPeriodMs },
+      },
+      this.logDir,
+    );
     this.managers.push(p);
     return p;
   }
@@ -88,7 +97,7 @@ export class TestCluster {
         labels: o.labels ?? {},
         executor: 'hollow',
       },
-    });
+    }, this.logDir);
     this.agents.push(p);
     return p;
   }

@@ -39,6 +39,9 @@ export type Stored = Service | Task | Node | Network | Cluster;
 /** Bytes of values per transaction: under etcd's default --max-request-bytes (1.5 MiB). */
 export const MAX_TXN_BYTES = 1024 * 1024;
 
+/** Transactions of one batch in flight at once. */
+const BATCH_CONCURRENCY = 8;
+
 /** Told of every etcd request the store makes (for the etcd latency metric). */
 export type EtcdObserver = (op: string, seconds: number) => void;
 
@@ -132,7 +135,7 @@ export class Store {
    * on the next tick). Chunks go out concurrently. Returns how many writes
    * were committed and the highest revision a committed chunk made.
    */
-  async batch(writes: Write[]): Promise<{ committed: number; dropped: number; revision: number }> {
+  async batch(writes: Write[]): Promise<{ committed: number; dropped: number; revision: number; error?: string }> {
     // A compare and an op per write: stay under the limit on both.
     const maxOps = Math.max(1, Math.floor(this.maxTxnOps / 2));
     let committed = 0;
@@ -154,35 +157,48 @@ export class Store {
       bytes += size;
     }
     if (cur.ws.length) chunks.push(cur);
-    await Promise.all(
-      chunks.map(async ({ ws, values }) => {
-        const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
-          w.op === 'create' ? [key(w.kind, w.obj.id), 'Create', 0] : [key(w.kind, w.obj.id), 'Mod', w.obj.meta?.version ?? 0];
-        const [first, ...rest] = ws;
-        let txn = this.client.if(cmp(first)[0], cmp(first)[1], '==', cmp(first)[2]);
-        for (const w of rest) {
-          const [k, col, v] = cmp(w);
-          txn = txn.and(k, col, '==', v);
-        }
-        const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(values[i]!)));
+    let firstError: string | undefined;
+    const one = async ({ ws, values }: { ws: Write[]; values: (string | undefined)[] }) => {
+      const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
+        w.op === 'create' ? [key(w.kind, w.obj.id), 'Create', 0] : [key(w.kind, w.obj.id), 'Mod', w.obj.meta?.version ?? 0];
+      const [first, ...rest] = ws;
+      let txn = this.client.if(cmp(first)[0], cmp(first)[1], '==', cmp(first)[2]);
+      for (const w of rest) {
+        const [k, col, v] = cmp(w);
+        txn = txn.and(k, col, '==', v);
+      }
+      const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(values[i]!)));
+      try {
         const res = await this.timed('txn', txn.then(...ops).commit());
         if (res.succeeded) {
           committed += ws.length;
           revision = Math.max(revision, Number(res.header.revision));
         } else dropped += ws.length;
+      } catch (e) {
+        // etcd refused or lost this chunk (overload, leader change): the others may have landed.
+        dropped += ws.length;
+        firstError ??= e instanceof Error ? e.message : String(e);
+      }
+    };
+    // A bounded number of transactions in flight: etcd answers "too many requests" beyond its apply backlog.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(BATCH_CONCURRENCY, chunks.length) }, async () => {
+        while (next < chunks.length) await one(chunks[next++]);
       }),
     );
-    return { committed, dropped, revision };
+    if (firstError && !committed) throw new Error(firstError);
+    return { committed, dropped, revision, error: firstError };
   }
 
-  async snapshotRaw(): Promise<{ services: Service[]; tasks: Task[]; nodes: Node[]; cluster?: Cluster; alive: Set<string>; revision: number }> {
-    const [s, t, n, c, alive] = await Promise.all([
-      this.list<Service>('services'),
-      this.list<Task>('tasks'),
-      this.list<Node>('nodes'),
-      this.get<Cluster>('cluster', 'default'),
-      this.aliveNodeIds(),
-    ]);
-    return { services: s.items, tasks: t.items, nodes: n.items, cluster: c, alive, revision: Math.max(s.revision, t.revision, n.revision) };
+  /**
+   * A revision a watcher of /convoy/ is sure to reach: a write of
+   * /convoy/sync/<who>, after every write made before the call. (etcd's
+   * current revision may come from keys outside /convoy/, such as the
+   * election's, which a /convoy/ watch never reports.)
+   */
+  async syncRevision(who: string): Promise<number> {
+    const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
+    return Number(res.header?.revision);
   }
 }
