@@ -16,6 +16,7 @@ import { startNats, type EmbeddedNats } from './embedded/nats';
 import { newId } from './ids';
 import { createLeader } from './leader';
 import { startManagerObservability } from './observe/mod';
+import { checkRanges, readHostNetworkFacts } from '../agent/network/ranges';
 import { StateCache } from './state/cache';
 import { ConflictError, DEFAULT_MAX_TXN_OPS, Store } from './store/store';
 
@@ -58,6 +59,17 @@ export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_ELECTION_TTL_S = 2;
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
+  // What was started so far, undone in reverse when a later step fails (a bad range, a taken port).
+  const undo: (() => unknown)[] = [];
+  try {
+    return await start(opts, undo);
+  } catch (e) {
+    for (const u of undo.reverse()) await Promise.resolve(u()).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<ManagerHandle> {
   const id = opts.id ?? (fs.existsSync(path.join(opts.dataDir, 'manager-id')) ? fs.readFileSync(path.join(opts.dataDir, 'manager-id'), 'utf8').trim() : newId());
   fs.mkdirSync(opts.dataDir, { recursive: true });
   fs.writeFileSync(path.join(opts.dataDir, 'manager-id'), id);
@@ -71,11 +83,13 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
   if (!endpoints.length) {
     embedded = await startEtcd({ dataDir: path.join(opts.dataDir, 'etcd') });
     endpoints = [embedded.endpoint];
+    undo.push(() => embedded?.stop());
     log.info('started embedded etcd', { endpoint: embedded.endpoint, pid: embedded.pid });
     if (opts.natsUrl === undefined) {
       try {
         embeddedNats = await startNats({ dataDir: path.join(opts.dataDir, 'nats') });
         natsUrl = embeddedNats.url;
+        undo.push(() => embeddedNats?.stop());
         log.info('started embedded NATS', { url: natsUrl, pid: embeddedNats.pid });
       } catch (e) {
         // Events, logs and stats need NATS; scheduling does not.
@@ -85,13 +99,23 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
   }
   const obs = await startManagerObservability({ managerId: id, natsUrl: natsUrl || undefined, metricsListen: opts.metricsListen, logger: log });
   const { observer, autoscaler } = obs;
+  undo.push(() => obs.observer.close(), () => obs.autoscaler.close());
   const client = new Etcd3({ hosts: endpoints });
+  undo.push(() => client.close());
   const store = new Store(client, embedded ? ETCD_MAX_TXN_OPS : DEFAULT_MAX_TXN_OPS, (op, s) => observer.etcdRequest(op, s));
   const tokensFile = path.join(opts.dataDir, 'join-tokens.json');
 
   // Cluster object, created once by whichever manager gets there first.
   let cluster = await store.get<Cluster>('cluster', 'default');
   if (!cluster) {
+    // The ranges are the cluster's for good: refuse ones that collide with this host's routes or resolver.
+    checkRanges(
+      [
+        { name: 'cluster CIDR', cidr: opts.clusterCidr ?? DEFAULT_CLUSTER_CIDR },
+        { name: 'VIP range', cidr: opts.vipCidr ?? DEFAULT_VIP_CIDR },
+      ],
+      readHostNetworkFacts(),
+    );
     const cid = newId();
     const tokens = { worker: makeToken(cid), manager: makeToken(cid) };
     const c: Cluster = {
@@ -116,6 +140,7 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
   }
 
   const cache = new StateCache(client, log);
+  undo.push(() => cache.close());
   await cache.start();
 
   const checkToken = async (token: string): Promise<'WORKER' | 'MANAGER'> => {
@@ -136,6 +161,7 @@ export async function startManager(opts: ManagerOptions): Promise<ManagerHandle>
 
   // ---- gRPC server ------------------------------------------------------
   const server = new grpc.Server();
+  undo.push(() => server.forceShutdown());
   server.addService(pk.control.convoy.Control.service, control);
   server.addService(pk.dispatcher.convoy.Dispatcher.service, dispatcher.handlers);
   const port = await new Promise<number>((resolve, reject) =>
