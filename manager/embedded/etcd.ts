@@ -12,6 +12,15 @@ export interface EmbeddedEtcd {
   stop(): Promise<void>;
 }
 
+/** Stops a child we started: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, exited: Promise<void>, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(t);
+}
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -73,12 +82,6 @@ export async function startEtcd(opts: { dataDir: string; clientPort?: number; pe
   return {
     endpoint: client,
     pid: child.pid!,
-    async stop() {
-      if (dead) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
