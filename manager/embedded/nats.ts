@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { freePort } from './etcd';
+import { freePort, stopChild } from './etcd';
 
 export interface EmbeddedNats {
   url: string;
@@ -49,12 +49,6 @@ export async function startNats(opts: { dataDir: string; port?: number; host?: s
   return {
     url: `nats://${host}:${port}`,
     pid: child.pid!,
-    async stop() {
-      if (dead) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
+    stop: () => stopChild(child, exited),
   };
 }
