@@ -87,7 +87,10 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
     log.info('started embedded etcd', { endpoint: embedded.endpoint, pid: embedded.pid });
     if (opts.natsUrl === undefined) {
       try {
-        embeddedNats = await startNats({ dataDir: path.join(opts.dataDir, 'nats') });
+        // Listen where the gRPC server listens, so agents on other hosts reach it too.
+        const listenHost = opts.listen.slice(0, opts.listen.lastIndexOf(':')) || '127.0.0.1';
+        const advertiseHost = opts.advertiseAddr ? opts.advertiseAddr.replace(/:\d+$/, '') : undefined;
+        embeddedNats = await startNats({ dataDir: path.join(opts.dataDir, 'nats'), host: listenHost, advertiseHost });
         natsUrl = embeddedNats.url;
         undo.push(() => embeddedNats?.stop());
         log.info('started embedded NATS', { url: natsUrl, pid: embeddedNats.pid });

@@ -53,7 +53,7 @@ export function prettyService(e: Entry): string {
   const ports = s.endpoint?.ports?.length ? s.endpoint.ports : spec?.endpoint?.ports ?? [];
   for (const p of ports) pairs.push(['Port', formatPort(p)]);
   const a = spec?.autoscale;
-  if (a?.enabled) pairs.push(['Autoscale', `${a.minReplicas}-${a.maxReplicas}, cpu ${a.targetCpuPercent || '-'}%, memory ${a.targetMemoryPercent || '-'}%`]);
+  if (a?.enabled) pairs.push(['Autoscale', `${a.minReplicas}-${a.maxReplicas}, cpu ${a.targetCpuPercent || '-'}%, memory ${a.targetMemoryPercent || '-'}%, scale-down delay ${a.scaleDownStabilizationMs ? formatDuration(Number(a.scaleDownStabilizationMs)) : '5m (default)'}`]);
   return keyValues(pairs);
 }
 

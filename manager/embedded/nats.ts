@@ -24,8 +24,14 @@ function canConnect(port: number, host: string): Promise<boolean> {
   });
 }
 
-export async function startNats(opts: { dataDir: string; port?: number; host?: string }): Promise<EmbeddedNats> {
+/**
+ * `host` is where it listens (default loopback; "0.0.0.0" for every
+ * address), `advertiseHost` what its URL names (default: `host`, or loopback
+ * for "0.0.0.0") so agents on other hosts can reach it.
+ */
+export async function startNats(opts: { dataDir: string; port?: number; host?: string; advertiseHost?: string }): Promise<EmbeddedNats> {
   const host = opts.host ?? '127.0.0.1';
+  const urlHost = opts.advertiseHost ?? (host === '0.0.0.0' ? '127.0.0.1' : host);
   const port = opts.port ?? (await freePort(host));
   fs.mkdirSync(opts.dataDir, { recursive: true });
   const logPath = path.join(opts.dataDir, 'nats.log');
@@ -38,7 +44,7 @@ export async function startNats(opts: { dataDir: string; port?: number; host?: s
   const exited = new Promise<void>((resolve) => child.once('exit', () => ((dead = true), resolve())));
   child.once('error', () => (dead = true));
   const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port, host))) {
+  while (!(await canConnect(port, host === '0.0.0.0' ? '127.0.0.1' : host))) {
     if (dead) throw new Error(`nats-server exited at start; see ${logPath}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -47,7 +53,7 @@ export async function startNats(opts: { dataDir: string; port?: number; host?: s
     await new Promise((r) => setTimeout(r, 30));
   }
   return {
-    url: `nats://${host}:${port}`,
+    url: `nats://${urlHost}:${port}`,
     pid: child.pid!,
     stop: () => stopChild(child, exited),
   };

@@ -61,3 +61,79 @@ export const nullEventSink: EventSink = { publish() {} };
 export function eventSubject(e: Pick<ConvoyEvent, 'type' | 'action'>): string {
   return `convoy.events.${e.type}.${e.action}`;
 }
+
+// ---- NATS subjects and payloads besides events ----------------------------
+// Everything is JSON. Managers, agents and the CLI share only proto/, so the
+// shapes live here.
+
+/** JetStream stream that keeps recent events for `convoy events --since`. */
+export const EVENTS_STREAM = 'CONVOY_EVENTS';
+export const EVENTS_SUBJECTS = 'convoy.events.>';
+/** How long the stream keeps events (replay horizon of `--since`). */
+export const EVENTS_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** Agents publish their tasks' usage on convoy.stats.<nodeId> every few seconds. */
+export function statsSubject(nodeId: string): string {
+  return `convoy.stats.${nodeId}`;
+}
+export const STATS_SUBJECTS = 'convoy.stats.*';
+
+export interface TaskStatsSample {
+  taskId: string;
+  serviceId: string;
+  serviceName: string;
+  slot: number;
+  /** CPU used over the agent's last sampling interval, in cores. */
+  cpuCores: number;
+  /** Cumulative CPU seconds (user + system). */
+  cpuSeconds: number;
+  memoryBytes: number;
+  /** 0 = unlimited. */
+  memoryLimitBytes: number;
+}
+
+export interface StatsMessage {
+  nodeId: string;
+  /** Epoch ms of the sample on the agent. */
+  time: number;
+  tasks: TaskStatsSample[];
+}
+
+/**
+ * Logs: the CLI sends a LogRequest to convoy.logs.<nodeId> (one per node that
+ * holds tasks it wants); the agent publishes LogBatch messages to `inbox`
+ * until it has sent what was asked (`done`) or, with `follow`, until the CLI
+ * stops publishing keepalives on `inbox + '.keepalive'` for LOG_KEEPALIVE_TIMEOUT_MS.
+ */
+export function logsSubject(nodeId: string): string {
+  return `convoy.logs.${nodeId}`;
+}
+export const LOG_KEEPALIVE_MS = 3_000;
+export const LOG_KEEPALIVE_TIMEOUT_MS = 10_000;
+
+export interface LogRequest {
+  taskIds: string[];
+  /** Lines per task from the end; undefined = all. */
+  tail?: number;
+  /** Only lines at or after this epoch ms. */
+  since?: number;
+  follow: boolean;
+  inbox: string;
+}
+
+export interface LogLine {
+  taskId: string;
+  /** Epoch ms the runtime captured the line. */
+  time: number;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface LogBatch {
+  nodeId: string;
+  lines: LogLine[];
+  /** Tasks whose requested history is fully sent (without follow: nothing more will come for them). */
+  done?: string[];
+  /** Tasks this agent does not hold (or whose logs are gone). */
+  missing?: string[];
+}

@@ -1,0 +1,56 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { nullLogger } from '../../proto/common/logger';
+import type { LogBatch } from '../../proto/common/events';
+import { LOG_BATCH_LINES, LogServer, parseLogLine } from './logs';
+
+const rec = (t: string, log: string, stream = 'stdout') => `${JSON.stringify({ time: t, stream, log })}\n`;
+
+describe('agent log server', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function server(sent: LogBatch[]) {
+    return new LogServer({
+      nodeId: () => 'n1',
+      logPath: (id) => (id === 'hollow' ? undefined : path.join(dir, `${id}.log`)),
+      publish: (_s, b) => sent.push(b),
+      subscribe: () => () => undefined,
+      logger: nullLogger,
+    });
+  }
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('parses runtime log records and skips broken ones', () => {
+    assert.deepEqual(parseLogLine('t', rec('2026-01-01T00:00:00.500Z', 'hi\n', 'stderr').trim()), { taskId: 't', time: Date.parse('2026-01-01T00:00:00.500Z'), stream: 'stderr', line: 'hi' });
+    assert.equal(parseLogLine('t', '{"time":"2026-01-01T00:0'), undefined);
+    assert.equal(parseLogLine('t', ''), undefined);
+  });
+
+  it('sends rotated files first, applies --since and --tail, and says which tasks it does not hold', async () => {
+    fs.writeFileSync(path.join(dir, 'a.log.1'), rec('2026-01-01T00:00:01Z', 'one') + rec('2026-01-01T00:00:02Z', 'two'));
+    fs.writeFileSync(path.join(dir, 'a.log'), rec('2026-01-01T00:00:03Z', 'three') + rec('2026-01-01T00:00:04Z', 'four') + '{"time":"2026-01-01T00:00:05Z","str');
+    const sent: LogBatch[] = [];
+    server(sent).handle({ taskIds: ['a', 'gone', 'hollow', '../a'], follow: false, inbox: 'in', since: Date.parse('2026-01-01T00:00:02Z'), tail: 2 });
+    await until(() => sent.some((b) => b.done?.length));
+    assert.deepEqual(sent.flatMap((b) => b.lines.map((l) => l.line)), ['three', 'four'], 'since 00:02 leaves two..four; tail 2 keeps the last two; the cut line is not sent');
+    const last = sent[sent.length - 1];
+    assert.deepEqual(last.done, ['a']);
+    assert.deepEqual(last.missing, ['gone', 'hollow', '../a'], 'a path is never a task id');
+  });
+
+  it('splits large histories into batches and ignores malformed requests', async () => {
+    fs.writeFileSync(path.join(dir, 'b.log'), Array.from({ length: LOG_BATCH_LINES + 5 }, (_, i) => rec('2026-01-01T00:00:00Z', `l${i}`)).join(''));
+    const sent: LogBatch[] = [];
+    const s = server(sent);
+    s.handle({ taskIds: 'b', inbox: 'in' });
+    s.handle(null);
+    s.handle({ taskIds: ['b'], follow: false, inbox: 'in' });
+    await until(() => sent.some((b) => b.done?.length));
+    assert.deepEqual(sent.map((b) => b.lines.length), [LOG_BATCH_LINES, 5, 0]);
+  });
+});

@@ -1,0 +1,140 @@
+// Autoscaler reaction time: from the load starting to the new replicas running.
+//
+// A real manager (embedded etcd, NATS from Debian's nats-server) and a real
+// agent (ContainerExecutor) in this process; a busybox service reserving 0.1
+// CPU (limited to 0.3) whose tasks burn CPU while a file exists in a bind
+// mount, autoscaled on CPU 50% between 1 and --max replicas with a 3 s
+// scale-down window. Each run: create the file (t0), wait for the replicas the
+// autoscaler first sets (decide_s: t0 → spec.replicas raised; first_scale_s:
+// t0 → those running), then for all --max replicas to run (react_s); remove the file, wait for the service to be
+// back at 1 replica; --runs times.
+//
+// The path measured: agent stats interval (2 s) → NATS → leader tick (≤ 2 s)
+// → decision → scheduling → image already present → container start.
+//
+//   npm run bench:autoscale [-- --runs 3 --max 4]
+//
+// Last line: react_s, first_scale_s, decide_s (medians), runs, max. Never fails on time.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startRegistry } from '../e2e/support/registry';
+import { pushBusyboxImage } from '../e2e/support/images';
+import { Agent } from '../agent/agent';
+import { freePort, startManager, type ManagerHandle } from '../manager/mod';
+import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
+import { connectControl, type ConnectedApi } from '../cli/client';
+import { nullLogger } from '../proto/common/logger';
+import { ContainerExecutor } from '../agent/runtime/executor';
+
+const BENCH_DIR = '/tmp/convoy-bench-autoscale';
+const WAIT_MS = 120_000;
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
+  const end = Date.now() + WAIT_MS;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  const runs = arg('runs', 3);
+  const max = arg('max', 4);
+  fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  const ctl = path.join(BENCH_DIR, 'ctl');
+  fs.mkdirSync(ctl, { recursive: true });
+  const registry = await startRegistry();
+  let nats: EmbeddedNats | undefined;
+  let manager: ManagerHandle | undefined;
+  let agent: Agent | undefined;
+  let conn: ConnectedApi | undefined;
+  try {
+    const image = (await pushBusyboxImage(registry.host)).ref;
+    nats = await startNats({ dataDir: path.join(BENCH_DIR, 'nats') });
+    manager = await startManager({ dataDir: path.join(BENCH_DIR, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: nats.url, heartbeatPeriodMs: 500, logger: nullLogger });
+    conn = connectControl(manager.grpcAddr);
+    const api = conn.api;
+    agent = new Agent({
+      managers: [manager.grpcAddr],
+      joinToken: (await api.getJoinTokens({})).worker,
+      stateDir: path.join(BENCH_DIR, 'agent'),
+      advertiseAddr: '127.0.0.1',
+      executor: 'container',
+      runtime: { insecureRegistries: [registry.host] },
+      runDir: '',
+      logger: nullLogger,
+    });
+    await agent.start();
+    const burn = 'while true; do if [ -f /ctl/burn ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 0.1; fi; done';
+    await api.createService({
+      spec: {
+        name: 'bench-autoscale',
+        replicas: 1,
+        container: { image, command: ['sh', '-c', burn], mounts: [{ type: 'BIND', source: ctl, target: '/ctl', readOnly: true }], stopGracePeriodMs: 100 },
+        resources: { reservations: { nanoCpus: 1e8 }, limits: { nanoCpus: 3e8 } },
+        autoscale: { enabled: true, minReplicas: 1, maxReplicas: max, targetCpuPercent: 50, scaleDownStabilizationMs: 3_000 },
+      },
+    });
+    const replicas = async () => Number((await api.getService({ service: 'bench-autoscale' })).service?.spec?.replicas ?? 0);
+    const runningCount = async () => (await api.listTasks({ service: 'bench-autoscale', states: ['RUNNING'], desiredStates: ['RUNNING'] })).tasks.length;
+    await until('1 task running', async () => (await runningCount()) === 1 && (await replicas()) === 1);
+    // Let the agent publish a couple of idle samples first.
+    await new Promise((r) => setTimeout(r, 4_500));
+
+    const react: number[] = [];
+    const decide: number[] = [];
+    const firsts: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      fs.writeFileSync(path.join(ctl, 'burn'), '');
+      let decidedAt = 0;
+      let target = 0;
+      await until('a scale-up', async () => {
+        target = await replicas();
+        if (target > 1 && !decidedAt) decidedAt = performance.now();
+        return target > 1;
+      });
+      await until(`${target} replicas running`, async () => (await runningCount()) >= target);
+      const first = (performance.now() - t0) / 1000;
+      // The load asks for more than max: wait for all `max` replicas to run.
+      await until(`${max} replicas running`, async () => (await replicas()) === max && (await runningCount()) === max);
+      const r = (performance.now() - t0) / 1000;
+      react.push(r);
+      firsts.push(first);
+      decide.push((decidedAt - t0) / 1000);
+      process.stdout.write(`run ${i + 1}: first decision ${decide[i].toFixed(2)} s (to ${target}), those running ${first.toFixed(2)} s, all ${max} running ${r.toFixed(2)} s\n`);
+      fs.rmSync(path.join(ctl, 'burn'));
+      await until('back to 1 replica', async () => (await replicas()) === 1 && (await runningCount()) === 1);
+      await new Promise((r) => setTimeout(r, 4_500));
+    }
+    process.stdout.write(`react_s=${median(react).toFixed(2)} first_scale_s=${median(firsts).toFixed(2)} decide_s=${median(decide).toFixed(2)} runs=${runs} max=${max}\n`);
+    await api.removeService({ service: 'bench-autoscale' }).catch(() => undefined);
+    const ex = agent.executor;
+    if (ex instanceof ContainerExecutor) await until('containers removed', async () => (await ex.runtime.list()).length === 0).catch(() => undefined);
+  } finally {
+    await agent?.stop().catch(() => undefined);
+    if (agent?.executor instanceof ContainerExecutor) {
+      for (const c of await agent.executor.runtime.list()) await agent.executor.runtime.remove(c.id).catch(() => undefined);
+    }
+    conn?.close();
+    await manager?.stop().catch(() => undefined);
+    await nats?.stop().catch(() => undefined);
+    await registry.stop().catch(() => undefined);
+    fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench:autoscale failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});

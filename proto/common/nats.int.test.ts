@@ -1,0 +1,77 @@
+// NatsLink against a real nats-server: it connects in the background, keeps
+// publishing through a server restart, and while the server is away holds at
+// most MAX_QUEUED messages (the oldest are dropped and counted).
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startNats, type EmbeddedNats } from '../../manager/embedded/nats';
+import { freePort } from '../../manager/embedded/etcd';
+import { ensureEventsStream } from '../../manager/observe/mod';
+import { EVENTS_STREAM } from './events';
+import { MAX_QUEUED, NatsLink } from './nats';
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('NatsLink (real nats-server)', function () {
+  this.timeout(60_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-nats-'));
+  let nats: EmbeddedNats | undefined;
+  let port = 0;
+  let pub: NatsLink | undefined;
+  let sub: NatsLink | undefined;
+
+  before(async () => {
+    port = await freePort();
+  });
+  after(async () => {
+    await pub?.close();
+    await sub?.close();
+    await nats?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('connects once the server comes up, buffers while it is away (bounded), and delivers after it returns', async () => {
+    const url = `nats://127.0.0.1:${port}`;
+    let streams = 0;
+    pub = new NatsLink({ url, name: 'test-pub', onConnect: async (nc) => (await ensureEventsStream(nc), void streams++) }).start();
+    // No server yet: publishes wait in the bounded queue.
+    pub.publish('convoy.test.early', { n: 0 });
+    nats = await startNats({ dataDir: dir, port });
+    sub = new NatsLink({ url, name: 'test-sub' }).start();
+    const got: number[] = [];
+    sub.subscribe('convoy.test.>', (d) => got.push((d as { n: number }).n));
+    await until('both connected', () => !!pub?.connected && !!sub?.connected);
+    await until('the stream made on connect', () => streams >= 1);
+    const jsm = await pub.connection()!.jetstreamManager();
+    assert.equal((await jsm.streams.info(EVENTS_STREAM)).config.subjects[0], 'convoy.events.>');
+
+    // The early message may have gone out before the subscriber was there; send a marker.
+    pub.publish('convoy.test.live', { n: 1 });
+    await until('the live message', () => got.includes(1));
+
+    await nats.stop();
+    await until('publisher sees the disconnect', () => !pub?.connected);
+    for (let i = 0; i < MAX_QUEUED + 500; i++) pub.publish('convoy.events.test.outage', { n: 1000 + i });
+    assert.equal(pub.dropped, 500, 'the oldest beyond MAX_QUEUED are dropped');
+
+    // Back on the same port and store: the link reconnects and sends what it kept;
+    // the events stream (file storage) records it.
+    nats = await startNats({ dataDir: dir, port });
+    const stored = async () => {
+      const nc = pub?.connection();
+      if (!nc || !pub?.connected) return undefined;
+      return (await nc.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined);
+    };
+    await until('the kept messages stored', async () => (await stored())?.state.messages === MAX_QUEUED, 30_000);
+    const first = await (await pub.connection()!.jetstreamManager()).streams.getMessage(EVENTS_STREAM, { seq: (await stored())!.state.first_seq });
+    assert.equal(first.json<{ n: number }>().n, 1500, 'the newest were kept, in order');
+    await until('stream ensured again after the reconnect', () => streams >= 2);
+  });
+});
