@@ -13,6 +13,8 @@ import { DispatcherSession, type SessionInfo } from './session/session';
 import type { DispatcherClientPool } from './session/client-pool';
 import type { JoinRefusedError } from './session/errors';
 import { loadNodeId, saveNodeId } from './state/node-state';
+import { AgentObservability } from './observe/mod';
+import { agentSocketPath, DEFAULT_RUN_DIR, startExecServer, type ExecServer } from './exec/mod';
 
 export const DEFAULT_STATE_DIR = '/var/lib/convoy';
 
@@ -42,6 +44,14 @@ export interface AgentOptions {
   onSession?: (info: { nodeId: string; natsUrl: string; manager: string }) => void;
   /** host:port for /metrics (served by agent/metrics). */
   metricsListen?: string;
+  /** NATS URL for events, stats and logs instead of the one the managers advertise (agent/observe). */
+  natsUrl?: string;
+  /**
+   * Where the local socket for `convoy task exec` goes: <dir>/agent-<node id>.sock
+   * (agent/exec, proto/agent.proto). Default /run/convoy; '' = no socket.
+   * Only served when the executor can exec (the container runtime).
+   */
+  runDir?: string;
   logger?: Logger;
   /** Status batching knobs (tests, benchmarks). */
   reporter?: ReporterOptions;
@@ -91,11 +101,26 @@ export class Agent implements AgentHandle {
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private netLatest: NetworkState | undefined;
   private netApplying = false;
+  /** /metrics, and events, stats and logs over NATS (agent/observe). */
+  private readonly obs: AgentObservability;
+  private execServer: Promise<ExecServer | undefined> | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
     this.log = opts.logger ?? nullLogger;
-    this.events = opts.events ?? nullEventSink;
+    this.obs = new AgentObservability({
+      executor: () => this.executor,
+      tasks: () => this.worker.taskIds().flatMap((id) => {
+        const c = this.worker.controller(id);
+        return c ? [{ task: c.current, state: c.state }] : [];
+      }),
+      nodeId: () => this.id,
+      // Hollow fleets (thousands of agents in one process) stay off NATS.
+      nats: () => !(this.executor instanceof HollowExecutor),
+      metricsListen: opts.metricsListen,
+      logger: this.log,
+    });
+    this.events = this.obs.sink(opts.events ?? nullEventSink);
     if (opts.executor === 'hollow') {
       this.executor = new HollowExecutor({ hostname: opts.hostname });
       this.ownsExecutor = true;
@@ -141,6 +166,7 @@ export class Agent implements AgentHandle {
   async start(): Promise<void> {
     this.id = await loadNodeId(this.stateDir);
     await this.worker.init();
+    await this.obs.start();
     const info = await this.executor.describe();
     const description: NodeDescription = {
       hostname: this.opts.hostname ?? info.hostname,
@@ -197,6 +223,8 @@ export class Agent implements AgentHandle {
     this.worker.close();
     this.reporter.close();
     await this.session?.stop();
+    await this.obs.close().catch((e: unknown) => this.log.warn('observability close failed', { err: errMsg(e) }));
+    await (await this.execServer?.catch(() => undefined))?.close();
     if (this.ownsExecutor) await this.executor.close().catch((e: unknown) => this.log.warn('executor close failed', { err: errMsg(e) }));
     this.log.info('agent stopped', { 'node.id': this.id });
     this.firstSession?.reject(new Error('agent stopped before it joined'));
@@ -225,6 +253,8 @@ export class Agent implements AgentHandle {
       );
     }
     this.reporter.kick();
+    this.obs.session(s.nodeId || this.id, this.opts.natsUrl || s.natsUrl);
+    this.serveExec();
     try {
       this.opts.onSession?.({ nodeId: s.nodeId, natsUrl: s.natsUrl, manager: s.manager });
     } catch (e) {
@@ -244,6 +274,7 @@ export class Agent implements AgentHandle {
 
   /** Applies NetworkState snapshots one at a time; a burst collapses to the newest. */
   private onNetwork(st: NetworkState): void {
+    this.obs.network(st);
     const programmer = this.opts.network?.programmer;
     if (!programmer) return;
     this.netLatest = st;
@@ -261,6 +292,29 @@ export class Agent implements AgentHandle {
       }
       this.netApplying = false;
     })();
+  }
+
+  /** The local exec socket, once the node id is known (and again should it change). */
+  private serveExec(): void {
+    const dir = this.opts.runDir ?? DEFAULT_RUN_DIR;
+    const target = this.executor instanceof ContainerExecutor ? this.executor : undefined;
+    if (!dir || !target || this.stopping) return;
+    const socketPath = agentSocketPath(dir, this.id);
+    const previous = this.execServer;
+    this.execServer = (async () => {
+      const old = await previous?.catch(() => undefined);
+      if (old?.socketPath === socketPath) return old;
+      await old?.close();
+      return startExecServer({ socketPath, target, logger: this.log.child({ component: 'exec' }) });
+    })().catch((e: unknown) => {
+      this.log.warn('local exec socket not served', { err: errMsg(e), path: socketPath });
+      return undefined;
+    });
+  }
+
+  /** host:port the agent's /metrics is served on (undefined without metricsListen). */
+  metricsAddr(): string | undefined {
+    return this.obs.metricsAddr;
   }
 
   /** Test/bench access to the worker. */

@@ -31,6 +31,7 @@ import { serviceRmCommand } from './service/rm';
 import { serviceRollbackCommand } from './service/rollback';
 import { serviceScaleCommand } from './service/scale';
 import { serviceUpdateCommand } from './service/update';
+import { taskExecCommand } from './task/exec';
 import { taskInspectCommand } from './task/inspect';
 import { taskLsCommand } from './task/ls';
 import { taskLogsCommand } from './task/logs';
@@ -96,7 +97,7 @@ export function buildProgram(io: CliIO): Command {
   program.addCommand(noun('node', 'Manage nodes', [nodeLsCommand(io), nodeInspectCommand(io), nodeUpdateCommand(io), nodeRmCommand(io)]));
   program.addCommand(noun('cluster', 'Cluster-wide information and join tokens', [clusterInfoCommand(io), clusterJoinTokenCommand(io)]));
   program.addCommand(noun('network', 'Manage networks', [networkCreateCommand(io), networkLsCommand(io), networkInspectCommand(io), networkRmCommand(io)]));
-  const task = noun('task', 'Inspect tasks', [taskLsCommand(io), taskInspectCommand(io)]);
+  const task = noun('task', 'Inspect tasks', [taskLsCommand(io), taskInspectCommand(io), taskExecCommand(io)]);
   task.addCommand(taskLogsCommand());
   program.addCommand(task);
   program.addCommand(noun('image', 'Push images to a registry', [imagePushCommand(io)], { apiVerbs: false }));
