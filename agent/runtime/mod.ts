@@ -1,6 +1,6 @@
 // The public surface of agent/runtime/.
 export { ContainerExecutor, taskToConfig, DEFAULT_STATE_DIR, type ContainerExecutorOptions } from './executor';
-export { Runtime, RuntimeError, type ContainerConfig, type ContainerExit, type ContainerInfo, type ExecOptions, type MountSpec, type RuntimeOptions } from './runtime';
+export { Runtime, RuntimeError, resizeExec, type ContainerConfig, type ContainerExit, type ContainerInfo, type ExecOptions, type MountSpec, type RuntimeOptions } from './runtime';
 export { ImageStore, type ImageRecord, type StoreCounters } from './image/store';
 export { ImageError, RegistryClient, type RegistryOptions } from './image/registry';
 export { pushDirectory, pushOciLayout, pushImage, buildLayer, assembleImage, type ImageSpec, type PushResult } from './image/push';

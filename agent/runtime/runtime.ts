@@ -10,8 +10,9 @@
 //   hosts, resolv.conf, hostname   bind-mounted into /etc
 // Logs: <stateDir>/logs/<id>.log (+ .1, .2 ... after rotation), JSON lines.
 // Named volumes: <stateDir>/volumes/<name>/_data.
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { execFile } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
@@ -102,6 +103,13 @@ export interface ExecOptions {
   env?: string[];
   cwd?: string;
   user?: string;
+  /**
+   * A terminal from the container's devpts for the process: the helper relays
+   * its stdin to the terminal and the terminal to its stdout (stderr then only
+   * carries the helper's own errors). rows × cols, default 24 × 80; later
+   * sizes go through resizeExec().
+   */
+  tty?: { rows?: number; cols?: number };
 }
 
 export class RuntimeError extends Error {
@@ -447,7 +455,17 @@ export class Runtime {
     const r: Records = [['pid', String(st.pid)]];
     for (const d of this.cgroups.paths(st.cgroup)) r.push(['cgroup', d]);
     this.processRecords(r, opts.args, [...env.values()], opts.cwd ?? c.cwd, opts.user ?? c.user, c);
-    const { child, channel } = spawnHelper(this.helper, ['exec'], encodeRecords(flatten(r)), ['pipe', 'pipe', 'pipe'], false);
+    const stdio = ['pipe', 'pipe', 'pipe'];
+    if (opts.tty) {
+      r.push(['tty', '1']);
+      if (opts.tty.rows) r.push(['rows', String(Math.trunc(opts.tty.rows))]);
+      if (opts.tty.cols) r.push(['cols', String(Math.trunc(opts.tty.cols))]);
+      // fd 4: resize lines (resizeExec); fd 3 stays the configuration channel
+      r.push(['ctl', String(EXEC_CTL_FD)]);
+      stdio.push('ignore', 'pipe');
+    }
+    const { child, channel } = spawnHelper(this.helper, ['exec'], encodeRecords(flatten(r)), stdio as StdioOptions, false);
+    (child.stdio[EXEC_CTL_FD] as Writable | null | undefined)?.on('error', () => undefined);
     channel.on('end', () => channel.destroy());
     return child;
   }
@@ -584,6 +602,16 @@ export class Runtime {
     }
     return out;
   }
+}
+
+/** fd of an `exec` with a terminal that takes "rows cols" lines. */
+const EXEC_CTL_FD = 4;
+
+/** Resizes the terminal of an exec started with `tty` (no-op otherwise, or once it ended). */
+export function resizeExec(child: ChildProcess, rows: number, cols: number): void {
+  const ctl = child.stdio[EXEC_CTL_FD] as Writable | null | undefined;
+  if (!ctl || ctl.destroyed || !(rows > 0) || !(cols > 0)) return;
+  ctl.write(`${Math.trunc(rows)} ${Math.trunc(cols)}\n`);
 }
 
 const execFileP = promisify(execFile);

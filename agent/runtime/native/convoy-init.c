@@ -116,6 +116,9 @@ struct config {
   const char *exitfile;
   // exec
   int pid;
+  int tty;
+  int rows, cols;
+  int ctlfd; // tty: "rows cols\n" lines resize the terminal; -1 = none
 };
 
 static char *read_all(int fd, size_t *len) {
@@ -164,6 +167,7 @@ static void parse_config(struct config *c, const char **kv, int n) {
   c->seccomp = 1;
   c->logfiles = 3;
   c->logmax = 10 * 1024 * 1024;
+  c->ctlfd = -1;
   struct mountspec *m = NULL;
   if (n % 2) die("config: odd number of strings");
   for (int i = 0; i < n; i += 2) {
@@ -203,6 +207,10 @@ static void parse_config(struct config *c, const char **kv, int n) {
     else if (!strcmp(k, "logfiles")) c->logfiles = atoi(v);
     else if (!strcmp(k, "exitfile")) c->exitfile = v;
     else if (!strcmp(k, "pid")) c->pid = atoi(v);
+    else if (!strcmp(k, "tty")) c->tty = !strcmp(v, "1");
+    else if (!strcmp(k, "rows")) c->rows = atoi(v);
+    else if (!strcmp(k, "cols")) c->cols = atoi(v);
+    else if (!strcmp(k, "ctl")) c->ctlfd = atoi(v);
     else if (!strcmp(k, "mnt")) {
       if (c->nmounts >= 64) die("config: too many mounts");
       m = &c->mounts[c->nmounts++];
@@ -899,6 +907,71 @@ static void forward_signal(int sig) {
   if (g_exec_child > 0) kill(g_exec_child, sig);
 }
 
+static int write_all(int fd, const char *p, ssize_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, (size_t)n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= w;
+  }
+  return 0;
+}
+
+// exec with a terminal: our stdin → the pty master, the master → our stdout,
+// until the terminal's last user closes it (read gives EIO). Stdin's EOF only
+// stops reading it (as a terminal whose keyboard went quiet). Lines
+// "rows cols" on `ctl` resize the terminal (the kernel sends SIGWINCH).
+static void relay_pty(int master, int ctl) {
+  char buf[16384];
+  char line[64];
+  size_t linelen = 0;
+  int in_open = 1;
+  for (;;) {
+    // fd -1 entries are ignored by poll
+    struct pollfd p[3] = {{.fd = master, .events = POLLIN}, {.fd = in_open ? 0 : -1, .events = POLLIN}, {.fd = ctl, .events = POLLIN}};
+    int r = poll(p, 3, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (ctl >= 0 && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(ctl, buf, sizeof buf);
+      if (n <= 0 && !(n < 0 && errno == EINTR)) {
+        close(ctl);
+        ctl = -1;
+      }
+      for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+          if (linelen < sizeof line - 1) line[linelen++] = buf[i];
+          continue;
+        }
+        line[linelen] = 0;
+        linelen = 0;
+        int rows = 0, cols = 0;
+        if (sscanf(line, "%d %d", &rows, &cols) == 2 && rows > 0 && cols > 0 && rows < 65536 && cols < 65536) {
+          struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+          ioctl(master, TIOCSWINSZ, &ws);
+        }
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return; // EIO: the slave side is closed
+      if (write_all(1, buf, n) < 0) return;
+    }
+    if (in_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) in_open = 0;
+      else if (write_all(master, buf, n) < 0) in_open = 0;
+    }
+  }
+}
+
 static int cmd_exec(void) {
   size_t len;
   char *buf = read_all(CONFIG_FD, &len);
@@ -909,6 +982,7 @@ static int cmd_exec(void) {
   parse_config(&c, kv, n);
   read_last_cap();
   if (c.pid <= 0) { errno = 0; die("exec: no container pid"); }
+  if (c.ctlfd >= 0) fcntl(c.ctlfd, F_SETFD, FD_CLOEXEC); // never inherited by the process
   static const struct { const char *name; int type; } nss[] = {
       {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
       {"net", CLONE_NEWNET},       {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
@@ -922,6 +996,19 @@ static int cmd_exec(void) {
   snprintf(path, sizeof path, "/proc/%d/root", c.pid);
   int rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("open %s", path);
+  // a terminal from the container's own devpts instance (mounted by `run`,
+  // ptmxmode=0666), so the process sees /dev/pts/N of its container
+  int master = -1, slave = -1;
+  if (c.tty) {
+    master = openat(rootfd, "dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) die("open the container's /dev/pts/ptmx");
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die("unlock the pty");
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) die("open the pty's peer");
+    struct winsize ws = {.ws_row = (unsigned short)(c.rows > 0 ? c.rows : 24), .ws_col = (unsigned short)(c.cols > 0 ? c.cols : 80)};
+    if (ioctl(master, TIOCSWINSZ, &ws) < 0) die("set the pty's size");
+  }
   join_cgroups(&c);
   for (int i = 0; i < 6; i++) {
     if (setns(fds[i], nss[i].type) < 0) die("setns %s", nss[i].name);
@@ -931,6 +1018,12 @@ static int cmd_exec(void) {
   if (pid < 0) die("fork");
   if (pid == 0) {
     reset_signals();
+    if (c.tty) {
+      if (setsid() < 0) die("setsid");
+      if (ioctl(slave, TIOCSCTTY, 0) < 0) die("take the pty as controlling terminal");
+      // stderr last: setup errors keep reaching the caller until then
+      if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) die("dup2 pty");
+    }
     if (fchdir(rootfd) < 0 || chroot(".") < 0) die("chroot into container");
     close(rootfd);
     struct ids ids;
@@ -948,6 +1041,12 @@ static int cmd_exec(void) {
   sa.sa_handler = forward_signal;
   int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaction(fwd[i], &sa, NULL);
+  if (c.tty) {
+    close(slave);
+    signal(SIGPIPE, SIG_IGN);
+    relay_pty(master, c.ctlfd);
+    close(master);
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) die("waitpid");
