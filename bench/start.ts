@@ -3,17 +3,35 @@
 // busybox root filesystem, alternating, N runs each; then how many containers
 // per second the runtime starts when 100 are started at once.
 //
-//   npm run bench:start [-- --runs 50 --burst 100]
+// Then the same through the whole agent path: a real manager (startManager,
+// embedded etcd, no NATS) and a real agent (startAgent, ContainerExecutor) in
+// this process, busybox from the local registry. A watch on etcd's task keys
+// records, per task, the status timestamp of its ASSIGNED write (the
+// scheduler's) and of its RUNNING write (the agent's report, ~100 ms batching
+// included): assigned → running, one task at a time (--tasks, scaling a
+// service by one), then a 100-replica service on the one agent (--replicas):
+// first ASSIGNED → 100th RUNNING gives starts_per_s_100.
 //
-// Last line: key=value pairs (convoy_median_ms, runc_median_ms, ratio, starts_per_s, ...).
-// Never fails on time. Needs root, the native helper built, runc and docker-registry.
+//   npm run bench:start [-- --runs 50 --burst 100 --tasks 30 --replicas 100]
+//
+// Last line: key=value pairs (convoy_median_ms, runc_median_ms, ratio,
+// starts_per_s, assigned_to_running_median_ms, assigned_to_running_p99_ms,
+// starts_per_s_100, ...). Never fails on time. Needs root, the native helper
+// built, runc and docker-registry.
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { startRegistry } from '../e2e/support/registry';
 import { pushBusyboxImage } from '../e2e/support/images';
+import { startAgent, type AgentHandle } from '../agent/mod';
+import { freePort, startManager, type ManagerHandle } from '../manager/mod';
+import { connectControl, type ConnectedApi } from '../cli/client';
+import { nullLogger } from '../proto/common/logger';
+import type { Task } from '../proto/mod';
 import { ImageStore } from '../agent/runtime/image/store';
 import { Runtime, type ContainerConfig } from '../agent/runtime/runtime';
+import { ContainerExecutor } from '../agent/runtime/executor';
 import { findHelper } from '../agent/runtime/native';
 
 const BENCH_DIR = '/tmp/convoy-bench-start';
@@ -43,15 +61,137 @@ function runOnce(cmd: string, args: string[]): Promise<number> {
   });
 }
 
+/** Per task, from the etcd watch: status timestamps of its ASSIGNED and RUNNING writes, and when the RUNNING write was seen. */
+interface TaskTimes {
+  service: string;
+  assigned?: number;
+  running?: number;
+  runningSeen?: number;
+}
+
+interface AgentPathResult {
+  /** assigned → running per task, one task at a time (status timestamps). */
+  single: number[];
+  /** assigned → RUNNING committed in etcd (seen by the watch), one at a time. */
+  singleCommitted: number[];
+  /** The first task: includes the image pull. */
+  firstMs: number;
+  /** assigned → running per task of the 100-replica service. */
+  burstTask: number[];
+  /** first ASSIGNED → last RUNNING of the 100-replica service. */
+  burstWallMs: number;
+}
+
+/** Bound on waiting for the cluster (I/O, not a timing assertion). */
+const AGENT_WAIT_MS = 180_000;
+
+async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  const end = Date.now() + AGENT_WAIT_MS;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * The agent path: manager + agent in this process, tasks assigned through
+ * etcd, containers started by the ContainerExecutor. See the file comment.
+ */
+async function agentPath(dir: string, registryHost: string, imageRef: string, tasks: number, replicas: number): Promise<AgentPathResult> {
+  let manager: ManagerHandle | undefined;
+  let agent: AgentHandle | undefined;
+  let conn: ConnectedApi | undefined;
+  let etcd: Etcd3 | undefined;
+  const agentDir = path.join(dir, 'agent');
+  try {
+    manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: '', logger: nullLogger });
+    conn = connectControl(manager.grpcAddr);
+    const api = conn.api;
+    const tokens = await api.getJoinTokens({});
+    agent = await startAgent({
+      managers: [manager.grpcAddr],
+      joinToken: tokens.worker,
+      stateDir: agentDir,
+      advertiseAddr: '127.0.0.1',
+      executor: 'container',
+      runtime: { insecureRegistries: [registryHost] },
+      logger: nullLogger,
+    });
+    etcd = new Etcd3({ hosts: manager.etcdEndpoints });
+    const times = new Map<string, TaskTimes>();
+    const watcher = await etcd.watch().prefix('/convoy/tasks/').create();
+    watcher.on('put', (kv) => {
+      const t = JSON.parse(kv.value.toString()) as Task;
+      let e = times.get(t.id);
+      if (!e) times.set(t.id, (e = { service: t.serviceName }));
+      const st = t.status?.state;
+      const ts = Number(t.status?.timestamp ?? 0);
+      if (st === 'ASSIGNED' && e.assigned === undefined) e.assigned = ts;
+      if (st === 'RUNNING' && e.running === undefined) {
+        e.running = ts;
+        e.runningSeen = Date.now();
+      }
+    });
+    const of = (svc: string) => [...times.values()].filter((e) => e.service === svc);
+    const runningOf = (svc: string) => of(svc).filter((e) => e.running !== undefined && e.assigned !== undefined);
+    const containers = agent.executor instanceof ContainerExecutor ? agent.executor.runtime : undefined;
+    const drained = async () => !containers || (await containers.list()).length === 0;
+    const spec = (name: string, n: number) => ({ name, replicas: n, container: { image: imageRef, command: ['sleep', '3600'] } });
+
+    // one at a time: the first task pulls the image; then scale by one
+    await api.createService({ spec: spec('bench-seq', 1) });
+    await until('the first task RUNNING', () => runningOf('bench-seq').length === 1);
+    const first = runningOf('bench-seq')[0];
+    const firstMs = first.running! - first.assigned!;
+    for (let i = 2; i <= tasks + 1; i++) {
+      await api.scaleService({ service: 'bench-seq', replicas: i });
+      await until(`${i} tasks RUNNING`, () => runningOf('bench-seq').length === i);
+    }
+    const seq = runningOf('bench-seq').filter((e) => e !== first);
+    await api.removeService({ service: 'bench-seq' });
+    await until('the one-at-a-time containers removed', drained);
+
+    // 100 at once
+    await api.createService({ spec: spec('bench-burst', replicas) });
+    await until(`${replicas} tasks RUNNING`, () => runningOf('bench-burst').length === replicas);
+    const burst = runningOf('bench-burst');
+    const burstWallMs = Math.max(...burst.map((e) => e.running!)) - Math.min(...burst.map((e) => e.assigned!));
+    await watcher.cancel();
+    await api.removeService({ service: 'bench-burst' });
+    await until('the burst containers removed', drained);
+    return {
+      single: seq.map((e) => e.running! - e.assigned!),
+      singleCommitted: seq.map((e) => e.runningSeen! - e.assigned!),
+      firstMs,
+      burstTask: burst.map((e) => e.running! - e.assigned!),
+      burstWallMs,
+    };
+  } finally {
+    await agent?.stop().catch(() => undefined);
+    conn?.close();
+    etcd?.close();
+    await manager?.stop().catch(() => undefined);
+    // whatever the agent left (a failed run): its containers, by its own state dir
+    const rt = new Runtime({ stateDir: agentDir, layersRoot: path.join(agentDir, 'layers') });
+    for (const c of await rt.list()) await rt.remove(c.id).catch(() => undefined);
+  }
+}
+
 async function main(): Promise<void> {
   const runs = arg('runs', 50);
   const burst = arg('burst', 100);
-  fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  const tasks = arg('tasks', 30);
+  const replicas = arg('replicas', 100);
   const stateDir = path.join(BENCH_DIR, 'state');
-  const reg = await startRegistry();
-  let runcRootfs = '';
+  const clusterDir = path.join(BENCH_DIR, 'cluster');
+  // leftovers of a crashed run first (containers by their state dirs), then the dir
   const rt0 = new Runtime({ stateDir, layersRoot: path.join(stateDir, 'layers') });
   await rt0.cleanupAll(PREFIX);
+  const leftAgent = new Runtime({ stateDir: path.join(clusterDir, 'agent'), layersRoot: path.join(clusterDir, 'agent', 'layers') });
+  for (const c of await leftAgent.list()) await leftAgent.remove(c.id).catch(() => undefined);
+  fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  const reg = await startRegistry();
+  let runcRootfs = '';
   try {
     const image = await pushBusyboxImage(reg.host);
     const store = new ImageStore({ stateDir, registry: { insecureRegistries: [reg.host] }, helperPath: findHelper() });
@@ -115,11 +255,19 @@ async function main(): Promise<void> {
     const burstMs = Number(process.hrtime.bigint() - tb) / 1e6;
     await Promise.all(ids.map((id) => rt.remove(id)));
 
+    // the agent path
+    const ap = await agentPath(clusterDir, reg.host, image.ref, tasks, replicas);
+
     const cm = quantile(convoy, 0.5);
     const rm = quantile(runc, 0.5);
     console.log(`convoy: median ${fmt(cm)} ms, p99 ${fmt(quantile(convoy, 0.99))} ms over ${runs} runs (create+start+wait+remove)`);
     console.log(`runc:   median ${fmt(rm)} ms, p99 ${fmt(quantile(runc, 0.99))} ms over ${runs} runs (runc run)`);
     console.log(`burst:  ${burst} containers started in ${fmt(burstMs)} ms`);
+    const am = quantile(ap.single, 0.5);
+    const sps100 = replicas / (ap.burstWallMs / 1000);
+    console.log(`agent path, assigned → running (status timestamps), one task at a time: median ${fmt(am)} ms, p99 ${fmt(quantile(ap.single, 0.99))} ms over ${ap.single.length} tasks (first task, with the image pull: ${fmt(ap.firstMs)} ms)`);
+    console.log(`agent path, assigned → RUNNING committed in etcd (status batching included): median ${fmt(quantile(ap.singleCommitted, 0.5))} ms, p99 ${fmt(quantile(ap.singleCommitted, 0.99))} ms`);
+    console.log(`agent path, ${replicas} replicas at once on one agent: first assigned → last running ${fmt(ap.burstWallMs)} ms = ${sps100.toFixed(1)} starts/s; per task median ${fmt(quantile(ap.burstTask, 0.5))} ms, p99 ${fmt(quantile(ap.burstTask, 0.99))} ms`);
     console.log(
       [
         `convoy_median_ms=${fmt(cm)}`,
@@ -128,8 +276,16 @@ async function main(): Promise<void> {
         `runc_p99_ms=${fmt(quantile(runc, 0.99))}`,
         `ratio=${(cm / rm).toFixed(3)}`,
         `starts_per_s=${(burst / (burstMs / 1000)).toFixed(1)}`,
+        `assigned_to_running_median_ms=${fmt(am)}`,
+        `assigned_to_running_p99_ms=${fmt(quantile(ap.single, 0.99))}`,
+        `assigned_to_running_committed_median_ms=${fmt(quantile(ap.singleCommitted, 0.5))}`,
+        `starts_per_s_100=${sps100.toFixed(1)}`,
+        `burst_task_median_ms=${fmt(quantile(ap.burstTask, 0.5))}`,
+        `burst_task_p99_ms=${fmt(quantile(ap.burstTask, 0.99))}`,
         `runs=${runs}`,
         `burst=${burst}`,
+        `tasks=${tasks}`,
+        `replicas=${replicas}`,
       ].join(' '),
     );
   } finally {

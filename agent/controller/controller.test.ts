@@ -64,6 +64,17 @@ describe('TaskController', () => {
     assert.equal(fx.starts('t1'), 0);
   });
 
+  it('a retryable ExecutorError in prepare (registry down) also rejects the task, as swarmkit does', async () => {
+    const { fx, deps, reports } = setup();
+    fx.failPrepare = () => new ExecutorError('registry 127.0.0.1:1 unreachable', true);
+    const c = new TaskController(makeTask('t1'), deps);
+    c.kick();
+    await c.settled();
+    assert.equal(reports.at(-1)!.status.state, 'REJECTED');
+    assert.equal(reports.at(-1)!.status.err, 'registry 127.0.0.1:1 unreachable');
+    assert.equal(fx.starts('t1'), 0);
+  });
+
   it('a retryable ExecutorError in start fails the task', async () => {
     const { fx, deps, reports } = setup();
     fx.failStart = () => new ExecutorError('registry unreachable', true);

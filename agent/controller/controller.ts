@@ -38,8 +38,15 @@ export interface ControllerOptions {
   adopt?: boolean;
 }
 
-/** Maps an error of prepare/start to the terminal state it causes. */
-export function failureState(e: unknown): 'REJECTED' | 'FAILED' {
+/**
+ * Maps an error of prepare/start to the terminal state it causes. As in
+ * swarmkit, a task that could not be prepared here (image not pullable,
+ * registry down, a bad mount) is REJECTED whatever the cause; a start failure
+ * is REJECTED only when it cannot succeed on a retry, FAILED otherwise. Either
+ * way the orchestrator replaces the task per the restart policy.
+ */
+export function failureState(e: unknown, phase: 'prepare' | 'start'): 'REJECTED' | 'FAILED' {
+  if (phase === 'prepare') return 'REJECTED';
   return e instanceof ExecutorError && !e.retryable ? 'REJECTED' : 'FAILED';
 }
 
@@ -210,7 +217,7 @@ export class TaskController {
       try {
         await ex.prepare(this.task);
       } catch (e) {
-        this.transition(failureState(e), { message: 'prepare failed', err: errMsg(e) });
+        this.transition(failureState(e, 'prepare'), { message: 'prepare failed', err: errMsg(e) });
         return;
       }
       this.prepared = true;
@@ -223,7 +230,7 @@ export class TaskController {
     try {
       await ex.start(this.task);
     } catch (e) {
-      this.transition(failureState(e), { message: 'start failed', err: errMsg(e) });
+      this.transition(failureState(e, 'start'), { message: 'start failed', err: errMsg(e) });
       return;
     }
     this.transition('RUNNING', { message: 'started' });

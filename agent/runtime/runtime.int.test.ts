@@ -272,9 +272,15 @@ describe('runtime (integration)', function () {
       assert.deepEqual(logs.sort(), [`${r.id}.log`, `${r.id}.log.1`, `${r.id}.log.2`]);
       assert.ok(fs.statSync(ex.logPath(r.id)).size <= 4096);
       assert.equal(r.out[r.out.length - 1], 'line-200');
-      const rec = r.log[r.log.length - 1];
-      assert.equal(rec.stream, 'stdout');
+      // stdout and stderr are separate pipes: their relative order in the log is not defined, so look per stream.
+      const rec = r.log.filter((x) => x.stream === 'stdout').at(-1);
+      assert.equal(rec?.log, 'line-200');
       assert.ok(!Number.isNaN(Date.parse(rec.time)));
+      const small = await run({ command: ['sh', '-c', 'echo out; echo err >&2'] });
+      assert.deepEqual(
+        small.log.map((x) => `${x.stream}:${x.log}`).sort(),
+        ['stderr:err', 'stdout:out'],
+      );
       const all = [2, 1].flatMap((n) => readLog(`${ex.logPath(r.id)}.${n}`)).concat(r.log);
       assert.ok(all.length < 202); // the oldest rotated away
     });

@@ -2,6 +2,8 @@
 import * as os from 'node:os';
 import { Command } from 'commander';
 import { runAgentDaemon, type AgentOptions } from '../../agent/mod';
+import { checkDefaultRanges, createHostNetworking } from '../../agent/network/mod';
+import { createLogger } from '../../proto/common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
 import { collect, parseKv } from '../flags';
 
@@ -18,7 +20,11 @@ export interface AgentFlags {
   label?: string[];
   executor: string;
   metricsListen: string;
+  /** NATS URL instead of the one the managers advertise. */
+  nats?: string;
   insecureRegistry?: string[];
+  /** false with --no-network: containers get no network namespace wiring from Convoy. */
+  network?: boolean;
 }
 
 /** First non-internal IPv4 address of this host, for --advertise-addr's default. */
@@ -47,6 +53,7 @@ export function agentOptions(f: AgentFlags, env: NodeJS.ProcessEnv): AgentOption
   if (f.stateDir) opts.stateDir = f.stateDir;
   if (f.hostname) opts.hostname = f.hostname;
   if (f.metricsListen !== 'none') opts.metricsListen = f.metricsListen;
+  if (f.nats) opts.natsUrl = f.nats;
   if (f.insecureRegistry?.length) opts.runtime = { insecureRegistries: f.insecureRegistry };
   return opts;
 }
@@ -62,10 +69,19 @@ export function agentCommand(io: CliIO): Command {
     .option('-l, --label <k=v>', 'node engine label (repeatable)', collect)
     .option('--executor <kind>', 'container (real containers) | hollow (pretend, for scale tests)', 'container')
     .option('--metrics-listen <host:port>', 'Prometheus /metrics address, or "none"', DEFAULT_AGENT_METRICS)
+    .option('--nats <url>', 'NATS URL for events, stats and logs (default: the one the managers advertise)')
     .option('--insecure-registry <host:port>', 'registry spoken to over plain HTTP (repeatable)', collect)
+    .option('--no-network', 'do not program host networking (bridge, overlay, nftables, DNS)')
     .action(async (f: AgentFlags) =>
       guarded(io, async () => {
-        const code = await runAgentDaemon(agentOptions(f, io.env));
+        const opts = agentOptions(f, io.env);
+        if (opts.executor === 'container' && f.network !== false) {
+          // Refuse default ranges that collide with this host's routes or resolver before touching anything.
+          checkDefaultRanges();
+          opts.network = createHostNetworking({ underlayAddr: opts.advertiseAddr, logger: createLogger('agent') });
+        }
+        // The programmer's DNS server holds sockets: close it once the agent stopped, or the process never exits.
+        const code = await runAgentDaemon(opts).finally(() => opts.network?.programmer.close());
         if (code) io.setExitCode(code);
       }),
     );

@@ -1,12 +1,15 @@
-// `convoy lab up|down`: a working cluster on this machine for a first try and
-// for demos — a local OCI registry, a manager (which starts its own etcd),
-// and N agents running real containers with Convoy's runtime. Every process
-// is started detached and recorded by pid in the lab's state file; `lab down`
-// removes the services (so agents stop their containers), stops the
-// processes by pid, removes whatever containers are left and the lab dir.
+// `convoy lab up|down`: a multi-host cluster on this machine. Hosts are
+// network namespaces (`convoy-lab-h<i>`, 10.41.0.(10+i)) joined by the bridge
+// `convoy-lab0` (10.41.0.1/24, the machine's side). The registry runs on the
+// machine side (10.41.0.1), the manager (with its embedded etcd and NATS) in
+// host 1, one agent per host running real containers; each agent programs
+// its own host's networking (bridge convoy0, VXLAN, nftables, DNS) inside
+// its host namespace. Processes are started detached and recorded by pid in
+// the lab's state file; `lab down` stops the processes by pid, removes the
+// containers (no grace period) and task namespaces, the host
+// namespaces and the bridge. See docs/lab.md.
 //
-// Not yet: hosts as separate network namespaces (the agents share this
-// machine's network), and NATS. See docs/lab.md.
+// The same code serves the e2e tests and benchmarks (e2e/support/lab.ts).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,39 +17,89 @@ import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { ContainerExecutor } from '../../agent/runtime/executor';
 import { assembleImage, buildLayer, pushImage } from '../../agent/runtime/image/push';
-import { freePort } from '../../manager/embedded/etcd';
+import { checkRanges, readHostNetworkFacts } from '../../agent/network/ranges';
+import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../../agent/network/programmer';
+import { TASK_NETNS_PREFIX, taskNetnsName } from '../../agent/network/attacher';
+import { createUnderlay, removeUnderlay } from '../../agent/network/underlay';
+import { hostSh, netnsSh } from '../../agent/network/sh';
+import { TOKEN_ENV } from '../daemon/agent';
 import { grpcPackages, type ControlClient, type Task } from '../../proto/mod';
 import { buildBusyboxRootfs } from '../../e2e/support/images';
 
 export const LAB_DIR = process.env.CONVOY_LAB_DIR ?? '/var/lib/convoy-lab';
-const STATE = () => path.join(LAB_DIR, 'lab.json');
+export const LAB_BRIDGE = 'convoy-lab0';
+export const LAB_NETNS_PREFIX = 'convoy-lab-h';
+export const LAB_CIDR = '10.41.0.0/24';
+export const LAB_GATEWAY = '10.41.0.1';
+export const LAB_REGISTRY_PORT = 5000;
+export const MANAGER_PORT = 7420;
+/** What a lab web server runs (busybox httpd): its page is "<hostname> <address>", so replicas tell apart. */
+export const DEMO_HTTPD = 'mkdir -p /www && echo "$(hostname) $(hostname -i)" > /www/index.html && exec httpd -f -p 80 -h /www';
+/** How long lab down waits for an agent to exit on SIGTERM before SIGKILL. */
+const AGENT_STOP_GRACE_MS = 2_000;
 const MAIN = path.join(__dirname, '..', 'main.js');
+const stateFile = (dir: string) => path.join(dir, 'lab.json');
 
-interface LabState {
-  pids: { name: string; pid: number }[];
-  manager: string;
-  registry: string;
-  agentDirs: string[];
+/** Address of lab host i (1-based). */
+export function labHostAddr(i: number): string {
+  return `10.41.0.${10 + i}`;
 }
 
-function startDetached(name: string, cmd: string, args: string[]): number {
-  const log = fs.openSync(path.join(LAB_DIR, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', log, log] });
+export interface LabHost {
+  index: number;
+  netns: string;
+  addr: string;
+  agentDir: string;
+  agentPid?: number;
+}
+
+export interface LabState {
+  dir: string;
+  /** host:port of the manager (in host 1). */
+  manager: string;
+  /** host:port of the registry (machine side of the lab bridge). */
+  registry: string;
+  hosts: LabHost[];
+  pids: { name: string; pid: number }[];
+  /** Image pushed by --demo (or by labImage). */
+  image?: string;
+}
+
+export interface LabOptions {
+  hosts: number;
+  managers?: number;
+  demo?: boolean;
+  dir?: string;
+  /** Manager's agent heartbeat period ("1s"); shorter makes a dead host noticed sooner. */
+  heartbeat?: string;
+  out?: (s: string) => void;
+}
+
+function startDetached(dir: string, name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', log, log], env: env ? { ...process.env, ...env } : process.env });
   fs.closeSync(log);
   child.unref();
   return child.pid!;
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
+export async function waitFor(what: string, fn: () => Promise<boolean>, ms = 30_000, dir = LAB_DIR): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
     if (await fn().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`lab: timed out waiting for ${what} (logs in ${LAB_DIR})`);
-    await new Promise((r) => setTimeout(r, 200));
+    if (Date.now() > end) throw new Error(`lab: timed out waiting for ${what} (logs in ${dir})`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-function control(addr: string): { c: ControlClient; call<R>(m: string, req: object): Promise<R> } {
+export interface LabControl {
+  c: ControlClient;
+  call<R>(m: string, req: object): Promise<R>;
+  close(): void;
+}
+
+/** A Control API client of the lab's manager. */
+export function control(addr: string): LabControl {
   const c = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure()) as unknown as ControlClient & Record<string, unknown>;
   return {
     c,
@@ -54,6 +107,7 @@ function control(addr: string): { c: ControlClient; call<R>(m: string, req: obje
       const fn = c[m] as (r: object, cb: (e: grpc.ServiceError | null, r?: R) => void) => void;
       return new Promise<R>((res, rej) => fn.call(c, req, (e, r) => (e ? rej(new Error(e.details)) : res(r as R))));
     },
+    close: () => c.close(),
   };
 }
 
@@ -66,137 +120,234 @@ function alive(pid: number): boolean {
   }
 }
 
-async function up(o: { hosts: string; demo?: boolean }): Promise<void> {
-  if (fs.existsSync(STATE())) throw new Error(`a lab is already up (${STATE()}); run \`convoy lab down\` first`);
-  fs.mkdirSync(LAB_DIR, { recursive: true });
-  const st: LabState = { pids: [], manager: '', registry: '', agentDirs: [] };
-  const save = () => fs.writeFileSync(STATE(), JSON.stringify(st, null, 2));
-  try {
-    // Registry.
-    const regPort = await freePort();
-    st.registry = `127.0.0.1:${regPort}`;
-    fs.mkdirSync(path.join(LAB_DIR, 'registry'), { recursive: true });
-    const regCfg = path.join(LAB_DIR, 'registry.yml');
-    fs.writeFileSync(regCfg, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(LAB_DIR, 'registry')}\nhttp:\n  addr: ${st.registry}\n`);
-    st.pids.push({ name: 'registry', pid: startDetached('registry', 'docker-registry', ['serve', regCfg]) });
-    save();
-    await waitFor('the registry', async () => (await fetch(`http://${st.registry}/v2/`)).ok);
+async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const end = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
 
-    // Manager (embedded etcd).
-    const mPort = await freePort();
-    st.manager = `127.0.0.1:${mPort}`;
-    st.pids.push({ name: 'manager', pid: startDetached('manager', process.execPath, [MAIN, 'manager', '--listen', st.manager, '--data-dir', path.join(LAB_DIR, 'manager')]) });
-    save();
-    const api = control(st.manager);
-    await waitFor('the manager', async () => !!(await api.call('GetClusterInfo', {})));
+/** Reads the state of the lab in dir, if one is up. */
+export function readLab(dir = LAB_DIR): LabState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(dir), 'utf8')) as LabState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the hosts and starts registry, manager and agents; returns once every agent is READY. */
+export async function labUp(o: LabOptions): Promise<LabState> {
+  const dir = o.dir ?? LAB_DIR;
+  const out = o.out ?? (() => undefined);
+  const n = Math.floor(Number(o.hosts));
+  if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`--hosts: "${o.hosts}" is not a number of hosts between 1 and 200`);
+  if ((o.managers ?? 1) !== 1) throw new Error(`--managers: ${o.managers} is not supported yet; the lab runs 1 manager`);
+  if (fs.existsSync(stateFile(dir))) throw new Error(`a lab is already up (${stateFile(dir)}); run \`convoy lab down\` first`);
+  // Leftovers of a lab that crashed before writing its state: same names, so remove them.
+  await removeLabNetwork();
+  checkRanges(
+    [
+      { name: 'lab network', cidr: LAB_CIDR },
+      { name: 'cluster CIDR', cidr: DEFAULT_CLUSTER_CIDR },
+      { name: 'VIP range', cidr: DEFAULT_VIP_CIDR },
+    ],
+    readHostNetworkFacts(),
+  );
+  fs.mkdirSync(dir, { recursive: true });
+  const st: LabState = { dir, manager: `${labHostAddr(1)}:${MANAGER_PORT}`, registry: `${LAB_GATEWAY}:${LAB_REGISTRY_PORT}`, hosts: [], pids: [] };
+  for (let i = 1; i <= n; i++) st.hosts.push({ index: i, netns: `${LAB_NETNS_PREFIX}${i}`, addr: labHostAddr(i), agentDir: path.join(dir, `agent-h${i}`) });
+  const save = () => fs.writeFileSync(stateFile(dir), JSON.stringify(st, null, 2));
+  save();
+
+  // Hosts.
+  await createUnderlay({ bridge: LAB_BRIDGE, bridgeCidr: `${LAB_GATEWAY}/24`, hosts: st.hosts.map((h) => ({ netns: h.netns, addr: h.addr })) });
+
+  // Registry, on the machine side of the bridge.
+  fs.mkdirSync(path.join(dir, 'registry'), { recursive: true });
+  const regCfg = path.join(dir, 'registry.yml');
+  fs.writeFileSync(regCfg, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'registry')}\nhttp:\n  addr: ${st.registry}\n`);
+  st.pids.push({ name: 'registry', pid: startDetached(dir, 'registry', 'docker-registry', ['serve', regCfg]) });
+  save();
+  await waitFor('the registry', async () => (await fetch(`http://${st.registry}/v2/`)).ok, 30_000, dir);
+
+  // Manager (embedded etcd and NATS) in host 1.
+  const mArgs = [MAIN, 'manager', '--listen', st.manager, '--data-dir', path.join(dir, 'manager'), '--metrics-listen', `${labHostAddr(1)}:7421`];
+  if (o.heartbeat) mArgs.push('--heartbeat-period', o.heartbeat);
+  st.pids.push({ name: 'manager', pid: startDetached(dir, 'manager', 'nsenter', [`--net=/run/netns/${st.hosts[0].netns}`, '--', process.execPath, ...mArgs]) });
+  save();
+  const api = control(st.manager);
+  try {
+    await waitFor('the manager', async () => !!(await api.call('GetClusterInfo', {})), 60_000, dir);
     const tokens = await api.call<{ worker: string }>('GetJoinTokens', {});
 
-    // Agents.
-    for (let i = 1; i <= Number(o.hosts); i++) {
-      const dir = path.join(LAB_DIR, `agent-h${i}`);
-      st.agentDirs.push(dir);
-      st.pids.push({
-        name: `agent-h${i}`,
-        pid: startDetached(`agent-h${i}`, process.execPath, [MAIN, 'agent', '--manager', st.manager, '--token', tokens.worker, '--state-dir', dir, '--hostname', `lab-h${i}`, '--insecure-registry', st.registry, '--metrics-listen', 'none']),
-      });
-      save();
+    // One agent per host, inside its namespace.
+    for (const h of st.hosts) {
+      const args = [MAIN, 'agent', '--manager', st.manager, '--state-dir', h.agentDir, '--hostname', `lab-h${h.index}`, '--advertise-addr', h.addr, '--insecure-registry', st.registry, '--metrics-listen', `${h.addr}:7422`];
+      // The join token goes through the environment (argv shows in ps).
+      h.agentPid = startDetached(dir, `agent-h${h.index}`, 'nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, ...args], { [TOKEN_ENV]: tokens.worker });
+      st.pids.push({ name: `agent-h${h.index}`, pid: h.agentPid });
     }
-    await waitFor('the agents', async () => (await api.call<{ nodes: { status: { state: string } | null }[] }>('ListNodes', {})).nodes.filter((n) => n.status?.state === 'NODE_READY').length >= Number(o.hosts));
-    process.stdout.write(`lab up: manager ${st.manager}, registry ${st.registry}, ${o.hosts} agents (state in ${LAB_DIR})\n`);
+    save();
+    await waitFor(
+      `${n} ready agents`,
+      async () => (await api.call<{ nodes: { status: { state: string } | null }[] }>('ListNodes', {})).nodes.filter((x) => x.status?.state === 'NODE_READY').length >= n,
+      60_000,
+      dir,
+    );
+    out(`lab up: ${n} hosts (${st.hosts.map((h) => `${h.netns} ${h.addr}`).join(', ')}), manager ${st.manager}, registry ${st.registry} (state in ${dir})\n`);
 
     if (o.demo) {
-      const rootfs = path.join(LAB_DIR, 'demo-rootfs');
-      fs.rmSync(rootfs, { recursive: true, force: true });
-      buildBusyboxRootfs(rootfs);
-      const image = assembleImage([await buildLayer(rootfs)], { cmd: ['sh'] });
-      const ref = `${st.registry}/convoy-demo/busybox:1`;
-      await pushImage(image, ref, { insecureRegistries: [st.registry] });
+      st.image = await pushLabImage(st);
+      save();
       await api.call('CreateService', {
         spec: {
-          name: 'hello',
+          name: 'web',
           replicas: 3,
-          container: { image: ref, args: ['sh', '-c', 'while true; do echo "hello from $(hostname)"; sleep 5; done'] },
+          container: { image: st.image, args: ['sh', '-c', DEMO_HTTPD] },
           resources: { limits: { memoryBytes: 32 * 1024 * 1024, nanoCpus: 2e8, pids: 64 } },
+          endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080 }] },
         },
       });
-      await waitFor('3 running replicas of hello', async () => {
-        const { tasks } = await api.call<{ tasks: Task[] }>('ListTasks', { service: 'hello' });
-        return tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING').length === 3;
-      }, 60_000);
-      process.stdout.write(
+      await waitFor(
+        '3 running replicas of web',
+        async () => {
+          const { tasks } = await api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' });
+          return tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING').length === 3;
+        },
+        90_000,
+        dir,
+      );
+      out(
         [
           '',
-          `Demo service "hello" is running 3 real containers (image ${ref}).`,
+          `Demo service "web" runs 3 busybox httpd containers spread over the hosts, published on port 8080 of every host.`,
           'Try:',
           `  export CONVOY_HOST=${st.manager}`,
-          '  node dist/cli/main.js service ls',
-          '  node dist/cli/main.js service ps hello',
+          '  node dist/cli/main.js service ps web',
+          ...st.hosts.map((h) => `  busybox wget -O- http://${h.addr}:8080/      # answered by one of the replicas`),
+          '  node dist/cli/main.js service scale web=6',
           '  node dist/cli/main.js node ls',
-          '  node dist/cli/main.js service scale hello=6',
-          `  tail ${LAB_DIR}/agent-h1/logs/*.log      # what the containers print`,
           '  node dist/cli/main.js lab down           # remove everything',
           '',
         ].join('\n'),
       );
     }
-    api.c.close();
+    return st;
   } catch (e) {
     save();
     throw e;
+  } finally {
+    api.close();
   }
 }
 
-async function down(): Promise<void> {
-  if (!fs.existsSync(STATE())) {
-    process.stdout.write('no lab is up\n');
+/** Pushes the busybox image to the lab's registry; returns its reference. */
+export async function pushLabImage(st: LabState): Promise<string> {
+  const rootfs = path.join(st.dir, 'image-rootfs');
+  fs.rmSync(rootfs, { recursive: true, force: true });
+  buildBusyboxRootfs(rootfs);
+  const image = assembleImage([await buildLayer(rootfs)], { cmd: ['sh'] });
+  const ref = `${st.registry}/convoy-lab/busybox:1`;
+  await pushImage(image, ref, { insecureRegistries: [st.registry] });
+  fs.rmSync(rootfs, { recursive: true, force: true });
+  return ref;
+}
+
+/** "Kills" host i: SIGKILL to its agent and its link down, as a host losing power; its containers are stopped. */
+export async function killLabHost(st: LabState, index: number): Promise<void> {
+  const h = st.hosts.find((x) => x.index === index);
+  if (!h) throw new Error(`lab: no host ${index}`);
+  await hostSh.run('ip', ['-n', h.netns, 'link', 'set', 'eth0', 'down']);
+  if (h.agentPid && alive(h.agentPid)) process.kill(h.agentPid, 'SIGKILL');
+  await removeContainers(h.agentDir);
+}
+
+async function removeContainers(agentDir: string): Promise<string[]> {
+  if (!fs.existsSync(agentDir)) return [];
+  const ex = new ContainerExecutor({ stateDir: agentDir });
+  const ids: string[] = [];
+  try {
+    const list = await ex.list();
+    await Promise.all(
+      list.map(async (c) => {
+        ids.push(c.taskId);
+        await ex.stop(c.taskId, 0).catch(() => undefined);
+        await ex.remove(c.taskId).catch(() => undefined);
+      }),
+    );
+  } finally {
+    await ex.close();
+  }
+  return ids;
+}
+
+/** Task namespaces wired to a lab host (peers of its cvy* veths), found through the host's netns ids. */
+async function taskNamespacesOf(hostNetns: string): Promise<string[]> {
+  const sh = netnsSh(hostNetns);
+  const ids = await sh.run('ip', ['-j', 'netns', 'list-id']).catch(() => '[]');
+  return (ids.trim() ? (JSON.parse(ids) as { nsid: number; name?: string }[]) : []).map((x) => x.name ?? '').filter((x) => x.startsWith(TASK_NETNS_PREFIX));
+}
+
+/** Removes the lab's namespaces (hosts and the tasks wired to them) and its bridge; idempotent. */
+export async function removeLabNetwork(extraTaskNetns: string[] = []): Promise<void> {
+  const list = await hostSh.run('ip', ['-j', 'netns', 'list']).catch(() => '');
+  const hostsNs = (list.trim() ? (JSON.parse(list) as { name: string }[]) : []).map((x) => x.name).filter((x) => x.startsWith(LAB_NETNS_PREFIX));
+  const tasks = new Set(extraTaskNetns);
+  for (const h of hostsNs) for (const t of await taskNamespacesOf(h)) tasks.add(t);
+  for (const t of tasks) await hostSh.run('ip', ['netns', 'del', t]).catch(() => undefined);
+  await removeUnderlay(LAB_BRIDGE, LAB_NETNS_PREFIX);
+}
+
+/** Tears the lab in dir down: services, processes, containers, namespaces, bridge, files. */
+export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => undefined): Promise<void> {
+  const st = readLab(dir);
+  if (!st) {
+    await removeLabNetwork();
+    out('no lab is up\n');
     return;
   }
-  const st = JSON.parse(fs.readFileSync(STATE(), 'utf8')) as LabState;
   const mgr = st.pids.find((p) => p.name === 'manager');
+  const taskIds = new Set<string>();
   if (st.manager && mgr && alive(mgr.pid)) {
-    // Remove the services so the agents stop and remove their containers.
+    // The task list names the task namespaces to remove. Services are not removed one by one:
+    // the containers are stopped below without a grace period, and the store goes with the lab.
     const api = control(st.manager);
     try {
-      const { services } = await api.call<{ services: { service: { id: string } }[] }>('ListServices', {});
-      for (const s of services) await api.call('RemoveService', { service: s.service.id });
-      await waitFor('the containers to stop', async () => (await api.call<{ tasks: Task[] }>('ListTasks', {})).tasks.every((t) => t.status?.state !== 'RUNNING'), 20_000).catch(() => undefined);
+      for (const t of (await api.call<{ tasks: Task[] }>('ListTasks', {})).tasks) taskIds.add(t.id);
     } catch {
       /* the manager may be half up: fall through to the hard cleanup */
     }
-    api.c.close();
+    api.close();
   }
-  // Agents first, then the manager (and its etcd), then the registry.
+  // Agents first, then the manager (and its etcd and NATS) and the registry.
   const order = [...st.pids.filter((p) => p.name.startsWith('agent')), ...st.pids.filter((p) => p.name === 'manager'), ...st.pids.filter((p) => p.name === 'registry')];
-  for (const p of order) {
-    if (!alive(p.pid)) continue;
-    process.kill(p.pid, 'SIGTERM');
-    const end = Date.now() + 10_000;
-    while (alive(p.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
-  }
-  // Whatever containers are left (an agent that crashed): stop and remove them.
-  for (const dir of st.agentDirs) {
-    if (!fs.existsSync(dir)) continue;
-    const ex = new ContainerExecutor({ stateDir: dir });
-    for (const c of await ex.list()) {
-      await ex.stop(c.taskId, 0).catch(() => undefined);
-      await ex.remove(c.taskId).catch(() => undefined);
-    }
-    await ex.close();
-  }
-  fs.rmSync(LAB_DIR, { recursive: true, force: true });
-  process.stdout.write('lab down: every process, container and file of the lab removed\n');
+  // An agent whose containers ran may not exit on SIGTERM (open pipes keep it alive after "agent
+  // stopped"); its containers are removed below anyway, so it gets a short grace.
+  await Promise.all(order.filter((p) => p.name.startsWith('agent')).map((p) => stopPid(p.pid, AGENT_STOP_GRACE_MS)));
+  await Promise.all(order.filter((x) => !x.name.startsWith('agent')).map((p) => stopPid(p.pid)));
+  // The containers (an agent leaves them running when it stops): stop and remove them.
+  for (const ids of await Promise.all(st.hosts.map((h) => removeContainers(h.agentDir)))) for (const id of ids) taskIds.add(id);
+  await removeLabNetwork([...taskIds].map(taskNetnsName));
+  fs.rmSync(dir, { recursive: true, force: true });
+  out('lab down: every process, container, namespace, link and file of the lab removed\n');
 }
 
 export function labCommand(): Command {
-  const lab = new Command('lab').description('A cluster on this machine: registry, manager (with etcd) and agents');
+  const lab = new Command('lab').description('A multi-host cluster on this machine: hosts are network namespaces on one bridge');
   lab
     .command('up')
-    .description('Start the lab')
-    .option('--hosts <n>', 'number of agents', '3')
+    .description('Build the hosts and start registry, manager (with etcd and NATS) and one agent per host')
+    .option('--hosts <n>', 'number of hosts (one agent each)', '3')
     .option('--managers <n>', 'number of managers (1 for now)', '1')
-    .option('--demo', 'also push a busybox image and run a demo service')
-    .action(up);
-  lab.command('down').description('Stop the lab and remove everything it created').action(down);
+    .option('--demo', 'also push a busybox image and run a published demo service "web"')
+    .action(async (o: { hosts: string; managers: string; demo?: boolean }) => {
+      await labUp({ hosts: Number(o.hosts), managers: Number(o.managers), demo: o.demo, out: (s) => process.stdout.write(s) });
+    });
+  lab
+    .command('down')
+    .description('Stop the lab and remove everything it created')
+    .action(() => labDown(LAB_DIR, (s) => process.stdout.write(s)));
   return lab;
 }

@@ -1,0 +1,108 @@
+// Per-task wiring: a named network namespace, a veth pair whose host side
+// joins the bridge, the task's addresses and a default route via the bridge.
+//
+// Task addresses are /32 with an on-link route to the gateway (as Calico
+// does) rather than /24 on the bridge's LAN: every packet a task sends, even
+// to a neighbour on the same bridge, is routed by the host, so nftables sees
+// it — VIP hairpin, network isolation and conntrack all work without
+// br_netfilter.
+import { createHash } from 'node:crypto';
+import type { Task } from '../../proto/mod';
+import type { Logger } from '../../proto/common/logger';
+import { nullLogger } from '../../proto/common/logger';
+import type { NetworkAttacher } from '../executor';
+import { addrOf, nth, parseCidr } from './cidr';
+import { BRIDGE, OVERLAY_MTU, type HostNetwork } from './host';
+import type { LocalTasks } from './local-tasks';
+import { type Sh, hostSh } from './sh';
+
+/** Prefix of every task network namespace (under /run/netns). */
+export const TASK_NETNS_PREFIX = 'convoy-t-';
+/** Prefix of every host-side veth. */
+export const VETH_PREFIX = 'cvy';
+
+/** The whole task id: ids share long prefixes (a time part, then a counter), so a prefix would collide. */
+export function taskNetnsName(taskId: string): string {
+  return TASK_NETNS_PREFIX + taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 64).toLowerCase();
+}
+
+/** Host-side veth: cvy + 11 hex of sha1(task id) (14 chars, within IFNAMSIZ). */
+export function vethName(taskId: string): string {
+  return VETH_PREFIX + createHash('sha1').update(taskId).digest('hex').slice(0, 11);
+}
+
+export interface AttacherOptions {
+  host: HostNetwork;
+  local: LocalTasks;
+  sh?: Sh;
+  logger?: Logger;
+}
+
+export class Attacher implements NetworkAttacher {
+  private readonly sh: Sh;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: AttacherOptions) {
+    this.sh = opts.sh ?? hostSh;
+    this.log = opts.logger ?? nullLogger;
+  }
+
+  async attach(task: Task): Promise<{ netnsPath: string; resolvConf?: string; hosts?: string }> {
+    const ns = taskNetnsName(task.id);
+    const veth = vethName(task.id);
+    const cidrs = task.networks.flatMap((n) => n.addresses).filter(Boolean);
+    await this.remove(ns, veth); // leftovers of an earlier attempt
+    if (!cidrs.length) {
+      // No address allocated: an isolated namespace with loopback only.
+      await this.sh.run('ip', ['netns', 'add', ns]);
+      await this.sh.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      return { netnsPath: `/run/netns/${ns}` };
+    }
+    const subnet = parseCidr(cidrs[0]);
+    await this.opts.host.ensure(cidrs[0]);
+    const gw = nth(subnet, 1);
+    const addrs = cidrs.map(addrOf);
+    await this.sh.run('ip', ['-batch', '-'], [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`].join('\n') + '\n');
+    await this.sh.run(
+      'ip',
+      ['-n', ns, '-batch', '-'],
+      ['link set lo up', ...addrs.map((a) => `addr add ${a}/32 dev eth0`), `link set eth0 mtu ${OVERLAY_MTU} up`, `route add ${gw} dev eth0 scope link src ${addrs[0]}`, `route add default via ${gw} dev eth0 src ${addrs[0]}`].join('\n') + '\n',
+    );
+    this.opts.local.set({
+      taskId: task.id,
+      serviceId: task.serviceId,
+      serviceName: task.serviceName,
+      addresses: addrs,
+      networks: task.networks.map((n) => n.networkId),
+      hostPorts: (task.endpointPorts ?? []).filter((p) => p.publishMode === 'HOST'),
+      netns: ns,
+      veth,
+    });
+    this.log.info('task attached', { 'task.id': task.id, 'task.addr': addrs.join(','), netns: ns });
+    const hostname = task.spec?.container?.hostname || task.id.slice(0, 12);
+    return {
+      netnsPath: `/run/netns/${ns}`,
+      resolvConf: `nameserver ${gw}\noptions ndots:0\n`,
+      hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${addrs[0]}\t${hostname}\n`,
+    };
+  }
+
+  async detach(taskId: string): Promise<void> {
+    this.opts.local.delete(taskId);
+    await this.remove(taskNetnsName(taskId), vethName(taskId));
+    this.log.info('task detached', { 'task.id': taskId });
+  }
+
+  private async remove(ns: string, veth: string): Promise<void> {
+    await this.sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await this.sh.run('ip', ['link', 'del', veth]).catch(() => undefined);
+  }
+}
+
+/** Every task namespace and veth left in the namespace sh runs in (after a crash). */
+export async function removeTaskLeftovers(sh: Sh = hostSh, keep: (ns: string) => boolean = () => false): Promise<void> {
+  const list = await sh.run('ip', ['-j', 'netns', 'list']).catch(() => '');
+  for (const n of (list.trim() ? (JSON.parse(list) as { name: string }[]) : [])) if (n.name.startsWith(TASK_NETNS_PREFIX) && !keep(n.name)) await sh.run('ip', ['netns', 'del', n.name]).catch(() => undefined);
+  const links = JSON.parse(await sh.run('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
+  for (const l of links) if (l.ifname.startsWith(VETH_PREFIX)) await sh.run('ip', ['link', 'del', l.ifname]).catch(() => undefined);
+}

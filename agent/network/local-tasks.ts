@@ -1,0 +1,54 @@
+// The tasks this host runs, as the attacher wired them. The programmer needs
+// them for what NetworkState does not carry (host-mode ports) and for what
+// must be right before a task is RUNNING (its DNS view: a container resolves
+// names while it starts).
+import type { PortConfig } from '../../proto/mod';
+
+export interface LocalTask {
+  taskId: string;
+  serviceId: string;
+  serviceName: string;
+  /** Addresses without prefix length, one per attached network. */
+  addresses: string[];
+  /** Ids of the networks the task is attached to. */
+  networks: string[];
+  /** Host-mode ports with their published port. */
+  hostPorts: PortConfig[];
+  netns: string;
+  veth: string;
+}
+
+export class LocalTasks {
+  private readonly tasks = new Map<string, LocalTask>();
+  private readonly listeners: (() => void)[] = [];
+
+  set(t: LocalTask): void {
+    this.tasks.set(t.taskId, t);
+    this.changed();
+  }
+
+  delete(taskId: string): LocalTask | undefined {
+    const t = this.tasks.get(taskId);
+    if (t) {
+      this.tasks.delete(taskId);
+      this.changed();
+    }
+    return t;
+  }
+
+  get(taskId: string): LocalTask | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  all(): LocalTask[] {
+    return [...this.tasks.values()];
+  }
+
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+}

@@ -1,0 +1,130 @@
+// Converges this host to each NetworkState: overlay peers (host.ts), the
+// nftables table (nft.ts, one atomic `nft -f -` transaction, skipped when
+// the rendered text did not change) and the DNS records (dns.ts). Local
+// task changes (attach/detach) re-apply the last state, so host-mode ports
+// and the DNS view of a starting container are right before it runs.
+import type { NetworkState } from '../../proto/mod';
+import type { Logger } from '../../proto/common/logger';
+import { errMsg, nullLogger } from '../../proto/common/logger';
+import type { NetworkProgrammer } from '../executor';
+import { DnsTable, type DnsServer, type DnsService } from './dns';
+import type { HostNetwork } from './host';
+import type { LocalTask, LocalTasks } from './local-tasks';
+import { diffText, renderRuleset, type RenderStats, type Ruleset } from './nft';
+import { type Sh, hostSh } from './sh';
+
+export const DEFAULT_CLUSTER_CIDR = '10.42.0.0/16';
+export const DEFAULT_VIP_CIDR = '10.43.0.0/16';
+
+export interface ProgrammerOptions {
+  host: HostNetwork;
+  local: LocalTasks;
+  /** Started on the bridge address once the node subnet is known. */
+  dns?: DnsServer;
+  /** This host's node, found in state.nodes by id (when known) or by underlay address. */
+  nodeId?: () => string | undefined;
+  underlayAddr: string;
+  sh?: Sh;
+  logger?: Logger;
+}
+
+/** Timing of the last apply, for logs and benchmarks. */
+export interface ApplyReport {
+  version: number;
+  nftMs: number;
+  changed: boolean;
+  /** How nftables was updated: a diff transaction, the whole table, a failed diff then the whole table, or not at all. */
+  mode: 'diff' | 'full' | 'diff-failed' | 'none';
+  stats: RenderStats;
+}
+
+export class Programmer implements NetworkProgrammer {
+  private readonly sh: Sh;
+  private readonly log: Logger;
+  private last: NetworkState | undefined;
+  private lastRules = '';
+  private lastRuleset: Ruleset | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  lastReport: ApplyReport | undefined;
+
+  constructor(private readonly opts: ProgrammerOptions) {
+    this.sh = opts.sh ?? hostSh;
+    this.log = opts.logger ?? nullLogger;
+    opts.local.onChange(() => {
+      if (this.last) void this.apply(this.last).catch((e) => this.log.warn('network re-apply failed', { err: errMsg(e) }));
+    });
+  }
+
+  /** Applies state; calls are serialised, so a later snapshot always lands last. */
+  apply(state: NetworkState): Promise<void> {
+    this.last = state;
+    const run = this.chain.then(() => this.applyNow(state));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(state: NetworkState): Promise<void> {
+    if (this.closed || state !== this.last) return; // a newer snapshot is queued
+    const id = this.opts.nodeId?.();
+    const self = state.nodes.find((n) => (id && n.nodeId === id) || n.addr === this.opts.underlayAddr);
+    const subnet = self?.subnet || this.opts.host.nodeSubnet || this.opts.local.all()[0]?.addresses[0];
+    if (subnet) await this.opts.host.ensure(subnet.includes('/') ? subnet : `${subnet}/24`);
+    await this.opts.host.syncPeers(state.nodes.map((n) => ({ subnet: n.subnet, addr: n.addr })));
+    const local = this.opts.local.all();
+    const { ruleset, text, stats } = renderRuleset({ state, local, defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
+    const t0 = performance.now();
+    // A small transaction for what changed when the base is the same; the whole table otherwise
+    // (first apply, networks or ranges changed, or a failed diff).
+    const prev = this.lastRuleset;
+    const diff = prev && prev.head === ruleset.head ? diffText(prev, ruleset) : undefined;
+    const changed = diff === undefined ? text !== this.lastRules : diff !== '';
+    let mode: ApplyReport['mode'] = changed ? (diff ? 'diff' : 'full') : 'none';
+    if (diff) {
+      await this.sh.run('nft', ['-f', '-'], diff).catch(async (e) => {
+        this.log.warn('nftables diff failed, rewriting the table', { err: errMsg(e) });
+        mode = 'diff-failed';
+        await this.sh.run('nft', ['-f', '-'], text);
+      });
+    } else if (changed) await this.sh.run('nft', ['-f', '-'], text);
+    this.lastRules = text;
+    this.lastRuleset = ruleset;
+    this.lastReport = { version: state.version, nftMs: performance.now() - t0, changed, mode, stats };
+    if (changed) this.log.debug('nftables applied', { version: state.version, ms: Math.round(this.lastReport.nftMs), services: stats.services, endpoints: stats.endpoints });
+    const dns = this.opts.dns;
+    if (dns) {
+      dns.setTable(dnsTable(state, local));
+      const gw = this.opts.host.gateway;
+      if (gw) await dns.listen(gw).catch((e) => this.log.warn('dns listen failed', { err: errMsg(e), addr: gw }));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.chain;
+    await this.opts.dns?.close();
+  }
+}
+
+/** DNS records of a state: services by name, and each task address's networks. */
+export function dnsTable(state: NetworkState, local: LocalTask[]): DnsTable {
+  const services: DnsService[] = [];
+  const sourceNets = new Map<string, Set<string>>();
+  const addNets = (addr: string, nets: string[]) => {
+    let s = sourceNets.get(addr);
+    if (!s) sourceNets.set(addr, (s = new Set()));
+    for (const n of nets) s.add(n);
+  };
+  for (const s of state.services) {
+    services.push({
+      name: s.serviceName,
+      mode: s.mode === 'DNSRR' ? 'DNSRR' : 'VIP',
+      networks: s.networks,
+      vips: s.virtualIps.map((v) => ({ networkId: v.networkId, addr: v.addr })),
+      readyAddrs: s.tasks.filter((t) => t.ready).flatMap((t) => t.addresses.slice(0, 1)),
+    });
+    for (const t of s.tasks) for (const a of t.addresses) addNets(a, s.networks);
+  }
+  for (const t of local) for (const a of t.addresses) addNets(a, t.networks);
+  return new DnsTable(services, sourceNets);
+}

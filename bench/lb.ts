@@ -1,0 +1,209 @@
+// Load-balancing benchmark on a 2-host netns lab (issue 4).
+//
+// 1. wrk from inside host 1's namespace, alternating, --runs times each:
+//    through the published port of host 1 (nftables DNAT, then the VXLAN
+//    overlay to the replica on host 2) vs straight to that task's IP (the
+//    same overlay, no DNAT). ratio = median published rps / median direct rps.
+// 2. Endpoint latency: the service is scaled up one task at a time; for each
+//    new task, from its RUNNING status timestamp (the agent's clock, this
+//    machine) to the moment host 1's nftables holds its address (VIP
+//    reachable) and host 1's DNS answers it under tasks.<service>.
+// 3. nftables update time with --services services (3 endpoints each) in a
+//    scratch namespace: the whole table written in one `nft -f` transaction,
+//    then one endpoint changed (the programmer's diff: a few statements).
+//
+//   npm run bench:lb [-- --runs 3 --seconds 5 --tasks 10 --services 1000]
+//
+// Last line: key=value (published_rps, direct_rps, ratio, ready_to_vip_p99_ms,
+// ready_to_dns_p99_ms, nft_1000_full_ms, ...). Never fails on time.
+import { execFile } from 'node:child_process';
+import type { NetworkState, Task } from '../proto/mod';
+import { diffText, renderRuleset } from '../agent/network/nft';
+import { buildQuery, parseResponse } from '../agent/network/dns';
+import { netnsSh, hostSh } from '../agent/network/sh';
+import { taskNetnsName } from '../agent/network/attacher';
+import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
+import { startLab, type Lab } from '../e2e/support/lab';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+const median = (xs: number[]) => quantile(xs, 0.5);
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] : NaN;
+}
+const f1 = (n: number) => n.toFixed(1);
+const ip = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+
+function run(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`${cmd}: ${(err || e.message).slice(0, 400)}`)) : resolve(out)));
+    if (input !== undefined) p.stdin?.end(input);
+  });
+}
+
+/** Requests/s of one wrk run from inside netns. */
+async function wrk(netns: string, url: string, seconds: number): Promise<number> {
+  const out = await run('nsenter', [`--net=/run/netns/${netns}`, '--', 'wrk', '-t', '2', '-c', '16', '-d', `${seconds}s`, url]);
+  const m = /Requests\/sec:\s*([\d.]+)/.exec(out);
+  if (!m) throw new Error(`wrk: no Requests/sec in:\n${out}`);
+  return Number(m[1]);
+}
+
+async function running(lab: Lab, service: string): Promise<Task[]> {
+  return (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+}
+const addrOf = (t: Task) => t.networks[0]?.addresses[0]?.split('/')[0] ?? '';
+
+/** One DNS query from inside netns to server; the A records. */
+async function dnsIn(netns: string, server: string, name: string): Promise<string[]> {
+  // A tiny node one-liner inside the namespace: the bench process itself stays in the machine's.
+  const q = buildQuery(7, name).toString('base64');
+  const js = `const d=require('dgram').createSocket('udp4');d.on('message',m=>{process.stdout.write(m.toString('base64'));d.close()});d.send(Buffer.from('${q}','base64'),53,'${server}');setTimeout(()=>process.exit(1),1000).unref()`;
+  const out = await run('nsenter', [`--net=/run/netns/${netns}`, '--', process.execPath, '-e', js]);
+  return parseResponse(Buffer.from(out, 'base64')).addrs;
+}
+
+async function main(): Promise<void> {
+  const runs = arg('runs', 3);
+  const seconds = arg('seconds', 5);
+  const nTasks = arg('tasks', 10);
+  const nServices = arg('services', 1000);
+  const figures: Record<string, string> = {};
+
+  // ---- 3. nftables with many services (no lab needed) -------------------------
+  const scratch = 'convoy-bench-nft';
+  await hostSh.run('ip', ['netns', 'del', scratch]).catch(() => undefined);
+  await hostSh.run('ip', ['netns', 'add', scratch]);
+  try {
+    const sh = netnsSh(scratch);
+    const state = (bump: number): NetworkState => ({
+      version: 1,
+      clusterCidr: '10.42.0.0/16',
+      vipCidr: '10.43.0.0/16',
+      nodes: [],
+      networks: [],
+      services: Array.from({ length: nServices }, (_, i) => ({
+        serviceId: `s${i}`,
+        serviceName: `svc${i}`,
+        mode: 'VIP',
+        virtualIps: [{ networkId: 'n', addr: ip(10 << 24 | 43 << 16 | (i + 1)) }],
+        ports: i < 100 ? [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 30000 + i, publishMode: 'INGRESS' }] : [],
+        networks: ['n'],
+        tasks: [0, 1, 2].map((k) => ({ taskId: `t${i}-${k}`, nodeId: 'x', addresses: [ip(10 << 24 | 42 << 16 | (i * 3 + k + 10 + (i === 0 && k === 0 ? bump : 0)))], ready: true, slot: k + 1 })),
+      })) as NetworkState['services'],
+    });
+    const full: number[] = [];
+    const one: number[] = [];
+    const applyOne: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      await sh.run('nft', ['delete', 'table', 'ip', 'convoy']).catch(() => undefined);
+      const first = renderRuleset({ state: state(0), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const a = first.text;
+      const prevRuleset = first.ruleset;
+      let t0 = performance.now();
+      await sh.run('nft', ['-f', '-'], a);
+      full.push(performance.now() - t0);
+      // What the programmer does on one endpoint change: render, diff, one small transaction.
+      const tr = performance.now();
+      const next = renderRuleset({ state: state(40000), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const b = diffText(prevRuleset, next.ruleset);
+      const render = performance.now() - tr;
+      t0 = performance.now();
+      await sh.run('nft', ['-f', '-'], b);
+      applyOne.push(performance.now() - t0);
+      one.push(applyOne[applyOne.length - 1] + render);
+    }
+    figures[`nft_${nServices}_full_ms`] = f1(median(full));
+    figures[`nft_${nServices}_one_change_ms`] = f1(median(one));
+    figures[`nft_${nServices}_one_change_apply_ms`] = f1(median(applyOne));
+    console.log(`nftables, ${nServices} services x 3 endpoints: whole table ${f1(median(full))} ms (median of ${runs}); one endpoint changed: render + diff + apply ${f1(median(one))} ms, of which the nft transaction ${f1(median(applyOne))} ms`);
+  } finally {
+    await hostSh.run('ip', ['netns', 'del', scratch]).catch(() => undefined);
+  }
+
+  // ---- the lab -----------------------------------------------------------------
+  const lab = await startLab({ hosts: 2 });
+  try {
+    const h1 = lab.state.hosts[0];
+    // One replica: both paths end at the same server, so the only difference is the DNAT.
+    await lab.convoy('service', 'create', '--name', 'web', '--replicas', '1', '--constraint', 'node.hostname==lab-h2', '-p', '8080:80', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await waitFor('1 web task', async () => (await running(lab, 'web')).length === 1, 60_000, lab.state.dir);
+    const webTask = (await running(lab, 'web'))[0];
+    const direct = addrOf(webTask);
+    // busybox httpd closes every connection first: its TIME_WAIT sockets pile up run after run and
+    // slow it down. Let the server drop them (per-namespace switch), so runs stay comparable.
+    await run('nsenter', [`--net=/run/netns/${taskNetnsName(webTask.id)}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.tcp_max_tw_buckets=0']);
+    // Both paths answer before measuring.
+    await waitFor('the published port', async () => (await wrk(h1.netns, `http://${h1.addr}:8080/`, 1)) > 0, 20_000, lab.state.dir);
+
+    // ---- 1. published port vs task IP ----
+    const pub: number[] = [];
+    const dir: number[] = [];
+    // busybox httpd closes every connection: tens of thousands of connections per run. Let the
+    // client reuse TIME_WAIT ports, and alternate which path goes first so neither pays for the other.
+    await run('nsenter', [`--net=/run/netns/${h1.netns}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65000']);
+    for (let r = 0; r < runs; r++) {
+      if (r % 2 === 0) {
+        pub.push(await wrk(h1.netns, `http://${h1.addr}:8080/`, seconds));
+        dir.push(await wrk(h1.netns, `http://${direct}:80/`, seconds));
+      } else {
+        dir.push(await wrk(h1.netns, `http://${direct}:80/`, seconds));
+        pub.push(await wrk(h1.netns, `http://${h1.addr}:8080/`, seconds));
+      }
+      console.log(`run ${r + 1}: published ${f1(pub[r])} req/s, direct ${f1(dir[r])} req/s`);
+    }
+    const ratio = median(pub) / median(dir);
+    figures.published_rps = f1(median(pub));
+    figures.direct_rps = f1(median(dir));
+    figures.ratio = ratio.toFixed(3);
+    console.log(`wrk -t2 -c16 ${seconds}s from ${h1.netns}: published port ${f1(median(pub))} req/s vs task IP ${f1(median(dir))} req/s (medians of ${runs}), ratio ${ratio.toFixed(3)} (1 replica on host 2 behind the port, busybox httpd, one request per connection)`);
+
+    // ---- 2. RUNNING → in host 1's nftables and DNS ----
+    const subnet1 = (await lab.api.call<{ nodes: { description?: { hostname: string }; subnet: string }[] }>('ListNodes', {})).nodes.find((n) => n.description?.hostname === 'lab-h1')?.subnet ?? '';
+    const dnsServer = subnet1.replace(/\.0\/\d+$/, '.1');
+    const toVip: number[] = [];
+    const toDns: number[] = [];
+    for (let i = 0; i < nTasks; i++) {
+      const before = new Set((await running(lab, 'web')).map((t) => t.id));
+      await lab.convoy('service', 'scale', `web=${before.size + 1}`);
+      let vipAt = 0;
+      let dnsAt = 0;
+      let newTask: Task | undefined;
+      await waitFor(
+        'the new task in nftables and DNS',
+        async () => {
+          const now = Date.now();
+          const nft = await (run('nsenter', [`--net=/run/netns/${h1.netns}`, '--', 'nft', 'list', 'table', 'ip', 'convoy']));
+          const dns = await dnsIn(h1.netns, dnsServer, 'tasks.web').catch(() => [] as string[]);
+          newTask ??= (await running(lab, 'web')).find((t) => !before.has(t.id));
+          if (!newTask) return false;
+          const a = addrOf(newTask);
+          if (!vipAt && nft.includes(`ep_${a.replace(/\./g, '_')} `)) vipAt = now;
+          if (!dnsAt && dns.includes(a)) dnsAt = now;
+          return !!vipAt && !!dnsAt;
+        },
+        20_000,
+        lab.state.dir,
+      );
+      const ranAt = Number(newTask?.status?.timestamp ?? 0);
+      toVip.push(Math.max(0, vipAt - ranAt));
+      toDns.push(Math.max(0, dnsAt - ranAt));
+    }
+    figures.ready_to_vip_median_ms = String(median(toVip));
+    figures.ready_to_vip_p99_ms = String(quantile(toVip, 0.99));
+    figures.ready_to_dns_median_ms = String(median(toDns));
+    figures.ready_to_dns_p99_ms = String(quantile(toDns, 0.99));
+    console.log(`task RUNNING (agent's status timestamp) → in host 1's VIP map: median ${median(toVip)} ms, p99 ${quantile(toVip, 0.99)} ms; → answered by host 1's DNS: median ${median(toDns)} ms, p99 ${quantile(toDns, 0.99)} ms (${nTasks} tasks, polling adds up to one poll period, ~20-40 ms)`);
+  } finally {
+    await lab.stop();
+  }
+  console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' '));
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exit(1);
+});

@@ -1,0 +1,63 @@
+// A netns lab for e2e tests and benchmarks: cli/lab's own code (the same
+// `convoy lab up|down`), plus what tests need around it — the CLI against the
+// lab's manager, a shell inside a running container, the lab's image.
+//
+//   const lab = await startLab({ hosts: 3 });       // removes leftovers first
+//   await lab.convoy('service', 'create', ...);
+//   await lab.stop();                               // in after(), even on failure
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { ContainerExecutor } from '../../agent/runtime/executor';
+import { LAB_DIR, control, killLabHost, labDown, labUp, pushLabImage, readLab, type LabControl, type LabState } from '../../cli/lab/mod';
+
+/** Where the test lab keeps its state (apart from a developer's `convoy lab up`). */
+export const TEST_LAB_DIR = process.env.CONVOY_TEST_LAB_DIR ?? '/var/lib/convoy-lab-test';
+const MAIN = path.join(__dirname, '..', '..', 'cli', 'main.js');
+
+export interface Lab {
+  state: LabState;
+  api: LabControl;
+  /** Reference of the busybox image in the lab's registry. */
+  image: string;
+  /** Runs the convoy CLI against the lab's manager; resolves to stdout, rejects with stderr. */
+  convoy(...args: string[]): Promise<string>;
+  /** Runs `sh -c script` inside the running container of taskId (its mount, net, uts and pid namespaces). */
+  execIn(taskId: string, script: string, timeoutMs?: number): Promise<string>;
+  killHost(index: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, timeout = 30_000): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { env, timeout, encoding: 'utf8' }, (err, stdout, stderr) => (err ? reject(new Error(`${path.basename(cmd)} ${args.join(' ')}: ${stderr.trim() || err.message}`)) : resolve(stdout))),
+  );
+}
+
+/** Removes what an earlier lab (a crashed test run, or a developer's lab: same names) left, then starts one. */
+export async function startLab(o: { hosts: number; heartbeat?: string }): Promise<Lab> {
+  await labDown(TEST_LAB_DIR);
+  if (readLab(LAB_DIR)) await labDown(LAB_DIR);
+  const state = await labUp({ hosts: o.hosts, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
+  const api = control(state.manager);
+  const image = await pushLabImage(state);
+  const env = { ...process.env, CONVOY_HOST: state.manager };
+  return {
+    state,
+    api,
+    image,
+    convoy: (...args) => run(process.execPath, [MAIN, ...args], env),
+    async execIn(taskId, script, timeoutMs = 20_000) {
+      for (const h of state.hosts) {
+        const ex = new ContainerExecutor({ stateDir: h.agentDir });
+        const c = (await ex.list().finally(() => ex.close())).find((x) => x.taskId === taskId && x.running);
+        if (c?.pid) return run('nsenter', ['-t', String(c.pid), '-m', '-n', '-u', '-p', '--', 'sh', '-c', script], process.env, timeoutMs);
+      }
+      throw new Error(`no running container for task ${taskId}`);
+    },
+    killHost: (i) => killLabHost(state, i),
+    async stop() {
+      api.close();
+      await labDown(TEST_LAB_DIR);
+    },
+  };
+}
