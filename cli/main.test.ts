@@ -191,6 +191,34 @@ describe('convoy (program, fake manager)', () => {
     );
   });
 
+  it('service ps shows where a host-mode port of each task is reachable (its node address)', async () => {
+    const ports = [
+      { name: '', protocol: 'tcp', targetPort: 80, publishedPort: 30001, publishMode: 'HOST' as const },
+      { name: '', protocol: 'tcp', targetPort: 443, publishedPort: 8443, publishMode: 'INGRESS' as const },
+    ];
+    const f = fake({
+      getService: async () => ({ service: service('web', {}, 'svc1'), counts: null }),
+      listTasks: async () => ({ tasks: [task('new1aaaaaaaaaaaa', 1, 'RUNNING', 'RUNNING', NOW - 5000, { endpointPorts: ports })] }),
+      listNodes: async () => ({
+        nodes: [
+          {
+            id: 'node1aaaaaaaaaaaaaaa',
+            meta: null,
+            spec: null,
+            description: { hostname: 'h1', platform: null, resources: null, engineLabels: {} },
+            status: { state: 'NODE_READY', message: '', addr: '10.41.0.12', updatedAt: 0 },
+            subnet: '',
+            sessionId: '',
+            leaseId: 0,
+          },
+        ],
+        leader: '',
+      }),
+    });
+    assert.equal(await run(['service', 'ps', 'web'], f.io), 0, f.err());
+    assert.match(f.out(), /web\.1 .* 10\.41\.0\.12:30001->80\/tcp \(host\), \*:8443->443\/tcp\n/);
+  });
+
   it('service ps of an unknown service is one line', async () => {
     const f = fake({
       getService: async () => {

@@ -1,66 +1,44 @@
-// Observability through the whole path: a manager (in this process) with
-// etcd and NATS (JetStream) of its own, two agents with the container runtime
-// as child processes ("obs-a", "obs-b"), busybox images in a real registry,
-// and a real Prometheus server scraping the manager's and the agents' /metrics.
+// Observability through the whole path on a 2-host netns lab (cli/lab, the
+// same `convoy lab up`): NATS (JetStream) and the registry on the machine side
+// of the lab bridge, the manager (embedded etcd, the lab's NATS) in host 1,
+// one agent with the container runtime per host (lab-h1, lab-h2), busybox
+// images in the lab's registry, and a real Prometheus server on the machine
+// scraping the manager's and the agents' /metrics over the bridge. The CLI
+// runs on the machine against the lab's manager.
 //
 // 1. Prometheus returns the expected series for a running service: the
 //    manager's desired/running replicas and one usage series per task from
-//    the agents.
+//    the agents; every query of the Grafana dashboard is valid.
 // 2. `convoy service logs -f` shows lines from tasks on both hosts, each
 //    prefixed with task and host.
 // 3. `convoy events --since` replays what happened (service created, tasks running).
 // 4. A CPU-burning service scales up under load to its max and back down to
 //    its min after the load stops; no replica count past the bounds is ever
 //    decided (every autoscaled event, and every replica count seen).
-// 5. NATS killed: the cluster keeps scheduling (a new service runs); once NATS
-//    is back on the same port, events flow again — including the ones
-//    published meanwhile (bounded buffer) — and replay finds them.
+// 5. The lab's NATS stopped: the cluster keeps scheduling (a new service
+//    runs); once NATS is back on the same address and store, events flow
+//    again — including the ones published meanwhile (bounded buffer) — and
+//    replay finds them.
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startManager, freePort, type ManagerHandle } from '../manager/mod';
-import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
-import { nullLogger } from '../proto/common/logger';
-import type { Service, Task } from '../proto/mod';
-import type { AgentOptions } from '../agent/mod';
-import { Runtime } from '../agent/runtime/runtime';
-import { startEtcd, type TestEtcd } from './support/etcd';
+import type { Node, Service, Task } from '../proto/mod';
 import { eventually } from './support/cluster';
-import { pushBusyboxImage } from './support/images';
-import { killOrphanedRegistries, startRegistry, type TestRegistry } from './support/registry';
+import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
 
+/** The burn control dir (bind-mounted into the burning tasks: agents share the machine's filesystem). */
 const ROOT = '/tmp/convoy-test-e2e-observability';
-const PROC_MAIN = path.join(__dirname, 'support', 'proc-main.js');
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
 const DASHBOARD = path.join(__dirname, '..', '..', 'chart', 'dashboards', 'convoy.json');
 /** Bound on waiting for the cluster (I/O, not a timing assertion). */
 const WAIT_MS = 60_000;
-const HOSTS = ['obs-a', 'obs-b'];
 /** More output than any command here should print. */
 const MAX_CLI_OUTPUT = 1024 * 1024;
-
-interface AgentProc {
-  child: ChildProcess;
-  exited: Promise<void>;
-}
-
-function spawnAgent(opts: AgentOptions): Promise<AgentProc> {
-  const child = spawn(process.execPath, [PROC_MAIN, JSON.stringify({ role: 'agent', opts })], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (/READY .*\n/.test(out)) resolve({ child, exited });
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}) before it was ready: ${err}`)));
-  });
-}
+/** Marks the CLI processes this test starts (in their environment), so a crashed run's followers are found. */
+const MARKER = 'CONVOY_E2E_OBSERVABILITY';
 
 async function stopProc(a: { child: ChildProcess; exited: Promise<void> } | undefined): Promise<void> {
   if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
@@ -70,33 +48,27 @@ async function stopProc(a: { child: ChildProcess; exited: Promise<void> } | unde
   clearTimeout(t);
 }
 
-/** proc-main agents and CLI followers of a crashed earlier run (re-parented to pid 1, naming our dir). */
-function killOrphans(): void {
+/** CLI followers of a crashed earlier run: re-parented to pid 1, with our marker in their environment. */
+function killOrphanedFollowers(): void {
   for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
       const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === 1 && cmd.includes(ROOT)) process.kill(Number(p), 'SIGKILL');
+      if (ppid !== 1) continue;
+      const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      if (env.includes(`${MARKER}=1`) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(CLI)) process.kill(Number(p), 'SIGKILL');
     } catch {
       /* gone, or not ours */
     }
   }
 }
 
-async function removeContainers(): Promise<void> {
-  for (const h of HOSTS) {
-    const dir = path.join(ROOT, h);
-    if (!fs.existsSync(dir)) continue;
-    const rt = new Runtime({ stateDir: dir, layersRoot: path.join(dir, 'layers') });
-    for (const c of await rt.list()) await rt.remove(c.id).catch(() => undefined);
-  }
-}
+let cliEnv: NodeJS.ProcessEnv = { ...process.env, [MARKER]: '1' };
 
 /** Runs the convoy CLI; resolves with its output once it exits. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
+function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     // A runaway command must not take the test process down with its output.
@@ -111,7 +83,7 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 
 /** A long-running CLI (a follower): its output so far, and a way to end it. */
 function cliFollow(args: string[]): { output(): string; stop(): Promise<void> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let out = '';
   const add = (d: Buffer) => {
@@ -128,81 +100,45 @@ function cliFollow(args: string[]): { output(): string; stop(): Promise<void> } 
 
 const running = (ts: Task[]) => ts.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
 
-describe('observability: metrics, events, logs, autoscaling (e2e)', function () {
+describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e)', function () {
   this.timeout(300_000);
-  let etcd: TestEtcd | undefined;
-  let nats: EmbeddedNats | undefined;
-  let natsPort = 0;
-  let manager: ManagerHandle | undefined;
-  let registry: TestRegistry | undefined;
+  let lab: Lab | undefined;
   let prom: TestPrometheus | undefined;
   let conn: ConnectedApi | undefined;
   let api: ControlApi;
-  const agents: AgentProc[] = [];
   let image = '';
+  /** Hostnames of the lab's agents (lab-h1, lab-h2) by node id. */
+  let hostnames = new Map<string, string>();
+  /** Hostnames of the hosts running obs-web's two tasks. */
+  let webHosts: string[] = [];
   const ctlDir = path.join(ROOT, 'ctl');
 
   before(async () => {
-    killOrphans();
-    killOrphanedRegistries();
+    // Leftovers of a crashed earlier run: its CLI followers and Prometheus (startLab takes its lab down).
+    killOrphanedFollowers();
     killOrphanedPrometheus();
-    await removeContainers();
     fs.rmSync(ROOT, { recursive: true, force: true });
     fs.mkdirSync(ctlDir, { recursive: true });
 
-    etcd = await startEtcd({ dataDir: path.join(ROOT, 'etcd') });
-    natsPort = await freePort();
-    nats = await startNats({ dataDir: path.join(ROOT, 'nats'), port: natsPort });
-    registry = await startRegistry();
-    image = (await pushBusyboxImage(registry.host)).ref;
-    const managerMetrics = `127.0.0.1:${await freePort()}`;
-    manager = await startManager({
-      dataDir: path.join(ROOT, 'manager'),
-      listen: `127.0.0.1:${await freePort()}`,
-      etcdEndpoints: etcd.endpoints,
-      natsUrl: nats.url,
-      metricsListen: managerMetrics,
-      heartbeatPeriodMs: 300,
-      logger: nullLogger,
-    });
-    conn = connectControl(manager.grpcAddr);
+    lab = await startLab({ hosts: 2, heartbeat: '500ms' });
+    image = lab.image;
+    cliEnv = { ...process.env, [MARKER]: '1', CONVOY_HOST: lab.state.manager };
+    conn = connectControl(lab.state.manager);
     api = conn.api;
-    const token = (await api.getJoinTokens({})).worker;
-    const agentMetrics: string[] = [];
-    for (const h of HOSTS) {
-      const m = `127.0.0.1:${await freePort()}`;
-      agentMetrics.push(m);
-      agents.push(
-        await spawnAgent({
-          managers: [manager.grpcAddr],
-          joinToken: token,
-          stateDir: path.join(ROOT, h),
-          hostname: h,
-          advertiseAddr: '127.0.0.1',
-          executor: 'container',
-          runtime: { insecureRegistries: [registry.host] },
-          metricsListen: m,
-          runDir: '',
-        }),
-      );
-    }
-    prom = await startPrometheus({ 'convoy-manager': [manager.metricsAddr ?? managerMetrics], 'convoy-agent': agentMetrics });
+    hostnames = new Map(((await api.listNodes({})).nodes as Node[]).map((n) => [n.id, n.description?.hostname ?? '']));
+    assert.deepEqual([...hostnames.values()].sort(), ['lab-h1', 'lab-h2']);
+    assert.match(lab.nats, /^nats:\/\/10\.41\.0\.1:4222$/);
+    prom = await startPrometheus({ 'convoy-manager': [lab.metrics.manager], 'convoy-agent': lab.metrics.agents });
   });
 
   after(async () => {
-    for (const s of ['obs-web', 'obs-burn', 'obs-nonats']) await api?.removeService({ service: s }).catch(() => undefined);
     await prom?.stop().catch(() => undefined);
-    for (const a of agents) await stopProc(a);
     conn?.close();
-    await manager?.stop().catch(() => undefined);
-    await nats?.stop().catch(() => undefined);
-    await etcd?.stop().catch(() => undefined);
-    await registry?.stop().catch(() => undefined);
-    await removeContainers().catch(() => undefined);
+    await lab?.stop();
     fs.rmSync(ROOT, { recursive: true, force: true });
   });
 
-  const host = () => ['--host', manager!.grpcAddr];
+  const host = () => ['--host', lab!.state.manager];
 
   it('Prometheus scrapes the manager and both agents: replicas and per-task usage of a running service', async () => {
     await api.createService({
@@ -217,6 +153,15 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
       return r.length === 2 && r;
     }, 'obs-web running 2 tasks', WAIT_MS);
     assert.equal(new Set(tasks.map((t) => t.nodeId)).size, 2, 'one task per host');
+    webHosts = tasks.map((t) => hostnames.get(t.nodeId) ?? '').sort();
+    assert.deepEqual(webHosts, ['lab-h1', 'lab-h2']);
+
+    // Every target is up: the manager's and both agents' /metrics, scraped over the lab bridge.
+    const up = await eventually(async () => {
+      const r = await prom!.query('up == 1');
+      return r.length === 1 + lab!.metrics.agents.length && r;
+    }, 'every scrape target up', WAIT_MS);
+    assert.deepEqual(up.map((s) => s.metric.instance).sort(), [lab!.metrics.manager, ...lab!.metrics.agents].sort());
 
     const replicas = await eventually(async () => {
       const [d] = await prom!.query('convoy_service_replicas_running{service="obs-web",job="convoy-manager"}');
@@ -231,6 +176,9 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
       return r.length === 2 && r;
     }, 'a memory series per obs-web task in Prometheus', WAIT_MS);
     assert.deepEqual(mem.map((s) => s.metric.task).sort(), tasks.map((t) => t.id).sort());
+    // Each task's series comes from the agent of the host it runs on.
+    const agentOf = new Map(lab!.state.hosts.map((h, i) => [`lab-h${h.index}`, lab!.metrics.agents[i]]));
+    for (const t of tasks) assert.equal(mem.find((s) => s.metric.task === t.id)?.metric.instance, agentOf.get(hostnames.get(t.nodeId) ?? ''), `series of ${t.id}`);
     for (const s of mem) {
       assert.ok(Number(s.value[1]) > 0, `memory of ${s.metric.task} > 0`);
       assert.ok(['1', '2'].includes(s.metric.slot));
@@ -257,7 +205,7 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
   it('`service logs -f` merges lines of tasks on both hosts, prefixed with task and host', async () => {
     const f = cliFollow([...host(), 'service', 'logs', '-f', '--tail', '2', 'obs-web']);
     try {
-      await eventually(async () => HOSTS.every((h) => new RegExp(`^obs-web\\.\\d\\.\\w+@${h} +\\| line \\d+`, 'm').test(f.output())), 'log lines from obs-a and obs-b', WAIT_MS);
+      await eventually(async () => webHosts.every((h) => new RegExp(`^obs-web\\.\\d\\.\\w+@${h} +\\| line \\d+ from `, 'm').test(f.output())), `log lines from ${webHosts.join(' and ')}`, WAIT_MS);
       // Following: new lines keep coming after the history.
       const seen = f.output().length;
       await eventually(async () => f.output().length > seen + 40, 'more lines while following', WAIT_MS);
@@ -266,7 +214,9 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
     }
     const once = await cli([...host(), 'service', 'logs', '--tail', '1', 'obs-web']);
     assert.equal(once.code, 0, once.err);
-    assert.equal(once.out.trim().split('\n').length, 2, `one line per task: ${once.out}`);
+    const lines = once.out.trim().split('\n');
+    assert.equal(lines.length, 2, `one line per task: ${once.out}`);
+    assert.deepEqual(lines.map((l) => /@(\S+) +\|/.exec(l)?.[1]).sort(), webHosts, `one line from each host: ${once.out}`);
     const bad = await cli([...host(), 'service', 'logs', 'no-such-service']);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /^convoy: .*no-such-service/);
@@ -279,8 +229,10 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
     assert.ok((r.out.match(/ task state obs-web\.\d \S+ RUNNING/g) ?? []).length >= 2, `two tasks RUNNING in: ${r.out}`);
     assert.doesNotMatch(r.out, /obs-burn|node up/, 'filtered to obs-web');
     const j = await cli([...host(), 'events', '--since', '10m', '--no-follow', '--filter', 'type=node', '--format', 'json']);
+    assert.equal(j.code, 0, j.err);
     const nodes = j.out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; hostname: string });
-    assert.ok(nodes.length >= 2 && nodes.every((e) => e.type === 'node'));
+    assert.ok(nodes.length >= 2 && nodes.every((e) => e.type === 'node'), j.out);
+    assert.deepEqual([...new Set(nodes.map((e) => e.hostname))].sort(), ['lab-h1', 'lab-h2'], `node events of both hosts: ${j.out}`);
   });
 
   it('a CPU-burning service scales up to its max under load and back to its min after, never past the bounds', async () => {
@@ -323,11 +275,17 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
   });
 
   it('keeps scheduling with NATS killed; events flow again (and replay) once it is back', async () => {
-    await nats!.stop();
+    const natsConnected = async (v: number) => {
+      const r = await prom!.query('convoy_agent_nats_connected');
+      return r.length === lab!.metrics.agents.length && r.every((x) => Number(x.value[1]) === v);
+    };
+    await lab!.stopNats();
+    await eventually(() => natsConnected(0), 'both agents report NATS disconnected', WAIT_MS);
     await api.createService({ spec: { name: 'obs-nonats', replicas: 1, container: { image, command: ['sleep', '3600'], stopGracePeriodMs: 200 } } });
     await eventually(async () => running((await api.listTasks({ service: 'obs-nonats' })).tasks).length === 1, 'obs-nonats running without NATS', WAIT_MS);
 
-    nats = await startNats({ dataDir: path.join(ROOT, 'nats'), port: natsPort });
+    await lab!.startNats();
+    await eventually(() => natsConnected(1), 'both agents back on NATS', WAIT_MS);
     const live = cliFollow([...host(), 'events', '--filter', 'service=obs-nonats']);
     try {
       // The follower is subscribed once it printed nothing for a moment; scale until its event shows up.
@@ -335,12 +293,17 @@ describe('observability: metrics, events, logs, autoscaling (e2e)', function () 
         await api.scaleService({ service: 'obs-nonats', replicas: 2 + (Date.now() % 2) });
         return / service scaled obs-nonats /.test(live.output());
       }, 'a live scaled event after NATS came back', WAIT_MS);
+      // And an agent's: slot 2 (desired either way) starts on a host after the restart.
+      await eventually(async () => / task state obs-nonats\.2 \S+ RUNNING/.test(live.output()), 'a live task event from an agent after NATS came back', WAIT_MS);
     } finally {
       await live.stop();
     }
-    // The created event, published while NATS was down, was kept and sent once it returned.
+    // What was published while NATS was down (the manager's created event, the agent's RUNNING of
+    // slot 1) was kept and sent once it returned; replay finds it with what came after.
     const r = await cli([...host(), 'events', '--since', '10m', '--no-follow', '--filter', 'service=obs-nonats']);
+    assert.equal(r.code, 0, r.err);
     assert.match(r.out, / service created obs-nonats /);
+    assert.match(r.out, / task state obs-nonats\.1 \S+ RUNNING/);
     assert.match(r.out, / service scaled obs-nonats /);
   });
 });

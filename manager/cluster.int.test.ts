@@ -152,6 +152,10 @@ describe('control plane (integration, real etcd)', function () {
     const live = (await tasks('web')).filter((t) => t.desiredState === 'RUNNING');
     assert.equal(live.length, 5);
     assert.ok([...bySlot(live).values()].every((n) => n === 1), 'one live task per slot');
+    // Addresses handed out by both leaders: every live task has one, none twice.
+    const addrs = live.map((t) => t.networks[0]?.addresses[0] ?? '');
+    assert.ok(addrs.every((a) => /^10\.42\./.test(a)), `addresses: ${addrs.join(' ')}`);
+    assert.equal(new Set(addrs).size, addrs.length, `no address twice: ${addrs.join(' ')}`);
   });
 
   it('pauses a rolling update whose new tasks fail', async () => {

@@ -1,10 +1,10 @@
 // `convoy lab up|down`: a multi-host cluster on this machine. Hosts are
 // network namespaces (`convoy-lab-h<i>`, 10.41.0.(10+i)) joined by the bridge
-// `convoy-lab0` (10.41.0.1/24, the machine's side). The registry runs on the
-// machine side (10.41.0.1), the manager (with its embedded etcd and NATS) in
-// host 1, one agent per host running real containers; each agent programs
-// its own host's networking (bridge convoy0, VXLAN, nftables, DNS) inside
-// its host namespace. Processes are started detached and recorded by pid in
+// `convoy-lab0` (10.41.0.1/24, the machine's side). The registry and NATS
+// (JetStream) run on the machine side (10.41.0.1), the manager (with its
+// embedded etcd, pointed at the lab's NATS) in host 1, one agent per host
+// running real containers; each agent programs its own host's networking
+// (bridge convoy0, VXLAN, nftables, DNS) inside its host namespace. Processes are started detached and recorded by pid in
 // the lab's state file; `lab down` stops the processes by pid, removes the
 // containers (no grace period) and task namespaces, the host
 // namespaces and the bridge. See docs/lab.md.
@@ -12,6 +12,7 @@
 // The same code serves the e2e tests and benchmarks (e2e/support/lab.ts).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
@@ -32,7 +33,12 @@ export const LAB_NETNS_PREFIX = 'convoy-lab-h';
 export const LAB_CIDR = '10.41.0.0/24';
 export const LAB_GATEWAY = '10.41.0.1';
 export const LAB_REGISTRY_PORT = 5000;
+export const LAB_NATS_PORT = 4222;
 export const MANAGER_PORT = 7420;
+/** The manager's /metrics port (on host 1's address). */
+export const MANAGER_METRICS_PORT = 7421;
+/** Every agent's /metrics port (on its host's address). */
+export const AGENT_METRICS_PORT = 7422;
 /** What a lab web server runs (busybox httpd): its page is "<hostname> <address>", so replicas tell apart. */
 export const DEMO_HTTPD = 'mkdir -p /www && echo "$(hostname) $(hostname -i)" > /www/index.html && exec httpd -f -p 80 -h /www';
 /** How long lab down waits for an agent to exit on SIGTERM before SIGKILL. */
@@ -59,6 +65,8 @@ export interface LabState {
   manager: string;
   /** host:port of the registry (machine side of the lab bridge). */
   registry: string;
+  /** URL of the lab's NATS (machine side of the lab bridge; JetStream store in the lab dir). */
+  nats?: string;
   hosts: LabHost[];
   pids: { name: string; pid: number }[];
   /** Image pushed by --demo (or by labImage). */
@@ -120,12 +128,60 @@ function alive(pid: number): boolean {
   }
 }
 
+function canConnect(hostPort: string): Promise<boolean> {
+  const i = hostPort.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const s = net.connect(Number(hostPort.slice(i + 1)), hostPort.slice(0, i));
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
 async function stopPid(pid: number, graceMs = 10_000): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   const end = Date.now() + graceMs;
   while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+function saveLab(st: LabState): void {
+  fs.writeFileSync(stateFile(st.dir), JSON.stringify(st, null, 2));
+}
+
+/**
+ * Starts the lab's NATS (nats-server with JetStream, as the embedded default
+ * runs it: manager/embedded/nats.ts) on the machine side of the bridge, its
+ * store in the lab dir; records its pid as 'nats' in the state file and
+ * returns once it accepts connections. Also what a test calls to bring NATS
+ * back after stopLabNats: same address, same store (the JetStream stream
+ * and its events survive).
+ */
+export async function startLabNats(st: LabState): Promise<number> {
+  const dir = path.join(st.dir, 'nats');
+  fs.mkdirSync(dir, { recursive: true });
+  const hostPort = `${LAB_GATEWAY}:${LAB_NATS_PORT}`;
+  st.nats = `nats://${hostPort}`;
+  const pid = startDetached(st.dir, 'nats', 'nats-server', ['-a', LAB_GATEWAY, '-p', String(LAB_NATS_PORT), '-js', '-sd', path.join(dir, 'jetstream')]);
+  st.pids = [...st.pids.filter((p) => p.name !== 'nats'), { name: 'nats', pid }];
+  saveLab(st);
+  const end = Date.now() + 15_000;
+  while (!(await canConnect(hostPort))) {
+    if (!alive(pid)) throw new Error(`lab: nats-server exited at start (is ${hostPort} taken?); see ${path.join(st.dir, 'nats.log')}`);
+    if (Date.now() > end) throw new Error(`lab: timed out waiting for NATS on ${hostPort} (logs in ${st.dir})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return pid;
+}
+
+/** Stops the lab's NATS (SIGTERM, then SIGKILL after 10 s) and drops its pid from the state file; the store stays. */
+export async function stopLabNats(st: LabState): Promise<void> {
+  for (const p of st.pids.filter((x) => x.name === 'nats')) await stopPid(p.pid);
+  st.pids = st.pids.filter((x) => x.name !== 'nats');
+  saveLab(st);
 }
 
 /** Reads the state of the lab in dir, if one is up. */
@@ -158,7 +214,7 @@ export async function labUp(o: LabOptions): Promise<LabState> {
   fs.mkdirSync(dir, { recursive: true });
   const st: LabState = { dir, manager: `${labHostAddr(1)}:${MANAGER_PORT}`, registry: `${LAB_GATEWAY}:${LAB_REGISTRY_PORT}`, hosts: [], pids: [] };
   for (let i = 1; i <= n; i++) st.hosts.push({ index: i, netns: `${LAB_NETNS_PREFIX}${i}`, addr: labHostAddr(i), agentDir: path.join(dir, `agent-h${i}`) });
-  const save = () => fs.writeFileSync(stateFile(dir), JSON.stringify(st, null, 2));
+  const save = () => saveLab(st);
   save();
 
   // Hosts.
@@ -172,8 +228,11 @@ export async function labUp(o: LabOptions): Promise<LabState> {
   save();
   await waitFor('the registry', async () => (await fetch(`http://${st.registry}/v2/`)).ok, 30_000, dir);
 
-  // Manager (embedded etcd and NATS) in host 1.
-  const mArgs = [MAIN, 'manager', '--listen', st.manager, '--data-dir', path.join(dir, 'manager'), '--metrics-listen', `${labHostAddr(1)}:7421`];
+  // NATS (JetStream), on the machine side of the bridge too: the manager and every agent reach it there.
+  await startLabNats(st);
+
+  // Manager (embedded etcd; the lab's NATS) in host 1. Agents get the NATS URL from their session.
+  const mArgs = [MAIN, 'manager', '--listen', st.manager, '--data-dir', path.join(dir, 'manager'), '--metrics-listen', `${labHostAddr(1)}:${MANAGER_METRICS_PORT}`, '--nats', st.nats!];
   if (o.heartbeat) mArgs.push('--heartbeat-period', o.heartbeat);
   st.pids.push({ name: 'manager', pid: startDetached(dir, 'manager', 'nsenter', [`--net=/run/netns/${st.hosts[0].netns}`, '--', process.execPath, ...mArgs]) });
   save();
@@ -184,7 +243,7 @@ export async function labUp(o: LabOptions): Promise<LabState> {
 
     // One agent per host, inside its namespace.
     for (const h of st.hosts) {
-      const args = [MAIN, 'agent', '--manager', st.manager, '--state-dir', h.agentDir, '--hostname', `lab-h${h.index}`, '--advertise-addr', h.addr, '--insecure-registry', st.registry, '--metrics-listen', `${h.addr}:7422`];
+      const args = [MAIN, 'agent', '--manager', st.manager, '--state-dir', h.agentDir, '--hostname', `lab-h${h.index}`, '--advertise-addr', h.addr, '--insecure-registry', st.registry, '--metrics-listen', `${h.addr}:${AGENT_METRICS_PORT}`];
       // The join token goes through the environment (argv shows in ps).
       h.agentPid = startDetached(dir, `agent-h${h.index}`, 'nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, ...args], { [TOKEN_ENV]: tokens.worker });
       st.pids.push({ name: `agent-h${h.index}`, pid: h.agentPid });
@@ -196,7 +255,7 @@ export async function labUp(o: LabOptions): Promise<LabState> {
       60_000,
       dir,
     );
-    out(`lab up: ${n} hosts (${st.hosts.map((h) => `${h.netns} ${h.addr}`).join(', ')}), manager ${st.manager}, registry ${st.registry} (state in ${dir})\n`);
+    out(`lab up: ${n} hosts (${st.hosts.map((h) => `${h.netns} ${h.addr}`).join(', ')}), manager ${st.manager}, registry ${st.registry}, NATS ${st.nats} (state in ${dir})\n`);
 
     if (o.demo) {
       st.image = await pushLabImage(st);
@@ -321,12 +380,11 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
     }
     api.close();
   }
-  // Agents first, then the manager (and its etcd and NATS) and the registry.
-  const order = [...st.pids.filter((p) => p.name.startsWith('agent')), ...st.pids.filter((p) => p.name === 'manager'), ...st.pids.filter((p) => p.name === 'registry')];
+  // Agents first, then the manager (and its etcd), NATS and the registry, one after the other.
   // An agent whose containers ran may not exit on SIGTERM (open pipes keep it alive after "agent
   // stopped"); its containers are removed below anyway, so it gets a short grace.
-  await Promise.all(order.filter((p) => p.name.startsWith('agent')).map((p) => stopPid(p.pid, AGENT_STOP_GRACE_MS)));
-  await Promise.all(order.filter((x) => !x.name.startsWith('agent')).map((p) => stopPid(p.pid)));
+  await Promise.all(st.pids.filter((p) => p.name.startsWith('agent')).map((p) => stopPid(p.pid, AGENT_STOP_GRACE_MS)));
+  for (const name of ['manager', 'nats', 'registry']) await Promise.all(st.pids.filter((p) => p.name === name).map((p) => stopPid(p.pid)));
   // The containers (an agent leaves them running when it stops): stop and remove them.
   for (const ids of await Promise.all(st.hosts.map((h) => removeContainers(h.agentDir)))) for (const id of ids) taskIds.add(id);
   await removeLabNetwork([...taskIds].map(taskNetnsName));
@@ -338,7 +396,7 @@ export function labCommand(): Command {
   const lab = new Command('lab').description('A multi-host cluster on this machine: hosts are network namespaces on one bridge');
   lab
     .command('up')
-    .description('Build the hosts and start registry, manager (with etcd and NATS) and one agent per host')
+    .description('Build the hosts and start registry, NATS, manager (with etcd) and one agent per host')
     .option('--hosts <n>', 'number of hosts (one agent each)', '3')
     .option('--managers <n>', 'number of managers (1 for now)', '1')
     .option('--demo', 'also push a busybox image and run a published demo service "web"')

@@ -9,7 +9,7 @@ import { collect } from '../flags';
 import {
   addOutputOptions,
   clip,
-  formatPorts,
+  formatPort,
   json,
   nodeHostname,
   parseFormat,
@@ -92,7 +92,11 @@ export function orderTasks(tasks: Task[]): { task: Task; history: boolean }[] {
   });
 }
 
-export function renderTasks(tasks: Task[], nodes: Map<string, string>, now: number, noTrunc = false): string {
+/**
+ * The task table. `addrs` (node id → address) makes a host-mode published port
+ * show where the task is reachable ("10.41.0.12:20080->80/tcp (host)").
+ */
+export function renderTasks(tasks: Task[], nodes: Map<string, string>, now: number, noTrunc = false, addrs: Map<string, string> = new Map()): string {
   const rows = orderTasks(tasks).map(({ task: t, history }) => [
     shortId(t.id, noTrunc),
     `${history ? ' \\_ ' : ''}${taskName(t, noTrunc)}`,
@@ -101,18 +105,23 @@ export function renderTasks(tasks: Task[], nodes: Map<string, string>, now: numb
     titleCase((t.desiredState as TaskStateName) || 'NEW'),
     taskCurrentState(t, now),
     noTrunc ? taskError(t) : clip(taskError(t), ERROR_WIDTH),
-    formatPorts(t.endpointPorts),
+    (t.endpointPorts ?? [])
+      .map((p) => {
+        const addr = p.publishMode === 'HOST' ? addrs.get(t.nodeId) : undefined;
+        return addr ? formatPort(p).replace(/^\*:/, `${addr}:`) : formatPort(p);
+      })
+      .join(', '),
   ]);
   return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
 }
 
-/** node id → hostname, for the NODE column; ids stay when nodes cannot be listed. */
-export async function hostnames(api: ControlApi): Promise<Map<string, string>> {
+/** node id → hostname (the NODE column) and node id → address; empty (ids stay) when nodes cannot be listed. */
+async function nodeNames(api: ControlApi): Promise<{ names: Map<string, string>; addrs: Map<string, string> }> {
   try {
     const r = await api.listNodes({});
-    return new Map(r.nodes.map((n: Node) => [n.id, nodeHostname(n)]));
+    return { names: new Map(r.nodes.map((n: Node) => [n.id, nodeHostname(n)])), addrs: new Map(r.nodes.map((n: Node) => [n.id, n.status?.addr ?? ''])) };
   } catch {
-    return new Map();
+    return { names: new Map(), addrs: new Map() };
   }
 }
 
@@ -130,7 +139,10 @@ export async function printTasks(io: CliIO, api: ControlApi, queries: TaskQuery[
   const noTrunc = opts.trunc === false;
   if (opts.quiet) io.out(orderTasks(tasks).map(({ task }) => `${shortId(task.id, noTrunc)}\n`).join(''));
   else if (format === 'json') io.out(json(orderTasks(tasks).map(({ task }) => task)));
-  else io.out(renderTasks(tasks, await hostnames(api), io.now(), noTrunc));
+  else {
+    const n = await nodeNames(api);
+    io.out(renderTasks(tasks, n.names, io.now(), noTrunc, n.addrs));
+  }
 }
 
 /** Tasks still to run or running sort before the ones that ended (for callers that pick one). */

@@ -1,6 +1,7 @@
 // A netns lab for e2e tests and benchmarks: cli/lab's own code (the same
 // `convoy lab up|down`), plus what tests need around it — the CLI against the
-// lab's manager, a shell inside a running container, the lab's image.
+// lab's manager, a shell inside a running container, the lab's image, the
+// metrics addresses, stopping and restarting the lab's NATS.
 //
 //   const lab = await startLab({ hosts: 3 });       // removes leftovers first
 //   await lab.convoy('service', 'create', ...);
@@ -8,7 +9,21 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { ContainerExecutor } from '../../agent/runtime/executor';
-import { LAB_DIR, control, killLabHost, labDown, labUp, pushLabImage, readLab, type LabControl, type LabState } from '../../cli/lab/mod';
+import {
+  AGENT_METRICS_PORT,
+  LAB_DIR,
+  MANAGER_METRICS_PORT,
+  control,
+  killLabHost,
+  labDown,
+  labUp,
+  pushLabImage,
+  readLab,
+  startLabNats,
+  stopLabNats,
+  type LabControl,
+  type LabState,
+} from '../../cli/lab/mod';
 
 /** Where the test lab keeps its state (apart from a developer's `convoy lab up`). */
 export const TEST_LAB_DIR = process.env.CONVOY_TEST_LAB_DIR ?? '/var/lib/convoy-lab-test';
@@ -19,11 +34,19 @@ export interface Lab {
   api: LabControl;
   /** Reference of the busybox image in the lab's registry. */
   image: string;
+  /** URL of the lab's NATS (machine side of the bridge). */
+  nats: string;
+  /** host:port of the manager's /metrics, and of every agent's (host order). */
+  metrics: { manager: string; agents: string[] };
   /** Runs the convoy CLI against the lab's manager; resolves to stdout, rejects with stderr. */
   convoy(...args: string[]): Promise<string>;
   /** Runs `sh -c script` inside the running container of taskId (its mount, net, uts and pid namespaces). */
   execIn(taskId: string, script: string, timeoutMs?: number): Promise<string>;
   killHost(index: number): Promise<void>;
+  /** Stops the lab's NATS (SIGTERM); its JetStream store stays. */
+  stopNats(): Promise<void>;
+  /** Starts the lab's NATS again, same address and store; resolves once it accepts connections. */
+  startNats(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,14 +60,24 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, 
 export async function startLab(o: { hosts: number; heartbeat?: string }): Promise<Lab> {
   await labDown(TEST_LAB_DIR);
   if (readLab(LAB_DIR)) await labDown(LAB_DIR);
-  const state = await labUp({ hosts: o.hosts, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
+  let state: LabState;
+  let image: string;
+  try {
+    state = await labUp({ hosts: o.hosts, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
+    image = await pushLabImage(state);
+  } catch (e) {
+    // The caller gets no Lab to stop: leave nothing behind.
+    await labDown(TEST_LAB_DIR).catch(() => undefined);
+    throw e;
+  }
   const api = control(state.manager);
-  const image = await pushLabImage(state);
   const env = { ...process.env, CONVOY_HOST: state.manager };
   return {
     state,
     api,
     image,
+    nats: state.nats ?? '',
+    metrics: { manager: `${state.hosts[0].addr}:${MANAGER_METRICS_PORT}`, agents: state.hosts.map((h) => `${h.addr}:${AGENT_METRICS_PORT}`) },
     convoy: (...args) => run(process.execPath, [MAIN, ...args], env),
     async execIn(taskId, script, timeoutMs = 20_000) {
       for (const h of state.hosts) {
@@ -55,6 +88,10 @@ export async function startLab(o: { hosts: number; heartbeat?: string }): Promis
       throw new Error(`no running container for task ${taskId}`);
     },
     killHost: (i) => killLabHost(state, i),
+    stopNats: () => stopLabNats(state),
+    async startNats() {
+      await startLabNats(state);
+    },
     async stop() {
       api.close();
       await labDown(TEST_LAB_DIR);
