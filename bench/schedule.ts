@@ -31,7 +31,8 @@ const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
 
 /** 1,000 nodes need more than the default /16 (256 node subnets): the bench uses a /12. */
-const BENCH_CLUSTER_CIDR = '10.32.0.0/12';
+// 4,096 node subnets, clear of the default VIP range (10.43.0.0/16) and the lab (10.41.0.0/24).
+const BENCH_CLUSTER_CIDR = '10.64.0.0/12';
 
 function hollowNodes(n: number): Node[] {
   return Array.from({ length: n }, (_, i) => node(`node${String(i).padStart(5, '0')}`, { mem: 64 * 1024 ** 3, cpus: 32 }));
@@ -96,6 +97,9 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     { stdio: ['ignore', log, log] },
   );
   fs.closeSync(log);
+  // A manager that refuses to start must fail the benchmark loudly, not leave it waiting on unref'd gRPC timers.
+  let mgrExit: string | undefined;
+  mgr.once('exit', (code, sig) => (mgrExit = `manager exited (${code ?? sig}); see ${path.join(dir, 'manager.log')}`));
   const addr = `127.0.0.1:${port}`;
   const control = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure()) as unknown as ControlClient;
   let etcd: Etcd3 | undefined;
@@ -107,6 +111,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
         info = await call<{ cluster: unknown }>((cb) => control.GetClusterInfo({}, { deadline: Date.now() + 1000 }, cb));
         break;
       } catch (e) {
+        if (mgrExit) throw new Error(`${mgrExit}: ${fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').trim().split('\n').at(-1)}`);
         if (i > 150) throw new Error(`manager did not start; see ${path.join(dir, 'manager.log')}`);
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -159,9 +164,11 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     await fleet?.stop().catch(() => undefined);
     control.close();
     etcd?.close();
-    mgr.kill('SIGTERM');
-    await new Promise((r) => mgr.once('exit', r));
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!mgrExit) {
+      mgr.kill('SIGTERM');
+      await new Promise((r) => mgr.once('exit', r));
+    }
+    if (!mgrExit) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -293,8 +293,11 @@ describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e
         await api.scaleService({ service: 'obs-nonats', replicas: 2 + (Date.now() % 2) });
         return / service scaled obs-nonats /.test(live.output());
       }, 'a live scaled event after NATS came back', WAIT_MS);
-      // And an agent's: slot 2 (desired either way) starts on a host after the restart.
-      await eventually(async () => / task state obs-nonats\.2 \S+ RUNNING/.test(live.output()), 'a live task event from an agent after NATS came back', WAIT_MS);
+      // And an agent's: slot 4, created now (the follower is subscribed), starts on a host.
+      await api.scaleService({ service: 'obs-nonats', replicas: 4 });
+      await eventually(async () => / task state obs-nonats\.4 \S+ RUNNING/.test(live.output()), 'a live task event from an agent after NATS came back', WAIT_MS).catch((e: Error) => {
+        throw new Error(`${e.message}; the follower printed:\n${live.output()}`);
+      });
     } finally {
       await live.stop();
     }

@@ -180,19 +180,29 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   let stopped = false;
   let leading = false;
   let campaign: ReturnType<typeof election.campaign> | undefined;
+  let restand: NodeJS.Timeout | undefined;
   const stand = () => {
+    restand = undefined;
     if (stopped) return;
-    campaign = election.campaign(id);
-    campaign.on('elected', () => {
+    const c = election.campaign(id);
+    campaign = c;
+    c.on('elected', () => {
+      // A campaign started just before stop() can still win: give the lead back at once.
+      if (stopped || campaign !== c) {
+        void c.resign().catch(() => undefined);
+        return;
+      }
       leading = true;
       log.info('elected leader');
       leader.start();
     });
-    campaign.on('error', (e) => {
+    c.on('error', (e) => {
+      if (campaign !== c) return;
       leading = false;
       leader.stop();
+      if (stopped) return;
       log.warn('lost leadership', { err: errMsg(e) });
-      setTimeout(stand, 500);
+      restand = setTimeout(stand, 500);
     });
   };
   stand();
@@ -207,6 +217,7 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
     isLeader: () => leading,
     async stop() {
       stopped = true;
+      if (restand) clearTimeout(restand);
       leading = false;
       leader.stop();
       dispatcher.close();

@@ -7,6 +7,7 @@
 // it — VIP hairpin, network isolation and conntrack all work without
 // br_netfilter.
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import type { Task } from '../../proto/mod';
 import type { Logger } from '../../proto/common/logger';
 import { nullLogger } from '../../proto/common/logger';
@@ -51,21 +52,30 @@ export class Attacher implements NetworkAttacher {
     const ns = taskNetnsName(task.id);
     const veth = vethName(task.id);
     const cidrs = task.networks.flatMap((n) => n.addresses).filter(Boolean);
-    await this.remove(ns, veth); // leftovers of an earlier attempt
+    // Leftovers of an earlier attempt. Without the namespace there is no veth either (deleting a
+    // namespace deletes its end of the pair, and with it the pair), so the common case spawns nothing.
+    if (fs.existsSync(`/run/netns/${ns}`)) await this.remove(ns, veth);
     if (!cidrs.length) {
       // No address allocated: an isolated namespace with loopback only.
       await this.sh.run('ip', ['netns', 'add', ns]);
-      await this.sh.run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      await this.sh.run('nsenter', [`--net=/run/netns/${ns}`, '--', 'ip', 'link', 'set', 'lo', 'up']);
       return { netnsPath: `/run/netns/${ns}` };
     }
     const subnet = parseCidr(cidrs[0]);
     await this.opts.host.ensure(cidrs[0]);
     const gw = nth(subnet, 1);
     const addrs = cidrs.map(addrOf);
-    await this.sh.run('ip', ['-batch', '-'], [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`].join('\n') + '\n');
+    const create = [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`].join('\n') + '\n';
+    await this.sh.run('ip', ['-batch', '-'], create).catch(async () => {
+      // A stray veth of a half-removed attempt: remove both and try once more.
+      await this.remove(ns, veth);
+      await this.sh.run('ip', ['-batch', '-'], create);
+    });
+    // nsenter --net, not `ip -n`: `ip -n` also unshares the mount namespace and remounts /sys, which
+    // copies the host's whole mount table and, with a hundred containers starting at once, costs seconds.
     await this.sh.run(
-      'ip',
-      ['-n', ns, '-batch', '-'],
+      'nsenter',
+      [`--net=/run/netns/${ns}`, '--', 'ip', '-batch', '-'],
       ['link set lo up', ...addrs.map((a) => `addr add ${a}/32 dev eth0`), `link set eth0 mtu ${OVERLAY_MTU} up`, `route add ${gw} dev eth0 scope link src ${addrs[0]}`, `route add default via ${gw} dev eth0 src ${addrs[0]}`].join('\n') + '\n',
     );
     this.opts.local.set({

@@ -45,6 +45,8 @@ export class Programmer implements NetworkProgrammer {
   private lastRules = '';
   private lastRuleset: Ruleset | undefined;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Bumped by every apply(): a queued apply that is not the newest has nothing to do (the newest covers it). */
+  private gen = 0;
   private closed = false;
   lastReport: ApplyReport | undefined;
 
@@ -59,13 +61,15 @@ export class Programmer implements NetworkProgrammer {
   /** Applies state; calls are serialised, so a later snapshot always lands last. */
   apply(state: NetworkState): Promise<void> {
     this.last = state;
-    const run = this.chain.then(() => this.applyNow(state));
+    const gen = ++this.gen;
+    const run = this.chain.then(() => this.applyNow(state, gen));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async applyNow(state: NetworkState): Promise<void> {
-    if (this.closed || state !== this.last) return; // a newer snapshot is queued
+  private async applyNow(state: NetworkState, gen: number): Promise<void> {
+    // A newer apply is queued (a new snapshot, or local tasks changed again, as when 30 containers start at once).
+    if (this.closed || gen !== this.gen) return;
     const id = this.opts.nodeId?.();
     const self = state.nodes.find((n) => (id && n.nodeId === id) || n.addr === this.opts.underlayAddr);
     const subnet = self?.subnet || this.opts.host.nodeSubnet || this.opts.local.all()[0]?.addresses[0];

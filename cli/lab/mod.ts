@@ -161,6 +161,8 @@ function saveLab(st: LabState): void {
  * and its events survive).
  */
 export async function startLabNats(st: LabState): Promise<number> {
+  const running = st.pids.find((p) => p.name === 'nats' && alive(p.pid));
+  if (running) throw new Error(`lab: NATS already runs (pid ${running.pid}); stopLabNats first`);
   const dir = path.join(st.dir, 'nats');
   fs.mkdirSync(dir, { recursive: true });
   const hostPort = `${LAB_GATEWAY}:${LAB_NATS_PORT}`;
@@ -170,8 +172,13 @@ export async function startLabNats(st: LabState): Promise<number> {
   saveLab(st);
   const end = Date.now() + 15_000;
   while (!(await canConnect(hostPort))) {
-    if (!alive(pid)) throw new Error(`lab: nats-server exited at start (is ${hostPort} taken?); see ${path.join(st.dir, 'nats.log')}`);
-    if (Date.now() > end) throw new Error(`lab: timed out waiting for NATS on ${hostPort} (logs in ${st.dir})`);
+    const failed = !alive(pid) ? `nats-server exited at start (is ${hostPort} taken?)` : Date.now() > end ? `timed out waiting for NATS on ${hostPort}` : '';
+    if (failed) {
+      await stopPid(pid, 0);
+      st.pids = st.pids.filter((p) => p.pid !== pid);
+      saveLab(st);
+      throw new Error(`lab: ${failed}; see ${path.join(st.dir, 'nats.log')}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return pid;
