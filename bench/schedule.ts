@@ -164,11 +164,13 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     await fleet?.stop().catch(() => undefined);
     control.close();
     etcd?.close();
-    if (!mgrExit) {
+    // Keep the directory (its manager.log) only when the manager died on its own.
+    const died = mgrExit !== undefined;
+    if (!died) {
       mgr.kill('SIGTERM');
       await new Promise((r) => mgr.once('exit', r));
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    if (!mgrExit) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -53,6 +53,8 @@ export function createLeader(d: LeaderDeps): Leader {
   const dirtyNodes = new Set<string>();
   let lastTickMs = 0;
   let lastFull = 0;
+  /** The next tick at or after this time is a full one (a wakeAt came due). */
+  let fullAt = Infinity;
 
   const schedule = (delayMs: number) => {
     if (!leading) return;
@@ -83,7 +85,10 @@ export function createLeader(d: LeaderDeps): Leader {
   const tick = async () => {
     const t0 = performance.now();
     const now = Date.now();
-    const isFull = full || now - lastFull >= FULL_TICK_MS;
+    // A tick that is due for time-based decisions (restart delay, update pacing: wakeAt) looks at
+    // everything: the services concerned are not dirty, and would otherwise wait for the next full tick.
+    const isFull = full || now - lastFull >= FULL_TICK_MS || now >= fullAt;
+    if (now >= fullAt) fullAt = Infinity;
     const dirty = isFull ? undefined : { services: new Set(dirtyServices), nodes: new Set(dirtyNodes) };
     full = false;
     dirtyServices.clear();
@@ -144,7 +149,10 @@ export function createLeader(d: LeaderDeps): Leader {
       observer.state(snap);
 
       const res = reconcile(snap, { ...d.reconcile, dirty });
-      if (res.wakeAt !== undefined) wakeAt = Math.min(wakeAt, res.wakeAt);
+      if (res.wakeAt !== undefined) {
+        wakeAt = Math.min(wakeAt, res.wakeAt);
+        fullAt = Math.min(fullAt, res.wakeAt);
+      }
       for (const a of res.actions) {
         switch (a.op) {
           case 'createTask':

@@ -141,22 +141,26 @@ export class Store {
     let committed = 0;
     let dropped = 0;
     let revision = 0;
-    const chunks: { ws: Write[]; values: (string | undefined)[] }[] = [];
-    let cur: { ws: Write[]; values: (string | undefined)[] } = { ws: [], values: [] };
-    let bytes = 0;
-    for (const w of writes) {
-      const v = w.op === 'delete' ? undefined : this.encode(w.obj);
-      const size = (v?.length ?? 0) + 64;
-      if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) {
-        chunks.push(cur);
-        cur = { ws: [], values: [] };
-        bytes = 0;
+    // Chunks are encoded as the transactions go out, not all up front: 100,000 tasks encode in
+    // most of a second, and one synchronous stretch that long starves the election lease's
+    // keepalive (2 s TTL) and costs the leadership.
+    let pos = 0;
+    const nextChunk = (): { ws: Write[]; values: (string | undefined)[] } | undefined => {
+      if (pos >= writes.length) return undefined;
+      const cur: { ws: Write[]; values: (string | undefined)[] } = { ws: [], values: [] };
+      let bytes = 0;
+      while (pos < writes.length) {
+        const w = writes[pos];
+        const v = w.op === 'delete' ? undefined : this.encode(w.obj);
+        const size = (v?.length ?? 0) + 64;
+        if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) break; // w starts the next chunk
+        cur.ws.push(w);
+        cur.values.push(v);
+        bytes += size;
+        pos++;
       }
-      cur.ws.push(w);
-      cur.values.push(v);
-      bytes += size;
-    }
-    if (cur.ws.length) chunks.push(cur);
+      return cur;
+    };
     let firstError: string | undefined;
     const one = async ({ ws, values }: { ws: Write[]; values: (string | undefined)[] }) => {
       const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
@@ -181,10 +185,9 @@ export class Store {
       }
     };
     // A bounded number of transactions in flight: etcd answers "too many requests" beyond its apply backlog.
-    let next = 0;
     await Promise.all(
-      Array.from({ length: Math.min(BATCH_CONCURRENCY, chunks.length) }, async () => {
-        while (next < chunks.length) await one(chunks[next++]);
+      Array.from({ length: BATCH_CONCURRENCY }, async () => {
+        for (let c = nextChunk(); c; c = nextChunk()) await one(c);
       }),
     );
     if (firstError && !committed) throw new Error(firstError);
