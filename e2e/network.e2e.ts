@@ -1,12 +1,13 @@
 // Cluster networking on a 3-host netns lab (issue 4): service discovery by
 // name across hosts, tasks.<service>, the published port on every host,
-// scale down, a dead host, network isolation, and a clean `lab down`.
+// scale down, a dead host, network isolation, the lead manager killed (the
+// lab runs two managers on one etcd), and a clean `lab down`.
 //
 // Every web replica serves "<hostname> <address>" (DEMO_HTTPD), so answers
 // are counted by distinct task address.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
+import { DEMO_HTTPD, control, waitFor } from '../cli/lab/mod';
 import type { Node, Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
 
@@ -40,7 +41,7 @@ describe('cluster networking on a 3-host lab', function () {
   };
 
   before(async () => {
-    lab = await startLab({ hosts: 3, heartbeat: '500ms' });
+    lab = await startLab({ hosts: 3, managers: 2, heartbeat: '500ms' });
     const nodes = (await lab.api.call<{ nodes: Node[] }>('ListNodes', {})).nodes;
     hostNode = new Map(nodes.map((n) => [n.description?.hostname ?? '', n.id]));
     await lab.convoy('network', 'create', 'isolated');
@@ -134,6 +135,39 @@ describe('cluster networking on a 3-host lab', function () {
       return answers.every((a) => survivors.includes(a));
     }, 20_000, lab.state.dir).catch(() => undefined);
     assert.deepEqual([...new Set(answers)].sort(), survivors, `answers: ${answers.join(' ')}`);
+  });
+
+  it('keeps going when the lead manager is killed: the other leads, scales web, and the hosts follow', async () => {
+    const [m1, m2] = lab.state.managers ?? [];
+    assert.ok(m1 && m2, 'the lab runs two managers');
+    const other = control(m2);
+    try {
+      type Info = { managers: { id: string; addr: string; leader: boolean }[] };
+      const before = await other.call<Info>('GetClusterInfo', {});
+      assert.equal(before.managers.length, 2);
+      const leader = before.managers.find((m) => m.leader);
+      assert.ok(leader, 'a leader is known');
+      // Kill the leader's process (kill -9), whichever host it runs on.
+      const victim = leader.addr === m1 ? 'manager' : 'manager-h2';
+      const api = leader.addr === m1 ? other : lab.api;
+      process.kill(lab.state.pids.find((p) => p.name === victim)!.pid, 'SIGKILL');
+      await waitFor('the other manager leading', async () => (await api.call<Info>('GetClusterInfo', {})).managers.some((m) => m.leader && m.id !== leader.id), 30_000, lab.state.dir);
+      // The new leader reconciles: web goes from 2 to 3 replicas (hosts 1 and 3 are out: constraint, dead).
+      await api.call('ScaleService', { service: 'web', replicas: 3 });
+      const live = async () => (await api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+      await waitFor('3 web replicas running under the new leader', async () => (await live()).length === 3, 60_000, lab.state.dir);
+      const want = addrs(await live());
+      assert.equal(new Set(want).size, 3, `three distinct addresses: ${want.join(' ')}`);
+      // The agents' sessions moved to the surviving manager: the published port reaches the new replica too.
+      let answers: string[] = [];
+      await waitFor('the published port answering from all 3 replicas', async () => {
+        answers = await viaPort(lab.state.hosts[1].addr, 20);
+        return want.every((a) => answers.includes(a));
+      }, 20_000, lab.state.dir).catch(() => undefined);
+      assert.deepEqual([...new Set(answers)].sort(), want, `answers: ${answers.join(' ')}`);
+    } finally {
+      other.close();
+    }
   });
 
   it('leaves no namespace, link, nftables table or process behind on lab down', async () => {

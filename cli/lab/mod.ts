@@ -2,7 +2,9 @@
 // network namespaces (`convoy-lab-h<i>`, 10.41.0.(10+i)) joined by the bridge
 // `convoy-lab0` (10.41.0.1/24, the machine's side). The registry and NATS
 // (JetStream) run on the machine side (10.41.0.1), the manager (with its
-// embedded etcd, pointed at the lab's NATS) in host 1, one agent per host
+// embedded etcd, pointed at the lab's NATS) in host 1 — or, with
+// `--managers M`, an etcd on the machine side and managers in hosts 1..M
+// sharing it — one agent per host
 // running real containers; each agent programs its own host's networking
 // (bridge convoy0, VXLAN, nftables, DNS) inside its host namespace. Processes are started detached and recorded by pid in
 // the lab's state file; `lab down` stops the processes by pid, removes the
@@ -34,6 +36,8 @@ export const LAB_CIDR = '10.41.0.0/24';
 export const LAB_GATEWAY = '10.41.0.1';
 export const LAB_REGISTRY_PORT = 5000;
 export const LAB_NATS_PORT = 4222;
+/** The lab's etcd (machine side) when it runs more than one manager. */
+export const LAB_ETCD_PORT = 2379;
 export const MANAGER_PORT = 7420;
 /** The manager's /metrics port (on host 1's address). */
 export const MANAGER_METRICS_PORT = 7421;
@@ -61,8 +65,10 @@ export interface LabHost {
 
 export interface LabState {
   dir: string;
-  /** host:port of the manager (in host 1). */
+  /** host:port of the first manager (in host 1). */
   manager: string;
+  /** host:port of every manager (host i runs manager i); [manager] when there is one. */
+  managers?: string[];
   /** host:port of the registry (machine side of the lab bridge). */
   registry: string;
   /** URL of the lab's NATS (machine side of the lab bridge; JetStream store in the lab dir). */
@@ -206,7 +212,8 @@ export async function labUp(o: LabOptions): Promise<LabState> {
   const out = o.out ?? (() => undefined);
   const n = Math.floor(Number(o.hosts));
   if (!Number.isInteger(n) || n < 1 || n > 200) throw new Error(`--hosts: "${o.hosts}" is not a number of hosts between 1 and 200`);
-  if ((o.managers ?? 1) !== 1) throw new Error(`--managers: ${o.managers} is not supported yet; the lab runs 1 manager`);
+  const m = Math.floor(Number(o.managers ?? 1));
+  if (!Number.isInteger(m) || m < 1 || m > n) throw new Error(`--managers: "${o.managers}" is not a number of managers between 1 and the number of hosts (${n})`);
   if (fs.existsSync(stateFile(dir))) throw new Error(`a lab is already up (${stateFile(dir)}); run \`convoy lab down\` first`);
   // Leftovers of a lab that crashed before writing its state: same names, so remove them.
   await removeLabNetwork();
@@ -219,7 +226,8 @@ export async function labUp(o: LabOptions): Promise<LabState> {
     readHostNetworkFacts(),
   );
   fs.mkdirSync(dir, { recursive: true });
-  const st: LabState = { dir, manager: `${labHostAddr(1)}:${MANAGER_PORT}`, registry: `${LAB_GATEWAY}:${LAB_REGISTRY_PORT}`, hosts: [], pids: [] };
+  const managers = Array.from({ length: m }, (_, i) => `${labHostAddr(i + 1)}:${MANAGER_PORT}`);
+  const st: LabState = { dir, manager: managers[0], managers, registry: `${LAB_GATEWAY}:${LAB_REGISTRY_PORT}`, hosts: [], pids: [] };
   for (let i = 1; i <= n; i++) st.hosts.push({ index: i, netns: `${LAB_NETNS_PREFIX}${i}`, addr: labHostAddr(i), agentDir: path.join(dir, `agent-h${i}`) });
   const save = () => saveLab(st);
   save();
@@ -238,19 +246,40 @@ export async function labUp(o: LabOptions): Promise<LabState> {
   // NATS (JetStream), on the machine side of the bridge too: the manager and every agent reach it there.
   await startLabNats(st);
 
-  // Manager (embedded etcd; the lab's NATS) in host 1. Agents get the NATS URL from their session.
-  const mArgs = [MAIN, 'manager', '--listen', st.manager, '--data-dir', path.join(dir, 'manager'), '--metrics-listen', `${labHostAddr(1)}:${MANAGER_METRICS_PORT}`, '--nats', st.nats!];
-  if (o.heartbeat) mArgs.push('--heartbeat-period', o.heartbeat);
-  st.pids.push({ name: 'manager', pid: startDetached(dir, 'manager', 'nsenter', [`--net=/run/netns/${st.hosts[0].netns}`, '--', process.execPath, ...mArgs]) });
+  // One manager: the embedded default (its own etcd) in host 1. More: an etcd on the machine side
+  // of the bridge, shared by managers in hosts 1..M. Agents get the NATS URL from their session.
+  let etcdUrl: string | undefined;
+  if (m > 1) {
+    etcdUrl = `http://${LAB_GATEWAY}:${LAB_ETCD_PORT}`;
+    const peer = `http://${LAB_GATEWAY}:${LAB_ETCD_PORT + 1}`;
+    const etcdArgs = ['--name', 'convoy-lab', '--data-dir', path.join(dir, 'etcd'), '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `convoy-lab=${peer}`, '--log-level', 'warn'];
+    st.pids.push({ name: 'etcd', pid: startDetached(dir, 'etcd', 'etcd', etcdArgs) });
+    save();
+    await waitFor('the lab etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000, dir);
+  }
+  for (let i = 0; i < m; i++) {
+    const name = i === 0 ? 'manager' : `manager-h${i + 1}`;
+    const mArgs = [MAIN, 'manager', '--listen', managers[i], '--data-dir', path.join(dir, name), '--metrics-listen', `${labHostAddr(i + 1)}:${MANAGER_METRICS_PORT}`, '--nats', st.nats!];
+    if (etcdUrl) mArgs.push('--etcd', etcdUrl);
+    if (o.heartbeat) mArgs.push('--heartbeat-period', o.heartbeat);
+    st.pids.push({ name, pid: startDetached(dir, name, 'nsenter', [`--net=/run/netns/${st.hosts[i].netns}`, '--', process.execPath, ...mArgs]) });
+  }
   save();
   const api = control(st.manager);
   try {
-    await waitFor('the manager', async () => !!(await api.call('GetClusterInfo', {})), 60_000, dir);
+    for (const addr of managers) {
+      const c = control(addr);
+      try {
+        await waitFor(`the manager at ${addr}`, async () => !!(await c.call('GetClusterInfo', {})), 60_000, dir);
+      } finally {
+        c.close();
+      }
+    }
     const tokens = await api.call<{ worker: string }>('GetJoinTokens', {});
 
     // One agent per host, inside its namespace.
     for (const h of st.hosts) {
-      const args = [MAIN, 'agent', '--manager', st.manager, '--state-dir', h.agentDir, '--hostname', `lab-h${h.index}`, '--advertise-addr', h.addr, '--insecure-registry', st.registry, '--metrics-listen', `${h.addr}:${AGENT_METRICS_PORT}`];
+      const args = [MAIN, 'agent', '--manager', managers.join(','), '--state-dir', h.agentDir, '--hostname', `lab-h${h.index}`, '--advertise-addr', h.addr, '--insecure-registry', st.registry, '--metrics-listen', `${h.addr}:${AGENT_METRICS_PORT}`];
       // The join token goes through the environment (argv shows in ps).
       h.agentPid = startDetached(dir, `agent-h${h.index}`, 'nsenter', [`--net=/run/netns/${h.netns}`, '--', process.execPath, ...args], { [TOKEN_ENV]: tokens.worker });
       st.pids.push({ name: `agent-h${h.index}`, pid: h.agentPid });
@@ -262,7 +291,7 @@ export async function labUp(o: LabOptions): Promise<LabState> {
       60_000,
       dir,
     );
-    out(`lab up: ${n} hosts (${st.hosts.map((h) => `${h.netns} ${h.addr}`).join(', ')}), manager ${st.manager}, registry ${st.registry}, NATS ${st.nats} (state in ${dir})\n`);
+    out(`lab up: ${n} hosts (${st.hosts.map((h) => `${h.netns} ${h.addr}`).join(', ')}), manager${m > 1 ? 's' : ''} ${managers.join(', ')}, registry ${st.registry}, NATS ${st.nats} (state in ${dir})\n`);
 
     if (o.demo) {
       st.image = await pushLabImage(st);
@@ -327,6 +356,9 @@ export async function killLabHost(st: LabState, index: number): Promise<void> {
   if (!h) throw new Error(`lab: no host ${index}`);
   await hostSh.run('ip', ['-n', h.netns, 'link', 'set', 'eth0', 'down']);
   if (h.agentPid && alive(h.agentPid)) process.kill(h.agentPid, 'SIGKILL');
+  // A manager on that host dies with it.
+  const mgr = st.pids.find((p) => p.name === (index === 1 ? 'manager' : `manager-h${index}`));
+  if (mgr && alive(mgr.pid)) process.kill(mgr.pid, 'SIGKILL');
   await removeContainers(h.agentDir);
 }
 
@@ -374,12 +406,14 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
     out('no lab is up\n');
     return;
   }
-  const mgr = st.pids.find((p) => p.name === 'manager');
+  // Any manager still alive (a test may have killed some).
+  const mgr = st.pids.find((p) => p.name.startsWith('manager') && alive(p.pid));
   const taskIds = new Set<string>();
-  if (st.manager && mgr && alive(mgr.pid)) {
+  const mgrAddr = mgr && (st.managers ?? [st.manager])[mgr.name === 'manager' ? 0 : Number(mgr.name.slice('manager-h'.length)) - 1];
+  if (mgrAddr) {
     // The task list names the task namespaces to remove. Services are not removed one by one:
     // the containers are stopped below without a grace period, and the store goes with the lab.
-    const api = control(st.manager);
+    const api = control(mgrAddr);
     try {
       for (const t of (await api.call<{ tasks: Task[] }>('ListTasks', {})).tasks) taskIds.add(t.id);
     } catch {
@@ -391,7 +425,8 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
   // An agent whose containers ran may not exit on SIGTERM (open pipes keep it alive after "agent
   // stopped"); its containers are removed below anyway, so it gets a short grace.
   await Promise.all(st.pids.filter((p) => p.name.startsWith('agent')).map((p) => stopPid(p.pid, AGENT_STOP_GRACE_MS)));
-  for (const name of ['manager', 'nats', 'registry']) await Promise.all(st.pids.filter((p) => p.name === name).map((p) => stopPid(p.pid)));
+  await Promise.all(st.pids.filter((p) => p.name.startsWith('manager')).map((p) => stopPid(p.pid)));
+  for (const name of ['nats', 'etcd', 'registry']) await Promise.all(st.pids.filter((p) => p.name === name).map((p) => stopPid(p.pid)));
   // The containers (an agent leaves them running when it stops): stop and remove them.
   for (const ids of await Promise.all(st.hosts.map((h) => removeContainers(h.agentDir)))) for (const id of ids) taskIds.add(id);
   await removeLabNetwork([...taskIds].map(taskNetnsName));
@@ -405,7 +440,7 @@ export function labCommand(): Command {
     .command('up')
     .description('Build the hosts and start registry, NATS, manager (with etcd) and one agent per host')
     .option('--hosts <n>', 'number of hosts (one agent each)', '3')
-    .option('--managers <n>', 'number of managers (1 for now)', '1')
+    .option('--managers <n>', 'number of managers, in hosts 1..n (more than 1: they share an etcd the lab starts)', '1')
     .option('--demo', 'also push a busybox image and run a published demo service "web"')
     .action(async (o: { hosts: string; managers: string; demo?: boolean }) => {
       await labUp({ hosts: Number(o.hosts), managers: Number(o.managers), demo: o.demo, out: (s) => process.stdout.write(s) });

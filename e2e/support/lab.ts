@@ -57,13 +57,13 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, 
 }
 
 /** Removes what an earlier lab (a crashed test run, or a developer's lab: same names) left, then starts one. */
-export async function startLab(o: { hosts: number; heartbeat?: string }): Promise<Lab> {
+export async function startLab(o: { hosts: number; managers?: number; heartbeat?: string }): Promise<Lab> {
   await labDown(TEST_LAB_DIR);
   if (readLab(LAB_DIR)) await labDown(LAB_DIR);
   let state: LabState;
   let image: string;
   try {
-    state = await labUp({ hosts: o.hosts, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
+    state = await labUp({ hosts: o.hosts, managers: o.managers, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
     image = await pushLabImage(state);
   } catch (e) {
     // The caller gets no Lab to stop: leave nothing behind.
