@@ -58,6 +58,20 @@ export function createControl(d: ControlDeps): ControlHandlers {
     if (!n) throw new ApiError(grpc.status.NOT_FOUND, `node "${ref}" not found`);
     return n;
   };
+  /**
+   * Runs a read-modify-write again when another writer (the leader: update
+   * status, autoscaler; the dispatcher: node status) got in between, unless the
+   * caller pinned the version it read: then the conflict is theirs to see.
+   */
+  const retryConflicts = async <T>(pinned: boolean, fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!(e instanceof ConflictError) || pinned || attempt >= 5) throw e;
+      }
+    }
+  };
   const findNetwork = async (ref: string): Promise<Network> => {
     const all = (await store.list<Network>('networks')).items;
     const prefixed = all.filter((x) => x.id.startsWith(ref));
@@ -102,7 +116,7 @@ export function createControl(d: ControlDeps): ControlHandlers {
       const [s, t] = await Promise.all([store.list<Service>('services'), store.list<Task>('tasks')]);
       return { services: s.items.filter((x) => !req.name || (x.spec?.name ?? '').startsWith(req.name)).map((x) => ({ service: x, counts: counts(x, t.items) })) };
     }),
-    UpdateService: unary('UpdateService', async (req: { service: string; version: number; spec: Service['spec']; force: boolean }) => {
+    UpdateService: unary('UpdateService', async (req: { service: string; version: number; spec: Service['spec']; force: boolean }) => retryConflicts(!!req.version, async () => {
       const svc = await findService(req.service);
       if (req.version && req.version !== svc.meta?.version) throw new ApiError(grpc.status.ABORTED, `service "${svc.spec?.name}" changed since version ${req.version}; retry`);
       const spec = await validated(req.spec, svc.id);
@@ -122,8 +136,8 @@ export function createControl(d: ControlDeps): ControlHandlers {
       await store.put('services', next);
       serviceEvent('updated', next, { message: taskSpecChanged ? `spec version ${next.specVersion}` : 'no task change' });
       return { service: await findService(svc.id), counts: null };
-    }),
-    ScaleService: unary('ScaleService', async (req: { service: string; replicas: number }) => {
+    })),
+    ScaleService: unary('ScaleService', async (req: { service: string; replicas: number }) => retryConflicts(false, async () => {
       const svc = await findService(req.service);
       if (svc.spec?.mode === 'GLOBAL') throw new ApiError(grpc.status.FAILED_PRECONDITION, `service "${svc.spec.name}" is global: it cannot be scaled`);
       const n = Number(req.replicas);
@@ -139,8 +153,8 @@ export function createControl(d: ControlDeps): ControlHandlers {
       await store.put('services', { ...svc, spec: { ...svc.spec!, replicas: n } });
       serviceEvent('scaled', svc, { from, to: n, message: 'manual scale' });
       return { service: await findService(svc.id), counts: null };
-    }),
-    RollbackService: unary('RollbackService', async (req: { service: string }) => {
+    })),
+    RollbackService: unary('RollbackService', async (req: { service: string }) => retryConflicts(false, async () => {
       const svc = await findService(req.service);
       if (!svc.previousSpec) throw new ApiError(grpc.status.FAILED_PRECONDITION, `service "${svc.spec?.name}" has no previous spec to roll back to`);
       const next: Service = {
@@ -153,7 +167,7 @@ export function createControl(d: ControlDeps): ControlHandlers {
       await store.put('services', next);
       serviceEvent('rollback', next, { message: 'manually requested rollback' });
       return { service: await findService(svc.id), counts: null };
-    }),
+    })),
     RemoveService: unary('RemoveService', async (req: { service: string }) => {
       const svc = await findService(req.service);
       await store.removeService(svc);
@@ -188,15 +202,22 @@ export function createControl(d: ControlDeps): ControlHandlers {
     }),
     GetNode: unary('GetNode', async (req: { node: string }) => ({ node: await findNode(req.node) })),
     UpdateNode: unary('UpdateNode', async (req: { node: string; version: number; spec: Node['spec'] }) => {
-      const n = await findNode(req.node);
-      if (req.version && req.version !== n.meta?.version) throw new ApiError(grpc.status.ABORTED, `node changed since version ${req.version}; retry`);
       if (!req.spec) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'spec: missing');
-      const spec = { ...n.spec!, ...req.spec, labels: req.spec.labels ?? n.spec?.labels ?? {} };
-      for (const [k, v] of Object.entries(spec.labels)) {
-        if (!k || k.length > 128) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: key must be 1..128 characters`);
-        if (String(v).length > 4096) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: value longer than 4096 bytes`);
-      }
-      await store.put('nodes', { ...n, spec });
+      // The leader and the dispatcher write nodes too (status, subnet). A caller that pins a version
+      // gets ABORTED when the node moved on; one that does not gets its spec applied to the current
+      // node, retried when such a write lands in between.
+      const reqSpec = req.spec;
+      const { n, spec } = await retryConflicts(!!req.version, async () => {
+        const n = await findNode(req.node);
+        if (req.version && req.version !== n.meta?.version) throw new ApiError(grpc.status.ABORTED, `node changed since version ${req.version}; retry`);
+        const spec = { ...n.spec!, ...reqSpec, labels: reqSpec.labels ?? n.spec?.labels ?? {} };
+        for (const [k, v] of Object.entries(spec.labels)) {
+          if (!k || k.length > 128) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: key must be 1..128 characters`);
+          if (String(v).length > 4096) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: value longer than 4096 bytes`);
+        }
+        await store.put('nodes', { ...n, spec });
+        return { n, spec };
+      });
       if (spec.availability !== n.spec?.availability) {
         const action = spec.availability === 'DRAIN' ? 'drained' : spec.availability === 'PAUSE' ? 'paused' : 'active';
         observer.event({ type: 'node', action, time: Date.now(), source, nodeId: n.id, hostname: n.description?.hostname ?? '' });
