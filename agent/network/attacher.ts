@@ -22,7 +22,7 @@ export const TASK_NETNS_PREFIX = 'convoy-t-';
 /** Prefix of every host-side veth. */
 export const VETH_PREFIX = 'cvy';
 
-/** The whole task id: ids share long prefixes (a time part, then a counter), so a prefix would collide. */
+/** The whole task id (random, 25 hex): a prefix could collide among thousands of tasks. */
 export function taskNetnsName(taskId: string): string {
   return TASK_NETNS_PREFIX + taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 64).toLowerCase();
 }

@@ -3,6 +3,7 @@
 import { strict as assert } from 'node:assert';
 import type { Task } from '../../proto/mod';
 import { node, service, Sim } from './testing';
+import { idGenerator } from './working';
 
 const slots = (ts: Task[]) => ts.map((t) => t.slot).sort((a, b) => a - b);
 const perSlotLive = (s: Sim, id: string) => {
@@ -219,5 +220,14 @@ describe('global orchestrator', () => {
     s.nodes.delete('b');
     s.tick();
     assert.deepEqual(s.live('agent').map((t) => t.nodeId), ['a']);
+  });
+});
+
+describe('task ids', () => {
+  it('are 25 hex characters whose first 12 (what tables show) differ between tasks of one tick', () => {
+    const next = idGenerator();
+    const ids = Array.from({ length: 10_000 }, next);
+    assert.ok(ids.every((id) => /^[0-9a-f]{25}$/.test(id)), ids[0]);
+    assert.equal(new Set(ids.map((id) => id.slice(0, 12))).size, ids.length);
   });
 });
