@@ -1,8 +1,8 @@
 // convoy agent: joins the cluster and runs tasks until SIGINT/SIGTERM.
 import * as os from 'node:os';
 import { Command } from 'commander';
-import { runAgentDaemon, type AgentOptions } from '../../agent/mod';
-import { checkDefaultRanges, createHostNetworking } from '../../agent/network/mod';
+// The agent's modules load when `convoy agent` runs, not for every CLI verb (they double its start-up time).
+import type { AgentOptions } from '../../agent/mod';
 import { createLogger } from '../../proto/common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
 import { collect, parseKv } from '../flags';
@@ -75,6 +75,8 @@ export function agentCommand(io: CliIO): Command {
     .action(async (f: AgentFlags) =>
       guarded(io, async () => {
         const opts = agentOptions(f, io.env);
+        const { runAgentDaemon } = await import('../../agent/mod');
+        const { checkDefaultRanges, createHostNetworking } = await import('../../agent/network/mod');
         if (opts.executor === 'container' && f.network !== false) {
           // Refuse default ranges that collide with this host's routes or resolver before touching anything.
           checkDefaultRanges();

@@ -1,7 +1,8 @@
 // convoy manager: serves the Control and Dispatcher APIs until SIGINT/SIGTERM.
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { startManager, type ManagerOptions } from '../../manager/mod';
+// The manager's modules load when `convoy manager` runs, not for every CLI verb.
+import type { ManagerOptions } from '../../manager/mod';
 import { createLogger } from '../../proto/common/logger';
 import { CliError, guarded, type CliIO } from '../client';
 import { parseDuration } from '../flags';
@@ -95,6 +96,7 @@ export function managerCommand(io: CliIO): Command {
     .action(async (f: ManagerFlags) =>
       guarded(io, async () => {
         const log = createLogger('manager');
+        const { startManager } = await import('../../manager/mod');
         const handle = await startManager({ ...managerOptions(f), logger: log });
         log.info('manager running', { 'manager.id': handle.id, addr: handle.grpcAddr, etcd: handle.etcdEndpoints.join(',') });
         const sig = await untilSignal();

@@ -4,10 +4,11 @@
 // back on our inbox by time, prefix each line with task and host. With
 // --follow, keep the agents streaming with keepalives, and pick up tasks that
 // appear later (a scaled-up or restarted service) by re-listing them.
-import { createInbox, JSONCodec, type NatsConnection } from 'nats';
+import type { Codec, NatsConnection } from 'nats';
 import type { Node, Task } from '../../proto/mod';
 import { CliError, type CliIO, type ControlApi } from '../client';
 import { LOG_KEEPALIVE_MS, logsSubject, type LogBatch, type LogLine, type LogRequest } from '../../proto/common/events';
+import { natsLib } from './nats';
 
 /** How long a node may take to answer a request for history before we give up on it. */
 export const ANSWER_TIMEOUT_MS = 5_000;
@@ -23,8 +24,13 @@ export interface LogsOptions {
   prefix: boolean;
 }
 
-const reqCodec = JSONCodec<LogRequest>();
-const batchCodec = JSONCodec<LogBatch>();
+let codecs: { req: Codec<LogRequest>; batch: Codec<LogBatch> } | undefined;
+const reqCodec = { encode: (d: LogRequest) => lazyCodecs().req.encode(d), decode: (b: Uint8Array) => lazyCodecs().req.decode(b) };
+const batchCodec = { encode: (d: LogBatch) => lazyCodecs().batch.encode(d), decode: (b: Uint8Array) => lazyCodecs().batch.decode(b) };
+function lazyCodecs(): { req: Codec<LogRequest>; batch: Codec<LogBatch> } {
+  codecs ??= { req: natsLib().JSONCodec<LogRequest>(), batch: natsLib().JSONCodec<LogBatch>() };
+  return codecs;
+}
 
 export function lineLabel(t: Pick<Task, 'id' | 'serviceName' | 'slot' | 'nodeId'>, hostname: string): string {
   return `${t.serviceName}.${t.slot || t.nodeId}.${t.id.slice(0, 12)}@${hostname || t.nodeId}`;
@@ -48,7 +54,7 @@ export async function streamLogs(io: CliIO, api: ControlApi, nc: NatsConnection,
     else io.out(`${ts}${l.line}\n`);
   };
 
-  const inbox = createInbox('_INBOX.convoy.logs');
+  const inbox = natsLib().createInbox('_INBOX.convoy.logs');
   const pending = new Set<string>(); // task ids whose history has not arrived yet
   const history: LogLine[] = [];
   let historyDone = false;

@@ -3,11 +3,11 @@
 // CONVOY_EVENTS JetStream stream first (an ordered consumer from that time),
 // then the stream goes on live; --no-follow stops once the replay caught up.
 import { Command } from 'commander';
-import { DeliverPolicy, JSONCodec, type NatsConnection } from 'nats';
+import type { NatsConnection } from 'nats';
 import { CliError, processIO, type CliIO } from '../client';
 import { collect } from '../flags';
 import { EVENTS_STREAM, type ConvoyEvent } from '../../proto/common/events';
-import { interrupted, parseSince, withNats } from './nats';
+import { interrupted, natsLib, parseSince, withNats } from './nats';
 
 const FILTER_KEYS = ['type', 'action', 'service', 'node', 'task'] as const;
 type FilterKey = (typeof FILTER_KEYS)[number];
@@ -76,7 +76,7 @@ interface EventsFlags {
   nats?: string;
 }
 
-const codec = JSONCodec<ConvoyEvent>();
+const codec = { decode: (b: Uint8Array): ConvoyEvent => natsLib().JSONCodec<ConvoyEvent>().decode(b), encode: (e: ConvoyEvent): Uint8Array => natsLib().JSONCodec<ConvoyEvent>().encode(e) };
 
 export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags, stop: Promise<void>): Promise<void> {
   const filter = parseFilters(f.filter);
@@ -92,7 +92,7 @@ export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags
   try {
     consumer = await js.consumers.get(EVENTS_STREAM, {
       filterSubjects: subjectFor(filter),
-      ...(since !== undefined ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(since).toISOString() } : { deliver_policy: DeliverPolicy.New }),
+      ...(since !== undefined ? { deliver_policy: natsLib().DeliverPolicy.StartTime, opt_start_time: new Date(since).toISOString() } : { deliver_policy: natsLib().DeliverPolicy.New }),
     });
   } catch (e) {
     if (since !== undefined) throw new CliError(`no event history on this NATS (stream ${EVENTS_STREAM}: ${e instanceof Error ? e.message : String(e)})`);
