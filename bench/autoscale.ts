@@ -17,64 +17,22 @@
 // Last line: react_s, first_scale_s, decide_s (medians), runs, max. Never fails on time.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startRegistry } from '../e2e/support/registry';
-import { pushBusyboxImage } from '../e2e/support/images';
-import { Agent } from '../agent/agent';
-import { freePort, startManager, type ManagerHandle } from '../manager/mod';
-import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
-import { connectControl, type ConnectedApi } from '../cli/client';
-import { nullLogger } from '../proto/common/logger';
-import { ContainerExecutor } from '../agent/runtime/executor';
+import { startSingleNode } from './single-node';
+import { arg, median, until as waitUntil } from './support';
 
 const BENCH_DIR = '/tmp/convoy-bench-autoscale';
 const WAIT_MS = 120_000;
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + WAIT_MS;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, cond: () => Promise<boolean>) => waitUntil(what, cond, WAIT_MS, 50);
 
 async function main(): Promise<void> {
   const runs = arg('runs', 3);
   const max = arg('max', 4);
-  fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  const node = await startSingleNode({ dir: BENCH_DIR, nats: true, heartbeatMs: 500 });
+  const { api, image } = node;
   const ctl = path.join(BENCH_DIR, 'ctl');
   fs.mkdirSync(ctl, { recursive: true });
-  const registry = await startRegistry();
-  let nats: EmbeddedNats | undefined;
-  let manager: ManagerHandle | undefined;
-  let agent: Agent | undefined;
-  let conn: ConnectedApi | undefined;
   try {
-    const image = (await pushBusyboxImage(registry.host)).ref;
-    nats = await startNats({ dataDir: path.join(BENCH_DIR, 'nats') });
-    manager = await startManager({ dataDir: path.join(BENCH_DIR, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: nats.url, heartbeatPeriodMs: 500, logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
-    const api = conn.api;
-    agent = new Agent({
-      managers: [manager.grpcAddr],
-      joinToken: (await api.getJoinTokens({})).worker,
-      stateDir: path.join(BENCH_DIR, 'agent'),
-      advertiseAddr: '127.0.0.1',
-      executor: 'container',
-      runtime: { insecureRegistries: [registry.host] },
-      runDir: '',
-      logger: nullLogger,
-    });
-    await agent.start();
     const burn = 'while true; do if [ -f /ctl/burn ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 0.1; fi; done';
     await api.createService({
       spec: {
@@ -118,19 +76,8 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 4_500));
     }
     process.stdout.write(`react_s=${median(react).toFixed(2)} first_scale_s=${median(firsts).toFixed(2)} decide_s=${median(decide).toFixed(2)} runs=${runs} max=${max}\n`);
-    await api.removeService({ service: 'bench-autoscale' }).catch(() => undefined);
-    const ex = agent.executor;
-    if (ex instanceof ContainerExecutor) await until('containers removed', async () => (await ex.runtime.list()).length === 0).catch(() => undefined);
   } finally {
-    await agent?.stop().catch(() => undefined);
-    if (agent?.executor instanceof ContainerExecutor) {
-      for (const c of await agent.executor.runtime.list()) await agent.executor.runtime.remove(c.id).catch(() => undefined);
-    }
-    conn?.close();
-    await manager?.stop().catch(() => undefined);
-    await nats?.stop().catch(() => undefined);
-    await registry.stop().catch(() => undefined);
-    fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+    await node.stop('bench-autoscale');
   }
 }
 

@@ -12,11 +12,7 @@ import { execFile } from 'node:child_process';
 import type { Task } from '../proto/mod';
 import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
 import { startLab } from '../e2e/support/lab';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
+import { arg } from './support';
 
 function run(cmd: string, args: string[], timeout = 10_000): Promise<string> {
   return new Promise((resolve, reject) => execFile(cmd, args, { encoding: 'utf8', timeout, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`${cmd}: ${err || e.message}`)) : resolve(out))));

@@ -6,14 +6,10 @@
 // Prints every round and the medians; never fails on time.
 import { TestCluster, eventually } from '../e2e/support/cluster';
 import type { Service, Task } from '../proto/mod';
+import { median } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const HEARTBEAT_MS = Number(process.env.HEARTBEAT_MS ?? 1000);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main(): Promise<void> {
   const agentLoss: number[] = [];

@@ -24,16 +24,11 @@ import { netnsSh, hostSh } from '../agent/network/sh';
 import { taskNetnsName } from '../agent/network/attacher';
 import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
 import { startLab, type Lab } from '../e2e/support/lab';
+import { arg, quantile } from './support';
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
+/** Nearest-rank median, as the p99 next to it. */
 const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] : NaN;
-}
+
 const f1 = (n: number) => n.toFixed(1);
 const ip = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 

@@ -12,66 +12,25 @@
 //
 // Last line: scrape_ms (median, fresh collection), collect_ms (median time of
 // the collection itself), cached_scrape_ms, series, bytes. Never fails on time.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { startRegistry } from '../e2e/support/registry';
-import { pushBusyboxImage } from '../e2e/support/images';
-import { Agent } from '../agent/agent';
-import { freePort, startManager, type ManagerHandle } from '../manager/mod';
-import { connectControl, type ConnectedApi } from '../cli/client';
-import { nullLogger } from '../proto/common/logger';
+import { freePort } from '../manager/mod';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { SAMPLE_REUSE_MS } from '../agent/metrics/metrics';
 import { FastStats } from '../agent/metrics/fast-stats';
+import { startSingleNode } from './single-node';
+import { arg, median, until as waitUntil } from './support';
 
 const BENCH_DIR = '/tmp/convoy-bench-metrics';
 const WAIT_MS = 300_000;
 
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-async function until(what: string, cond: () => Promise<boolean>): Promise<void> {
-  const end = Date.now() + WAIT_MS;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (what: string, cond: () => Promise<boolean>) => waitUntil(what, cond, WAIT_MS, 200);
 
 async function main(): Promise<void> {
   const tasks = arg('tasks', 100);
   const scrapes = arg('scrapes', 30);
-  fs.rmSync(BENCH_DIR, { recursive: true, force: true });
-  fs.mkdirSync(BENCH_DIR, { recursive: true });
-  const registry = await startRegistry();
-  let manager: ManagerHandle | undefined;
-  let agent: Agent | undefined;
-  let conn: ConnectedApi | undefined;
+  const metricsAddr = `127.0.0.1:${await freePort()}`;
+  const node = await startSingleNode({ dir: BENCH_DIR, metricsListen: metricsAddr });
+  const { api, image, agent } = node;
   try {
-    const image = (await pushBusyboxImage(registry.host)).ref;
-    manager = await startManager({ dataDir: path.join(BENCH_DIR, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: '', logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
-    const api = conn.api;
-    const metricsAddr = `127.0.0.1:${await freePort()}`;
-    agent = new Agent({
-      managers: [manager.grpcAddr],
-      joinToken: (await api.getJoinTokens({})).worker,
-      stateDir: path.join(BENCH_DIR, 'agent'),
-      advertiseAddr: '127.0.0.1',
-      executor: 'container',
-      runtime: { insecureRegistries: [registry.host] },
-      metricsListen: metricsAddr,
-      runDir: '',
-      logger: nullLogger,
-    });
-    await agent.start();
     await api.createService({ spec: { name: 'bench-metrics', replicas: tasks, container: { image, command: ['sleep', '3600'], stopGracePeriodMs: 100 } } });
     await until(`${tasks} tasks running`, async () => (await api.listTasks({ service: 'bench-metrics', states: ['RUNNING'] })).tasks.length === tasks);
     process.stderr.write(`${tasks} tasks running; scraping\n`);
@@ -118,18 +77,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `scrape_ms=${median(fresh).toFixed(2)} collect_ms=${collect.length ? median(collect).toFixed(2) : 'na'} cached_scrape_ms=${median(cached).toFixed(2)} agree=${agree}/${compared} tasks=${tasks} series=${series} bytes=${body.length}\n`,
     );
-    await api.removeService({ service: 'bench-metrics' }).catch(() => undefined);
-    const ex = agent.executor;
-    if (ex instanceof ContainerExecutor) await until('containers removed', async () => (await ex.runtime.list()).length === 0).catch(() => undefined);
   } finally {
-    await agent?.stop().catch(() => undefined);
-    if (agent?.executor instanceof ContainerExecutor) {
-      for (const c of await agent.executor.runtime.list()) await agent.executor.runtime.remove(c.id).catch(() => undefined);
-    }
-    conn?.close();
-    await manager?.stop().catch(() => undefined);
-    await registry.stop().catch(() => undefined);
-    fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+    await node.stop('bench-metrics');
   }
 }
 

@@ -33,19 +33,10 @@ import { ImageStore } from '../agent/runtime/image/store';
 import { Runtime, type ContainerConfig } from '../agent/runtime/runtime';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { findHelper } from '../agent/runtime/native';
+import { arg, quantile, until as waitUntil } from './support';
 
 const BENCH_DIR = '/tmp/convoy-bench-start';
 const PREFIX = 'convoy-bench-';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-}
 
 const fmt = (n: number) => n.toFixed(2);
 
@@ -85,13 +76,7 @@ interface AgentPathResult {
 /** Bound on waiting for the cluster (I/O, not a timing assertion). */
 const AGENT_WAIT_MS = 180_000;
 
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  const end = Date.now() + AGENT_WAIT_MS;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(what, cond, AGENT_WAIT_MS, 20);
 
 /**
  * The agent path: manager + agent in this process, tasks assigned through

@@ -20,7 +20,7 @@
 //    again — including the ones published meanwhile (bounded buffer) — and
 //    replay finds them.
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
@@ -28,6 +28,7 @@ import type { Node, Service, Task } from '../proto/mod';
 import { eventually } from './support/cluster';
 import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
+import { killOrphans, stopChild } from './support/procs';
 
 /** The burn control dir (bind-mounted into the burning tasks: agents share the machine's filesystem). */
 const ROOT = '/tmp/convoy-test-e2e-observability';
@@ -40,27 +41,9 @@ const MAX_CLI_OUTPUT = 1024 * 1024;
 /** Marks the CLI processes this test starts (in their environment), so a crashed run's followers are found. */
 const MARKER = 'CONVOY_E2E_OBSERVABILITY';
 
-async function stopProc(a: { child: ChildProcess; exited: Promise<void> } | undefined): Promise<void> {
-  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
-  a.child.kill('SIGTERM');
-  const t = setTimeout(() => a.child.kill('SIGKILL'), 5_000);
-  await a.exited;
-  clearTimeout(t);
-}
-
 /** CLI followers of a crashed earlier run: re-parented to pid 1, with our marker in their environment. */
 function killOrphanedFollowers(): void {
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== 1) continue;
-      const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
-      if (env.includes(`${MARKER}=1`) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(CLI)) process.kill(Number(p), 'SIGKILL');
-    } catch {
-      /* gone, or not ours */
-    }
-  }
+  killOrphans((o) => o.cmdline.includes(CLI) && o.environ().includes(`${MARKER}=1`));
 }
 
 let cliEnv: NodeJS.ProcessEnv = { ...process.env, [MARKER]: '1' };
@@ -84,7 +67,6 @@ function cli(args: string[]): Promise<{ code: number; out: string; err: string }
 /** A long-running CLI (a follower): its output so far, and a way to end it. */
 function cliFollow(args: string[]): { output(): string; stop(): Promise<void> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let out = '';
   const add = (d: Buffer) => {
     out += d.toString();
@@ -95,7 +77,7 @@ function cliFollow(args: string[]): { output(): string; stop(): Promise<void> } 
   };
   child.stdout.on('data', add);
   child.stderr.on('data', add);
-  return { output: () => out, stop: () => stopProc({ child, exited }) };
+  return { output: () => out, stop: () => stopChild(child) };
 }
 
 const running = (ts: Task[]) => ts.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');

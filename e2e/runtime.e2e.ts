@@ -25,6 +25,7 @@ import { startEtcd, type TestEtcd } from './support/etcd';
 import { eventually } from './support/cluster';
 import { pushBusyboxImage } from './support/images';
 import { REGISTRY_BINARY, killOrphanedRegistries } from './support/registry';
+import { killOrphans, stopChild } from './support/procs';
 
 /** Everything of this file lives here (agent state, registry storage, manager data). */
 const ROOT = '/tmp/convoy-test-e2e-runtime';
@@ -91,26 +92,9 @@ function spawnAgent(opts: AgentOptions): Promise<AgentProc> {
   });
 }
 
-async function stopAgent(a: AgentProc | undefined): Promise<void> {
-  if (!a || a.child.exitCode !== null || a.child.signalCode !== null) return;
-  a.child.kill('SIGTERM');
-  const t = setTimeout(() => a.child.kill('SIGKILL'), 5_000);
-  await a.exited;
-  clearTimeout(t);
-}
-
 /** Agents of a crashed earlier run of this file: re-parented to pid 1, running proc-main with our state dir. */
 function killOrphanedAgents(): void {
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === 1 && cmd.includes('proc-main.js') && cmd.includes(AGENT_DIR)) process.kill(Number(p), 'SIGKILL');
-    } catch {
-      // gone, or not ours
-    }
-  }
+  killOrphans((o) => o.cmdline.some((a) => a.endsWith('proc-main.js')) && o.cmdline.some((a) => a.includes(AGENT_DIR)));
 }
 
 /** Containers the agent state dir still holds (a crashed run's, or ours at the end). */
@@ -179,7 +163,7 @@ describe('runtime through the agent (e2e)', function () {
 
   after(async () => {
     for (const s of ['rt-down', 'rt-unknown', 'rt-crash']) await api?.removeService({ service: s }).catch(() => undefined);
-    await stopAgent(agent);
+    await stopChild(agent?.child);
     conn?.close();
     await manager?.stop().catch(() => undefined);
     await etcd?.stop().catch(() => undefined);

@@ -12,7 +12,7 @@ import type { Task } from '../../proto/mod';
 import type { Logger } from '../../proto/common/logger';
 import { nullLogger } from '../../proto/common/logger';
 import type { NetworkAttacher } from '../executor';
-import { addrOf, nth, parseCidr } from './cidr';
+import { addrOf, nth, parseCidr } from '../../proto/common/cidr';
 import { BRIDGE, OVERLAY_MTU, type HostNetwork } from './host';
 import type { LocalTasks } from './local-tasks';
 import { type Sh, hostSh } from './sh';

@@ -12,7 +12,7 @@
 // subnet, so a peer's MAC needs no extra field in NetworkState.
 import type { Logger } from '../../proto/common/logger';
 import { nullLogger } from '../../proto/common/logger';
-import { nth, parseCidr, formatCidr } from './cidr';
+import { nth, parseCidr, formatCidr } from '../../proto/common/cidr';
 import { type Sh, hostSh } from './sh';
 
 export const BRIDGE = 'convoy0';

@@ -4,7 +4,7 @@
 // Used by the agent before it programs anything, and by `convoy lab up`.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { formatCidr, overlaps, parseCidr, contains, isIPv4 } from './cidr';
+import { formatCidr, overlaps, parseCidr, parseCidrOrAddress, contains, isIPv4 } from '../../proto/common/cidr';
 
 export class RangeConflictError extends Error {
   override name = 'RangeConflictError';
@@ -47,7 +47,7 @@ export function checkRanges(ranges: NamedRange[], facts: HostNetworkFacts, ignor
       if (route.dev && ignoreDevPrefixes.some((p) => route.dev!.startsWith(p))) continue;
       let rc;
       try {
-        rc = parseCidr(route.dst);
+        rc = parseCidrOrAddress(route.dst);
       } catch {
         continue;
       }

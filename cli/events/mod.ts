@@ -36,15 +36,15 @@ export function subjectFor(f: EventFilter): string {
 
 /** Filters of different keys all apply; several values of one key are alternatives. */
 export function matches(e: ConvoyEvent, f: EventFilter): boolean {
-  const any = (vals: string[] | undefined, ...have: (string | undefined)[]) => !vals || vals.some((v) => have.some((h) => h !== undefined && h !== '' && (h === v || (v.length >= 6 && h.startsWith(v)))));
+  const oneOf = (vals: string[] | undefined, ...have: (string | undefined)[]) => !vals || vals.some((v) => have.some((h) => h !== undefined && h !== '' && (h === v || (v.length >= 6 && h.startsWith(v)))));
   if (f.type && !f.type.includes(e.type)) return false;
   if (f.action && !f.action.includes(e.action)) return false;
   if (f.service && !(e.type === 'service' || e.type === 'task') ) return false;
-  if (f.service && (e.type === 'service' || e.type === 'task') && !any(f.service, e.serviceName, e.serviceId)) return false;
+  if (f.service && (e.type === 'service' || e.type === 'task') && !oneOf(f.service, e.serviceName, e.serviceId)) return false;
   if (f.node && !(e.type === 'node' || e.type === 'task')) return false;
-  if (f.node && e.type === 'node' && !any(f.node, e.nodeId, e.hostname)) return false;
-  if (f.node && e.type === 'task' && !any(f.node, e.nodeId)) return false;
-  if (f.task && (e.type !== 'task' || !any(f.task, e.taskId))) return false;
+  if (f.node && e.type === 'node' && !oneOf(f.node, e.nodeId, e.hostname)) return false;
+  if (f.node && e.type === 'task' && !oneOf(f.node, e.nodeId)) return false;
+  if (f.task && (e.type !== 'task' || !oneOf(f.task, e.taskId))) return false;
   return true;
 }
 

@@ -27,7 +27,6 @@ export async function natsUrlFor(io: CliIO, cmd: HostSource, api: ControlApi): P
  * costs every other CLI verb a sixth of its start-up.
  */
 export function natsLib(): typeof import('nats') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('nats') as typeof import('nats');
 }
 

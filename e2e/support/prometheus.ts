@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../../manager/embedded/etcd';
 import { eventually } from './cluster';
+import { stopChild } from './procs';
 
 export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
 const DIR_PREFIX = 'convoy-test-prometheus-';
@@ -64,14 +65,8 @@ export async function startPrometheus(jobs: Record<string, string[]>): Promise<T
     { stdio: ['ignore', log, log] },
   );
   fs.closeSync(log);
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(t);
-    }
+    await stopChild(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {

@@ -29,6 +29,7 @@ const START_TIMEOUT_MS = 15_000;
 /** A free loopback port (the same helper the manager uses for its embedded etcd). */
 export { freePort } from '../../manager/embedded/etcd';
 import { freePort } from '../../manager/embedded/etcd';
+import { killOrphans } from './procs';
 
 const DIR_PREFIX = 'convoy-test-registry-';
 
@@ -38,22 +39,10 @@ const DIR_PREFIX = 'convoy-test-registry-';
  * dir) and removes their dirs. startRegistry calls it first.
  */
 export function killOrphanedRegistries(): number {
-  let killed = 0;
-  for (const p of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-    try {
-      const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const config = cmd.find((a) => a.includes(`/${DIR_PREFIX}`) && a.endsWith('/config.yml'));
-      if (ppid !== 1 || !config || !path.basename(cmd[0]).includes('registry')) continue;
-      process.kill(Number(p), 'SIGKILL');
-      fs.rmSync(path.dirname(config), { recursive: true, force: true });
-      killed++;
-    } catch {
-      // process gone or not ours
-    }
-  }
-  return killed;
+  const configOf = (cmd: string[]) => cmd.find((a) => a.includes(`/${DIR_PREFIX}`) && a.endsWith('/config.yml'));
+  const killed = killOrphans((o) => !!configOf(o.cmdline) && path.basename(o.cmdline[0]).includes('registry'));
+  for (const o of killed) fs.rmSync(path.dirname(configOf(o.cmdline)!), { recursive: true, force: true });
+  return killed.length;
 }
 
 export async function startRegistry(opts: { binary?: string } = {}): Promise<TestRegistry> {

@@ -22,7 +22,7 @@
 import type { Network, Node, PortConfig, Task } from '../../proto/mod';
 import { hasEnded, isUnassigned } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
-import { cidrSize, formatCidr, intToIp, offsetIn, parseCidr, type Cidr } from './ipam';
+import { cidrSize, formatCidr, intToIp, offsetIn, parseCidr, type Cidr } from '../../proto/common/cidr';
 
 export const DEFAULT_NETWORK = 'default';
 /** First VXLAN id handed out (Docker's overlay driver starts at 4096 too). */

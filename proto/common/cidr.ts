@@ -1,6 +1,5 @@
-// IPv4 arithmetic for host networking: addresses as unsigned 32-bit numbers,
-// CIDRs as (base, prefix). The agent keeps its own copy (the manager's
-// allocator has one too): the programs share only proto/ and small helpers.
+// IPv4 arithmetic shared by the manager's allocator and the agent's host
+// networking: addresses as unsigned 32-bit numbers, CIDRs as (base, prefix).
 export interface Cidr {
   base: number;
   prefix: number;
@@ -11,8 +10,9 @@ export function ipToInt(ip: string): number {
   if (p.length !== 4) throw new Error(`"${ip}" is not an IPv4 address`);
   let n = 0;
   for (const x of p) {
-    if (!/^\d{1,3}$/.test(x) || Number(x) > 255) throw new Error(`"${ip}" is not an IPv4 address`);
-    n = n * 256 + Number(x);
+    const v = Number(x);
+    if (!/^\d{1,3}$/.test(x) || v > 255) throw new Error(`"${ip}" is not an IPv4 address`);
+    n = n * 256 + v;
   }
   return n;
 }
@@ -30,15 +30,19 @@ export function isIPv4(s: string): boolean {
   }
 }
 
-/** "10.42.3.0/24" (a host address such as "10.42.3.7/24" is rounded down to its network). */
+/** "10.42.3.0/24"; a host address such as "10.42.3.7/24" is rounded down to its network. The prefix is required. */
 export function parseCidr(s: string): Cidr {
   const [ip, len] = s.split('/');
-  if (len === undefined) return { base: ipToInt(ip), prefix: 32 };
   const prefix = Number(len);
-  if (!/^\d{1,2}$/.test(len) || prefix > 32) throw new Error(`"${s}" is not an IPv4 CIDR`);
+  if (!ip || !/^\d{1,2}$/.test(len ?? '') || prefix > 32) throw new Error(`"${s}" is not an IPv4 CIDR`);
   const size = 2 ** (32 - prefix);
   const n = ipToInt(ip);
   return { base: n - (n % size), prefix };
+}
+
+/** A CIDR, or a bare address as its /32 (route destinations as `ip route` prints them). */
+export function parseCidrOrAddress(s: string): Cidr {
+  return s.includes('/') ? parseCidr(s) : { base: ipToInt(s), prefix: 32 };
 }
 
 export function cidrSize(c: Cidr): number {
@@ -56,6 +60,16 @@ export function contains(c: Cidr, ip: string | number): boolean {
 
 export function overlaps(a: Cidr, b: Cidr): boolean {
   return a.base < b.base + cidrSize(b) && b.base < a.base + cidrSize(a);
+}
+
+/** Offset of an address ("10.42.3.7/24" or "10.42.3.7") inside a CIDR, or -1 when outside. */
+export function offsetIn(c: Cidr, addr: string): number {
+  try {
+    const off = ipToInt(addrOf(addr)) - c.base;
+    return off >= 0 && off < cidrSize(c) ? off : -1;
+  } catch {
+    return -1;
+  }
 }
 
 /** The n-th address of a CIDR (1 = the first host address, the node's bridge). */
