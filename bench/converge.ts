@@ -9,6 +9,8 @@
 //
 // Last line: replicas=N seconds=S running_seconds=R. Never fails on time.
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Task } from '../proto/mod';
 import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
 import { startLab } from '../e2e/support/lab';
@@ -46,10 +48,49 @@ async function main(): Promise<void> {
     );
     const s = (Date.now() - t0) / 1000;
     const r = (runningAt - t0) / 1000;
+    printPhases(lab.state.dir, lab.state.hosts.length, t0);
     console.log(`service create --replicas ${n} on 3 hosts: all RUNNING after ${r.toFixed(2)} s, all behind the published port (host 1's nftables) and answering after ${s.toFixed(2)} s`);
     console.log(`replicas=${n} seconds=${s.toFixed(2)} running_seconds=${r.toFixed(2)}`);
   } finally {
     await lab.stop();
+  }
+}
+
+/** Per host, when its agent logged each step of the burst (ms after the create command started). */
+function printPhases(dir: string, hosts: number, t0: number): void {
+  const steps: [string, (m: Record<string, unknown>) => boolean][] = [
+    ['assigned', (m) => m.msg === 'task state' && m.to === 'ACCEPTED'],
+    ['image pulled', (m) => m.msg === 'image pulled'],
+    ['network attached', (m) => m.msg === 'task attached'],
+    ['container created', (m) => m.msg === 'task prepared'],
+    ['running', (m) => m.msg === 'task state' && m.to === 'RUNNING'],
+  ];
+  for (let i = 1; i <= hosts; i++) {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(dir, `agent-h${i}.log`), 'utf8');
+    } catch {
+      continue;
+    }
+    const at = new Map<string, number[]>();
+    for (const line of text.split('\n')) {
+      let m: Record<string, unknown>;
+      try {
+        m = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const t = Date.parse(String(m.time)) - t0;
+      if (!(t >= 0)) continue;
+      for (const [name, match] of steps) if (match(m)) at.set(name, [...(at.get(name) ?? []), t]);
+    }
+    const parts = steps
+      .filter(([name]) => at.has(name))
+      .map(([name]) => {
+        const v = (at.get(name) ?? []).sort((a, b) => a - b);
+        return v.length > 1 ? `${name} ${v[0]}..${v[v.length - 1]} ms` : `${name} ${v[0]} ms`;
+      });
+    console.log(`  host ${i}: ${parts.join(', ')}`);
   }
 }
 

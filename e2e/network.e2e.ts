@@ -7,7 +7,8 @@
 // are counted by distinct task address.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
-import { DEMO_HTTPD, control, waitFor } from '../cli/lab/mod';
+import * as fs from 'node:fs';
+import { DEMO_HTTPD, LAB_TMPFS, control, waitFor } from '../cli/lab/mod';
 import type { Node, Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
 
@@ -170,7 +171,7 @@ describe('cluster networking on a 3-host lab', function () {
     }
   });
 
-  it('leaves no namespace, link, nftables table or process behind on lab down', async () => {
+  it('leaves no namespace, link, nftables table, mount, file or process behind on lab down', async () => {
     const pids = lab.state.pids.map((p) => p.pid);
     await lab.stop();
     const sh = (cmd: string, args: string[]) => new Promise<string>((res, rej) => execFile(cmd, args, { encoding: 'utf8' }, (e, out) => (e ? rej(e) : res(out))));
@@ -178,5 +179,7 @@ describe('cluster networking on a 3-host lab', function () {
     assert.doesNotMatch(await sh('ip', ['-o', 'link', 'show']), /convoy-lab0|cvl-lab0|convoy0|convoy-vx|cvy/);
     assert.doesNotMatch(await sh('nft', ['list', 'tables']), /convoy/);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), `pid ${pid} still alive`);
+    assert.doesNotMatch(fs.readFileSync('/proc/self/mounts', 'utf8'), new RegExp(`^${LAB_TMPFS} `, 'm'));
+    assert.ok(!fs.existsSync(lab.state.dir), `${lab.state.dir} removed`);
   });
 });

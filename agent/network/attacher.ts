@@ -16,6 +16,8 @@ import { addrOf, nth, parseCidr } from '../../proto/common/cidr';
 import { BRIDGE, OVERLAY_MTU, type HostNetwork } from './host';
 import type { LocalTasks } from './local-tasks';
 import { type Sh, hostSh } from './sh';
+import { Coalescer, ipBatch } from './batch';
+import { findHelper } from '../runtime/native';
 
 /** Prefix of every task network namespace (under /run/netns). */
 export const TASK_NETNS_PREFIX = 'convoy-t-';
@@ -37,15 +39,40 @@ export interface AttacherOptions {
   local: LocalTasks;
   sh?: Sh;
   logger?: Logger;
+  /** The native helper (convoy-init) that configures the inside of task namespaces; default: found next to the runtime. */
+  helper?: string;
+}
+
+interface NetcfgJob {
+  netns: string;
+  ifname: string;
+  mtu: number;
+  gateway: string;
+  addresses: string[];
+}
+
+/** `convoy-init netcfg`: a line per namespace in, "ok" or "error <message>" per line out. */
+function netcfgBatch(sh: Sh, helper: () => string): Coalescer<NetcfgJob, void> {
+  return new Coalescer<NetcfgJob, void>(async (jobs) => {
+    const input = jobs.map((j) => [j.netns, j.ifname, j.mtu, j.gateway, ...j.addresses].join(' ')).join('\n') + '\n';
+    const out = (await sh.run(helper(), ['netcfg'], input)).split('\n');
+    return jobs.map((j, i) => (out[i] === 'ok' ? undefined : new Error(`configuring ${j.netns}: ${out[i]?.replace(/^error /, '') || 'no answer from the helper'}`)));
+  });
 }
 
 export class Attacher implements NetworkAttacher {
   private readonly sh: Sh;
   private readonly log: Logger;
 
+  private readonly ip: Coalescer<string[], void>;
+  private readonly netcfg: Coalescer<NetcfgJob, void>;
+  private helper?: string;
+
   constructor(private readonly opts: AttacherOptions) {
     this.sh = opts.sh ?? hostSh;
     this.log = opts.logger ?? nullLogger;
+    this.ip = ipBatch(this.sh);
+    this.netcfg = netcfgBatch(this.sh, () => (this.helper ??= opts.helper ?? findHelper()));
   }
 
   async attach(task: Task): Promise<{ netnsPath: string; resolvConf?: string; hosts?: string }> {
@@ -65,19 +92,20 @@ export class Attacher implements NetworkAttacher {
     await this.opts.host.ensure(cidrs[0]);
     const gw = nth(subnet, 1);
     const addrs = cidrs.map(addrOf);
-    const create = [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`].join('\n') + '\n';
-    await this.sh.run('ip', ['-batch', '-'], create).catch(async () => {
-      // A stray veth of a half-removed attempt: remove both and try once more.
+    // The host side: the namespace and the veth pair, its host end on the bridge (one `ip` for a burst).
+    const create = [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`];
+    await this.ip.submit(create).catch(async () => {
+      // A stray veth or namespace of a half-removed attempt: remove both and try once more.
       await this.remove(ns, veth);
-      await this.sh.run('ip', ['-batch', '-'], create);
+      await this.ip.submit(create);
     });
-    // nsenter --net, not `ip -n`: `ip -n` also unshares the mount namespace and remounts /sys, which
-    // copies the host's whole mount table and, with a hundred containers starting at once, costs seconds.
-    await this.sh.run(
-      'nsenter',
-      [`--net=/run/netns/${ns}`, '--', 'ip', '-batch', '-'],
-      ['link set lo up', ...addrs.map((a) => `addr add ${a}/32 dev eth0`), `link set eth0 mtu ${OVERLAY_MTU} up`, `route add ${gw} dev eth0 scope link src ${addrs[0]}`, `route add default via ${gw} dev eth0 src ${addrs[0]}`].join('\n') + '\n',
-    );
+    // The inside: addresses and routes, by the native helper over rtnetlink (one process for a burst).
+    // Not `ip -n`: it also unshares the mount namespace and remounts /sys, which copies the host's whole
+    // mount table and, with a hundred containers starting at once, costs seconds.
+    await this.netcfg.submit({ netns: `/run/netns/${ns}`, ifname: 'eth0', mtu: OVERLAY_MTU, gateway: gw, addresses: addrs }).catch(async (e: unknown) => {
+      await this.remove(ns, veth);
+      throw e;
+    });
     this.opts.local.set({
       taskId: task.id,
       serviceId: task.serviceId,
@@ -103,9 +131,9 @@ export class Attacher implements NetworkAttacher {
     this.log.info('task detached', { 'task.id': taskId });
   }
 
+  /** Deleting the namespace deletes the pair with it; the link is removed too in case it never moved in. */
   private async remove(ns: string, veth: string): Promise<void> {
-    await this.sh.run('ip', ['netns', 'del', ns]).catch(() => undefined);
-    await this.sh.run('ip', ['link', 'del', veth]).catch(() => undefined);
+    await this.ip.submit([`netns del ${ns}`, `link del ${veth}`]).catch(() => undefined);
   }
 }
 

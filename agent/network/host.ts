@@ -69,9 +69,25 @@ export class HostNetwork {
 
   /** Creates (or fixes) the bridge and VXLAN device for subnet; cheap when already done. */
   async ensure(subnet: string): Promise<void> {
-    const c = parseCidr(subnet);
-    subnet = formatCidr(c);
+    subnet = formatCidr(parseCidr(subnet));
     if (this.subnet === subnet) return;
+    // Tasks starting together share one run.
+    if (this.ensuring?.subnet !== subnet) {
+      const run = this.doEnsure(subnet);
+      this.ensuring = { subnet, run };
+      void run
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.ensuring?.run === run) this.ensuring = undefined;
+        });
+    }
+    return this.ensuring.run;
+  }
+
+  private ensuring?: { subnet: string; run: Promise<void> };
+
+  private async doEnsure(subnet: string): Promise<void> {
+    const c = parseCidr(subnet);
     const links = JSON.parse(await this.sh.run('ip', ['-j', '-d', 'addr', 'show'])) as {
       ifname: string;
       addr_info?: { family: string; local: string; prefixlen: number }[];

@@ -161,21 +161,28 @@ export class ContainerExecutor implements Executor {
     const e = this.entry(task.id);
     e.task = task;
     if (await this.runtime.readState(task.id)) return;
-    let image: ImageRecord;
-    try {
-      image = await this.images.pull(spec.image);
-    } catch (err) {
+    // The image and the network at once: a burst of tasks waits for one pull anyway.
+    const pulling = this.images.pull(spec.image).catch((err: unknown) => {
       throw toExecutorError(err, `pulling ${spec.image}`);
+    });
+    const attaching = this.opts.network
+      ? this.opts.network.attach(task).then(
+          (n) => {
+            e.networked = true;
+            return n;
+          },
+          (err: unknown) => {
+            throw toExecutorError(err, `attaching task ${task.id} to its networks`);
+          },
+        )
+      : Promise.resolve(undefined);
+    const [pulled, attached] = await Promise.allSettled([pulling, attaching]);
+    if (pulled.status === 'rejected' || attached.status === 'rejected') {
+      if (attached.status === 'fulfilled' && attached.value && this.opts.network) await this.opts.network.detach(task.id).catch(() => undefined);
+      throw pulled.status === 'rejected' ? pulled.reason : (attached as PromiseRejectedResult).reason;
     }
-    let net: { netnsPath: string; resolvConf?: string; hosts?: string } | undefined;
-    if (this.opts.network) {
-      try {
-        net = await this.opts.network.attach(task);
-        e.networked = true;
-      } catch (err) {
-        throw toExecutorError(err, `attaching task ${task.id} to its networks`);
-      }
-    }
+    const image: ImageRecord = pulled.value;
+    const net = attached.value;
     try {
       await this.runtime.create(taskToConfig(task, image, image.layers, net));
     } catch (err) {

@@ -225,7 +225,7 @@ export async function labUp(o: LabOptions): Promise<LabState> {
     ],
     readHostNetworkFacts(),
   );
-  fs.mkdirSync(dir, { recursive: true });
+  await mountLabDisk(dir);
   const managers = Array.from({ length: m }, (_, i) => `${labHostAddr(i + 1)}:${MANAGER_PORT}`);
   const st: LabState = { dir, manager: managers[0], managers, registry: `${LAB_GATEWAY}:${LAB_REGISTRY_PORT}`, hosts: [], pids: [] };
   for (let i = 1; i <= n; i++) st.hosts.push({ index: i, netns: `${LAB_NETNS_PREFIX}${i}`, addr: labHostAddr(i), agentDir: path.join(dir, `agent-h${i}`) });
@@ -394,8 +394,40 @@ export async function removeLabNetwork(extraTaskNetns: string[] = []): Promise<v
   const hostsNs = (list.trim() ? (JSON.parse(list) as { name: string }[]) : []).map((x) => x.name).filter((x) => x.startsWith(LAB_NETNS_PREFIX));
   const tasks = new Set(extraTaskNetns);
   for (const h of hostsNs) for (const t of await taskNamespacesOf(h)) tasks.add(t);
-  for (const t of tasks) await hostSh.run('ip', ['netns', 'del', t]).catch(() => undefined);
+  if (tasks.size) await hostSh.run('ip', ['-force', '-batch', '-'], [...tasks].map((t) => `netns del ${t}`).join('\n') + '\n').catch(() => undefined);
   await removeUnderlay(LAB_BRIDGE, LAB_NETNS_PREFIX);
+}
+
+/** Source name of the lab's tmpfs, as /proc/mounts shows it. */
+export const LAB_TMPFS = 'convoy-lab';
+
+function isMountPoint(dir: string): boolean {
+  const target = path.resolve(dir);
+  return fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === target);
+}
+
+/**
+ * The lab's files (etcd, registry, every host's images, containers and logs) live on a tmpfs of
+ * their own: the hosts' disks of a throwaway cluster. Besides going with the lab at once, it keeps
+ * the lab off this machine's root filesystem, an ext4 without a journal, whose inode allocator
+ * skips every inode deleted in the last minutes and reads each one to do so: after earlier labs
+ * deleted their files, creating files there cost a hundred containers' start more CPU than
+ * anything Convoy does (docs/lab.md). CONVOY_LAB_TMPFS=0 keeps the lab on the machine's disk.
+ */
+async function mountLabDisk(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  if (process.env.CONVOY_LAB_TMPFS === '0' || isMountPoint(dir)) return;
+  await hostSh.run('mount', ['-t', 'tmpfs', '-o', 'mode=0755', LAB_TMPFS, dir]);
+}
+
+/** Unmounts the lab's tmpfs (and any stacked over it by a crashed run). */
+async function unmountLabDisk(dir: string): Promise<void> {
+  for (let i = 0; i < 8 && fs.existsSync(dir) && isMountPoint(dir); i++) {
+    await hostSh.run('umount', [dir]).catch(() => hostSh.run('umount', ['-l', dir]));
+  }
 }
 
 /** Tears the lab in dir down: services, processes, containers, namespaces, bridge, files. */
@@ -403,6 +435,7 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
   const st = readLab(dir);
   if (!st) {
     await removeLabNetwork();
+    await unmountLabDisk(dir);
     out('no lab is up\n');
     return;
   }
@@ -430,6 +463,7 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
   // The containers (an agent leaves them running when it stops): stop and remove them.
   for (const ids of await Promise.all(st.hosts.map((h) => removeContainers(h.agentDir)))) for (const id of ids) taskIds.add(id);
   await removeLabNetwork([...taskIds].map(taskNetnsName));
+  await unmountLabDisk(dir);
   fs.rmSync(dir, { recursive: true, force: true });
   out('lab down: every process, container, namespace, link and file of the lab removed\n');
 }
