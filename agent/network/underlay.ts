@@ -30,10 +30,9 @@ export async function createUnderlay(spec: UnderlaySpec, sh: Sh = hostSh): Promi
       `netns add ${h.netns}`,
       `link add ${v} type veth peer name eth0 netns ${h.netns}`,
       `link set ${v} master ${spec.bridge} up`,
-      `-n ${h.netns} link set lo up`,
     );
   });
-  await sh.run('ip', ['-batch', '-'], cmds.filter((c) => !c.startsWith('-n')).join('\n') + '\n');
+  await sh.run('ip', ['-batch', '-'], cmds.join('\n') + '\n');
   const gw = spec.bridgeCidr.split('/')[0];
   for (const h of spec.hosts) {
     await sh.run('ip', ['-n', h.netns, '-batch', '-'], `link set lo up\naddr add ${h.addr}/${prefix} dev eth0\nlink set eth0 up\nroute add default via ${gw} dev eth0\n`);
