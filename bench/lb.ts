@@ -48,8 +48,9 @@ async function wrk(netns: string, url: string, seconds: number): Promise<number>
   return Number(m[1]);
 }
 
+const isRunning = (t: Task) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING';
 async function running(lab: Lab, service: string): Promise<Task[]> {
-  return (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+  return (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service })).tasks.filter(isRunning);
 }
 const addrOf = (t: Task) => t.networks[0]?.addresses[0]?.split('/')[0] ?? '';
 
@@ -184,8 +185,9 @@ async function main(): Promise<void> {
     const dns = dnsProbe(h1.netns, dnsServer);
     try {
       for (let i = 0; i < nTasks; i++) {
-        const before = new Set((await lab.api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks.map((t) => t.id));
-        await lab.convoy('service', 'scale', `web=${(await running(lab, 'web')).length + 1}`);
+        const tasks = (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks;
+        const before = new Set(tasks.map((t) => t.id));
+        await lab.convoy('service', 'scale', `web=${tasks.filter(isRunning).length + 1}`);
         // The new task's address is known from its assignment on; from then on, host 1's nftables and
         // DNS are checked back to back, each observation timed when the check returns (an upper bound).
         let addr = '';

@@ -235,7 +235,7 @@ function choice<T extends string>(v: string, flag: string, map: Record<string, T
   return r;
 }
 
-const RESTART_CONDITIONS = { none: 'RESTART_NONE', 'on-failure': 'RESTART_ON_FAILURE', any: 'RESTART_ANY' } as const;
+const RESTART_CONDITIONS = { 'none': 'RESTART_NONE', 'on-failure': 'RESTART_ON_FAILURE', 'any': 'RESTART_ANY' } as const;
 const FAILURE_ACTIONS = { pause: 'FAILURE_PAUSE', continue: 'FAILURE_CONTINUE', rollback: 'FAILURE_ROLLBACK' } as const;
 const UPDATE_ORDERS = { 'stop-first': 'STOP_FIRST', 'start-first': 'START_FIRST' } as const;
 const ENDPOINT_MODES = { vip: 'VIP', dnsrr: 'DNSRR' } as const;

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Command } from 'commander';
 import { ContainerExecutor } from '../../agent/runtime/executor';
+import { unmountUnder } from '../../agent/runtime/runtime';
 import { assembleImage, buildLayer, pushImage } from '../../agent/runtime/image/push';
 import { checkRanges, readHostNetworkFacts } from '../../agent/network/ranges';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../../agent/network/programmer';
@@ -423,19 +424,12 @@ async function mountLabDisk(dir: string): Promise<void> {
   await hostSh.run('mount', ['-t', 'tmpfs', '-o', 'mode=0755', LAB_TMPFS, dir]);
 }
 
-/** Unmounts the lab's tmpfs (and any stacked over it by a crashed run). */
-async function unmountLabDisk(dir: string): Promise<void> {
-  for (let i = 0; i < 8 && fs.existsSync(dir) && isMountPoint(dir); i++) {
-    await hostSh.run('umount', [dir]).catch(() => hostSh.run('umount', ['-l', dir]));
-  }
-}
-
 /** Tears the lab in dir down: services, processes, containers, namespaces, bridge, files. */
 export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => undefined): Promise<void> {
   const st = readLab(dir);
   if (!st) {
     await removeLabNetwork();
-    await unmountLabDisk(dir);
+    await unmountUnder(path.resolve(dir));
     out('no lab is up\n');
     return;
   }
@@ -463,7 +457,7 @@ export async function labDown(dir = LAB_DIR, out: (s: string) => void = () => un
   // The containers (an agent leaves them running when it stops): stop and remove them.
   for (const ids of await Promise.all(st.hosts.map((h) => removeContainers(h.agentDir)))) for (const id of ids) taskIds.add(id);
   await removeLabNetwork([...taskIds].map(taskNetnsName));
-  await unmountLabDisk(dir);
+  await unmountUnder(path.resolve(dir));
   fs.rmSync(dir, { recursive: true, force: true });
   out('lab down: every process, container, namespace, link and file of the lab removed\n');
 }
