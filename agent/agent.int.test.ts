@@ -1,5 +1,5 @@
 // The agent against real managers (manager core's startManager) on a real
-// etcd (e2e/support/etcd.ts): join refusal, failover without restarts, and
+// etcd (lab/etcd.ts): join refusal, failover without restarts, and
 // batched status reaching etcd (read back through a surviving manager).
 //
 import { strict as assert } from 'node:assert';
@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type ControlClient, type Task } from '../proto/mod';
 import { HollowExecutor, JoinRefusedError, startAgent, type AgentHandle } from './mod';
-import { eventually } from './session/fake-manager';
+import { eventually } from './session/testing/fake-manager';
 import { freePort, startManager } from '../manager/mod';
-import { startEtcd, type TestEtcd } from '../e2e/support/etcd';
-import { nullLogger } from '../proto/common/logger';
+import { startEtcd, type TestEtcd } from '../lab/etcd';
+import { nullLogger } from '../common/logger';
 
 interface ManagerLike {
   /** host:port of its gRPC server. */

@@ -2,8 +2,8 @@
 // executor (runtime), host networking and event publishing together.
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { NetworkState, NodeDescription } from '../proto/mod';
-import { errMsg, nullLogger, type Logger } from '../proto/common/logger';
-import { nullEventSink, type EventSink } from '../proto/common/events';
+import { errMsg, nullLogger, type Logger } from '../common/logger';
+import { nullEventSink, type EventSink } from '../proto/events';
 import type { Executor, NetworkAttacher, NetworkProgrammer } from './executor';
 import { HollowExecutor } from './hollow/executor';
 import { ContainerExecutor, type ContainerExecutorOptions } from './runtime/executor';
@@ -15,8 +15,9 @@ import type { JoinRefusedError } from './session/errors';
 import { loadNodeId, saveNodeId } from './state/node-state';
 import { AgentObservability } from './observe/mod';
 import { agentSocketPath, DEFAULT_RUN_DIR, startExecServer, type ExecServer } from './exec/mod';
+import { DEFAULT_STATE_DIR } from '../proto/defaults';
 
-export const DEFAULT_STATE_DIR = '/var/lib/convoy';
+export { DEFAULT_STATE_DIR };
 
 export interface AgentOptions {
   /** Manager gRPC addresses (host:port); the first reachable one is used, the others are failover targets. */

@@ -1,5 +1,5 @@
 // Public surface of the agent.
-import { createLogger } from '../proto/common/logger';
+import { createLogger } from '../common/logger';
 import { Agent, type AgentHandle, type AgentOptions } from './agent';
 import { JoinRefusedError } from './session/errors';
 

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Task } from '../proto/mod';
-import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
+import { DEMO_HTTPD, waitFor } from '../lab/mod';
 import { startLab } from '../e2e/support/lab';
 import { arg } from './support';
 

@@ -23,7 +23,7 @@ import { diffText, renderRuleset } from '../agent/network/nft';
 import { buildQuery, parseResponse } from '../agent/network/dns';
 import { netnsSh, hostSh } from '../agent/network/sh';
 import { taskNetnsName } from '../agent/network/attacher';
-import { DEMO_HTTPD, waitFor } from '../cli/lab/mod';
+import { DEMO_HTTPD, waitFor } from '../lab/mod';
 import { startLab, type Lab } from '../e2e/support/lab';
 import { arg, quantile } from './support';
 

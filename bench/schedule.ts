@@ -21,10 +21,10 @@ import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { startHollowFleet } from '../agent/hollow/fleet';
 import { freePort } from '../manager/embedded/etcd';
-import { nullLogger } from '../proto/common/logger';
+import { nullLogger } from '../common/logger';
 import { grpcPackages, type ControlClient, type Node } from '../proto/mod';
 import { reconcile } from '../manager/reconcile';
-import { cluster, node, service } from '../manager/orchestrator/testing';
+import { cluster, node, service } from '../manager/orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../manager/state/snapshot';
 
 const NODES = Number(process.env.NODES ?? 1000);

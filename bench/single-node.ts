@@ -4,14 +4,14 @@
 // included, even after a failure.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startRegistry, type TestRegistry } from '../e2e/support/registry';
-import { pushBusyboxImage } from '../e2e/support/images';
+import { startRegistry, type TestRegistry } from '../lab/registry';
+import { pushBusyboxImage } from '../lab/images';
 import { Agent } from '../agent/agent';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { freePort, startManager, type ManagerHandle } from '../manager/mod';
 import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
-import { nullLogger } from '../proto/common/logger';
+import { nullLogger } from '../common/logger';
 
 export interface SingleNode {
   api: ControlApi;

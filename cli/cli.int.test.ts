@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { eventually } from '../e2e/support/cluster';
-import { startEtcd, type TestEtcd } from '../e2e/support/etcd';
+import { startEtcd, type TestEtcd } from '../lab/etcd';
 import { freePort } from '../manager/mod';
 import type { Node, Service, Task } from '../proto/mod';
 

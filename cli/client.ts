@@ -4,9 +4,9 @@
 // them an object literal instead of a manager.
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type ControlClient } from '../proto/mod';
+import { DEFAULT_HOST } from '../proto/defaults';
 
-/** Where `convoy` looks for a manager when neither --host nor CONVOY_HOST says. */
-export const DEFAULT_HOST = '127.0.0.1:7420';
+export { DEFAULT_HOST };
 /** Environment variable naming the manager (host:port), as DOCKER_HOST. */
 export const HOST_ENV = 'CONVOY_HOST';
 /**

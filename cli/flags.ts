@@ -5,8 +5,9 @@
 // 1G)") and the whole mapping is unit-tested without a manager.
 import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { HealthConfig, Mount, PortConfig, ServiceSpec, UpdateConfig } from '../proto/mod';
+import type { HealthConfig, Mount, PortConfig, ServiceSpec } from '../proto/mod';
 import { CliError } from './client';
+import { DEFAULT_RESTART_POLICY as DEFAULT_RESTART, DEFAULT_UPDATE_CONFIG as DEFAULT_UPDATE, DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
 // ---- values ---------------------------------------------------------------
 
@@ -243,12 +244,9 @@ const SERVICE_MODES = { replicated: 'REPLICATED', global: 'GLOBAL' } as const;
 
 // ---- defaults (Docker's) ---------------------------------------------------
 
-/** Docker's restart policy defaults: any exit, 5 s apart, no limit. */
-export const DEFAULT_RESTART = { condition: 'RESTART_ANY', delayMs: 5000, maxAttempts: 0, windowMs: 0 } as const;
-/** Docker's update/rollback defaults: one task at a time, pause on failure, watch 5 s. */
-export const DEFAULT_UPDATE: UpdateConfig = { parallelism: 1, delayMs: 0, failureAction: 'FAILURE_PAUSE', monitorMs: 5000, maxFailureRatio: 0, order: 'STOP_FIRST' };
-/** Docker's stop grace period. */
-export const DEFAULT_STOP_GRACE_MS = 10_000;
+export { DEFAULT_RESTART };
+export { DEFAULT_UPDATE };
+export { DEFAULT_STOP_GRACE_MS };
 
 // ---- flags ---------------------------------------------------------------
 

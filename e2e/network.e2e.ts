@@ -8,7 +8,7 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { DEMO_HTTPD, LAB_TMPFS, control, waitFor } from '../cli/lab/mod';
+import { DEMO_HTTPD, LAB_TMPFS, control, waitFor } from '../lab/mod';
 import type { Node, Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
 

@@ -28,7 +28,7 @@ import type { Node, Service, Task } from '../proto/mod';
 import { eventually } from './support/cluster';
 import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
-import { killOrphans, stopChild } from './support/procs';
+import { killOrphans, stopChild } from '../lab/procs';
 
 /** The burn control dir (bind-mounted into the burning tasks: agents share the machine's filesystem). */
 const ROOT = '/tmp/convoy-test-e2e-observability';

@@ -16,16 +16,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startManager, freePort, type ManagerHandle } from '../manager/mod';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
-import { nullLogger } from '../proto/common/logger';
+import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
 import type { AgentOptions } from '../agent/mod';
 import { Runtime, alive, type ContainerState } from '../agent/runtime/runtime';
 import { detectCgroupDriver } from '../agent/runtime/cgroups/cgroups';
-import { startEtcd, type TestEtcd } from './support/etcd';
+import { startEtcd, type TestEtcd } from '../lab/etcd';
 import { eventually } from './support/cluster';
-import { pushBusyboxImage } from './support/images';
-import { REGISTRY_BINARY, killOrphanedRegistries } from './support/registry';
-import { killOrphans, stopChild } from './support/procs';
+import { pushBusyboxImage } from '../lab/images';
+import { REGISTRY_BINARY, killOrphanedRegistries } from '../lab/registry';
+import { killOrphans, stopChild } from '../lab/procs';
 
 /** Everything of this file lives here (agent state, registry storage, manager data). */
 const ROOT = '/tmp/convoy-test-e2e-runtime';

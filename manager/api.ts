@@ -2,7 +2,7 @@
 // a status code and one clear message, and promise-returning unary handlers
 // that report every call to the observer.
 import * as grpc from '@grpc/grpc-js';
-import { errMsg } from '../proto/common/logger';
+import { errMsg } from '../common/logger';
 import { ConflictError } from './store/store';
 
 export class ApiError extends Error {

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { grpcPackages, type Cluster, type ControlHandlers, type Network, type Node, type Service, type Task } from '../proto/mod';
-import type { Logger } from '../proto/common/logger';
+import type { Logger } from '../common/logger';
 import { ApiError, grpcError, unaryWith } from './api';
 import type { ManagerObserver } from './hooks';
 import { newId } from './ids';

@@ -16,7 +16,7 @@ import {
   type Service,
   type Task,
 } from '../proto/mod';
-import type { Logger } from '../proto/common/logger';
+import type { Logger } from '../common/logger';
 import { ApiError, grpcError, unaryWith } from './api';
 import type { ManagerObserver } from './hooks';
 import { newId } from './ids';

@@ -3,7 +3,7 @@
 // (Prometheus through prom-client, events over NATS). Every method must be
 // cheap, synchronous from the caller's point of view, and never throw: a
 // broken metrics or NATS connection never stops scheduling.
-import type { ConvoyEvent } from '../proto/common/events';
+import type { ConvoyEvent } from '../proto/events';
 import type { ClusterSnapshot } from './state/snapshot';
 
 export interface ReconcileFigures {

@@ -6,7 +6,7 @@
 // falls due (`wakeAt`: restart delays, update delay and monitor), and every
 // FULL_TICK_MS as a safety net over everything.
 import type { Node, Service, Task } from '../proto/mod';
-import { errMsg, type Logger } from '../proto/common/logger';
+import { errMsg, type Logger } from '../common/logger';
 import type { Autoscaler, ManagerObserver } from './hooks';
 import { reconcile, type ReconcileOptions } from './reconcile';
 import type { Change, StateCache } from './state/cache';

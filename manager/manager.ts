@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { grpcPackages, type Cluster } from '../proto/mod';
-import { createLogger, errMsg, type Logger } from '../proto/common/logger';
+import { createLogger, errMsg, type Logger } from '../common/logger';
 import { ApiError } from './api';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_INGRESS_PORTS, DEFAULT_VIP_CIDR } from './allocator/allocator';
 import { createControl, makeToken, sha256 } from './control';
@@ -16,9 +16,10 @@ import { startNats, type EmbeddedNats } from './embedded/nats';
 import { newId } from './ids';
 import { createLeader } from './leader';
 import { startManagerObservability } from './observe/mod';
-import { checkRanges, readHostNetworkFacts } from '../agent/network/ranges';
+import { checkRanges, readHostNetworkFacts } from '../common/ranges';
 import { StateCache } from './state/cache';
 import { ConflictError, DEFAULT_MAX_TXN_OPS, Store } from './store/store';
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_ELECTION_TTL_S } from '../proto/defaults';
 
 export interface ManagerOptions {
   id?: string;
@@ -53,10 +54,8 @@ export interface ManagerHandle {
   stop(): Promise<void>;
 }
 
-/** Agents heartbeat once a second by default; a node is down after ~3 s of silence. */
-export const DEFAULT_HEARTBEAT_MS = 1000;
-/** Leader lease: 2 s, so a new leader takes over within ~2-3 s of the old one dying. */
-export const DEFAULT_ELECTION_TTL_S = 2;
+export { DEFAULT_HEARTBEAT_MS };
+export { DEFAULT_ELECTION_TTL_S };
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
   // What was started so far, undone in reverse when a later step fails (a bad range, a taken port).

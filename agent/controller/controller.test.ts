@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { TaskStateName, TaskStatus } from '../../proto/mod';
 import { ExecutorError } from '../executor';
 import { TaskController } from './controller';
-import { fakeExecutor, makeSpec, makeTask, until } from './fake-executor';
+import { fakeExecutor, makeSpec, makeTask, until } from './testing/fake-executor';
 
 function setup() {
   const fx = fakeExecutor();

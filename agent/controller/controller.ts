@@ -16,11 +16,11 @@ import {
   type TaskStatus,
 } from '../../proto/mod';
 import { ExecutorError, type Executor, type ExitResult, type HealthState } from '../executor';
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
-import type { EventSink } from '../../proto/common/events';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
+import type { EventSink } from '../../proto/events';
+import { DEFAULT_STOP_GRACE_MS } from '../../proto/defaults';
 
-/** Stop grace period when the spec gives none (Docker's default). */
-export const DEFAULT_STOP_GRACE_MS = 10_000;
+export { DEFAULT_STOP_GRACE_MS };
 
 export interface ControllerDeps {
   executor: Executor;

@@ -4,7 +4,7 @@
 // sent once, as RUNNING: the manager only needs the newest, it refuses to go
 // backwards anyway) and sends them in one UpdateTaskStatus call.
 import type { TaskStatus } from '../../proto/mod';
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
 
 /** Flush this long after the first pending update: one RPC per ~100 ms per node instead of one per transition. */
 export const FLUSH_INTERVAL_MS = 100;

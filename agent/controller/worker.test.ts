@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import type { TaskStatus } from '../../proto/mod';
 import { Worker } from './worker';
-import { fakeExecutor, makeTask, until } from './fake-executor';
+import { fakeExecutor, makeTask, until } from './testing/fake-executor';
 
 function setup() {
   const fx = fakeExecutor();

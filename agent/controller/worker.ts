@@ -6,8 +6,8 @@
 // adopted when the first COMPLETE set still assigns them, removed otherwise.
 import { stateRank, type Task, type TaskStatus } from '../../proto/mod';
 import type { ExistingContainer, Executor } from '../executor';
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
-import type { EventSink } from '../../proto/common/events';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
+import type { EventSink } from '../../proto/events';
 import { DEFAULT_STOP_GRACE_MS, TaskController } from './controller';
 import type { StatusReporter } from './reporter';
 

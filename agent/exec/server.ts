@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
 import { resizeExec } from '../runtime/runtime';
 import { agentLocalPackage, type AgentLocalHandlers, type ExecRequest__Output, type ExecResponse } from './proto';
 

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startHollowFleet } from './fleet';
-import { eventually, fakeCluster, startFakeManager } from '../session/fake-manager';
-import { makeTask } from '../controller/fake-executor';
+import { eventually, fakeCluster, startFakeManager } from '../session/testing/fake-manager';
+import { makeTask } from '../controller/testing/fake-executor';
 
 describe('hollow fleet', () => {
   it('runs many hollow agents in one process, each with its own session and node', async () => {

@@ -5,8 +5,8 @@
 // process-wide DispatcherClientPool, so 1,000 agents cost ~2,000 streams on a
 // handful of connections, not 1,000 connections.
 import * as path from 'node:path';
-import { nullLogger, type Logger } from '../../proto/common/logger';
-import type { EventSink } from '../../proto/common/events';
+import { nullLogger, type Logger } from '../../common/logger';
+import type { EventSink } from '../../proto/events';
 import { Agent, type AgentHandle } from '../agent';
 import { HollowExecutor, type HollowOptions } from './executor';
 

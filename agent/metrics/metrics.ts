@@ -6,7 +6,7 @@
 // autoscaler over NATS.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { NetworkState, Task } from '../../proto/mod';
-import type { TaskEvent } from '../../proto/common/events';
+import type { TaskEvent } from '../../proto/events';
 import type { Executor, TaskStats } from '../executor';
 import { ContainerExecutor } from '../runtime/executor';
 import { FastStats } from './fast-stats';

@@ -9,10 +9,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { Task } from '../../proto/mod';
-import type { Logger } from '../../proto/common/logger';
-import { nullLogger } from '../../proto/common/logger';
+import type { Logger } from '../../common/logger';
+import { nullLogger } from '../../common/logger';
 import type { NetworkAttacher } from '../executor';
-import { addrOf, nth, parseCidr } from '../../proto/common/cidr';
+import { addrOf, nth, parseCidr } from '../../common/cidr';
 import { BRIDGE, OVERLAY_MTU, type HostNetwork } from './host';
 import type { LocalTasks } from './local-tasks';
 import { type Sh, hostSh } from './sh';

@@ -8,8 +8,8 @@
 // The wire format is the small part of RFC 1035 this needs (no dependency).
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
-import type { Logger } from '../../proto/common/logger';
-import { nullLogger } from '../../proto/common/logger';
+import type { Logger } from '../../common/logger';
+import { nullLogger } from '../../common/logger';
 
 export const DNS_PORT = 53;
 /** Answers are for now: scaling and failover must show at once. */

@@ -10,9 +10,9 @@
 // onlink`, a permanent neighbour `10.42.4.0 → vtepMac(10.42.4.0/24)`, and an
 // FDB entry `vtepMac → underlay address`. The VTEP MAC is derived from the
 // subnet, so a peer's MAC needs no extra field in NetworkState.
-import type { Logger } from '../../proto/common/logger';
-import { nullLogger } from '../../proto/common/logger';
-import { nth, parseCidr, formatCidr } from '../../proto/common/cidr';
+import type { Logger } from '../../common/logger';
+import { nullLogger } from '../../common/logger';
+import { nth, parseCidr, formatCidr } from '../../common/cidr';
 import { type Sh, hostSh } from './sh';
 
 export const BRIDGE = 'convoy0';

@@ -5,14 +5,14 @@
 //   ...
 //   await net.programmer.close(); await net.cleanup();   // only when leaving the cluster
 import * as fs from 'node:fs';
-import type { Logger } from '../../proto/common/logger';
-import { nullLogger } from '../../proto/common/logger';
+import type { Logger } from '../../common/logger';
+import { nullLogger } from '../../common/logger';
 import { Attacher } from './attacher';
 import { DnsServer } from './dns';
 import { HostNetwork } from './host';
 import { LocalTasks } from './local-tasks';
 import { Programmer } from './programmer';
-import { checkRanges, parseResolvConf, readHostNetworkFacts } from './ranges';
+import { checkRanges, parseResolvConf, readHostNetworkFacts } from '../../common/ranges';
 import { type Sh, hostSh } from './sh';
 
 export { Attacher, taskNetnsName, vethName, removeTaskLeftovers } from './attacher';
@@ -21,7 +21,7 @@ export { HostNetwork, removeHostNetworking, BRIDGE, VXLAN, NFT_TABLE } from './h
 export { LocalTasks } from './local-tasks';
 export { Programmer, DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from './programmer';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from './programmer';
-export { checkRanges, readHostNetworkFacts, RangeConflictError } from './ranges';
+export { checkRanges, readHostNetworkFacts, RangeConflictError } from '../../common/ranges';
 export { hostSh, netnsSh, type Sh } from './sh';
 
 /**

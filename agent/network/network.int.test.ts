@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { NetworkState, Task } from '../../proto/mod';
 import { taskNetnsName } from './attacher';
 import { FakeHost } from './testing/fake-host';
-import { createUnderlay, removeUnderlay, type UnderlaySpec } from './underlay';
+import { createUnderlay, removeUnderlay, type UnderlaySpec } from '../../lab/underlay';
 
 const BR = 'convoy-nt0';
 const NS = 'convoy-nt-h';

@@ -4,17 +4,18 @@
 // task changes (attach/detach) re-apply the last state, so host-mode ports
 // and the DNS view of a starting container are right before it runs.
 import type { NetworkState } from '../../proto/mod';
-import type { Logger } from '../../proto/common/logger';
-import { errMsg, nullLogger } from '../../proto/common/logger';
+import type { Logger } from '../../common/logger';
+import { errMsg, nullLogger } from '../../common/logger';
 import type { NetworkProgrammer } from '../executor';
 import { DnsTable, type DnsServer, type DnsService } from './dns';
 import type { HostNetwork } from './host';
 import type { LocalTask, LocalTasks } from './local-tasks';
 import { diffText, renderRuleset, type RenderStats, type Ruleset } from './nft';
 import { type Sh, hostSh } from './sh';
+import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../../proto/defaults';
 
-export const DEFAULT_CLUSTER_CIDR = '10.42.0.0/16';
-export const DEFAULT_VIP_CIDR = '10.43.0.0/16';
+export { DEFAULT_CLUSTER_CIDR };
+export { DEFAULT_VIP_CIDR };
 
 export interface ProgrammerOptions {
   host: HostNetwork;

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { nullLogger } from '../../proto/common/logger';
-import type { LogBatch } from '../../proto/common/events';
+import { nullLogger } from '../../common/logger';
+import type { LogBatch } from '../../proto/events';
 import { LOG_BATCH_LINES, LogServer, parseLogLine } from './logs';
 
 const rec = (t: string, log: string, stream = 'stdout') => `${JSON.stringify({ time: t, stream, log })}\n`;

@@ -1,13 +1,13 @@
 // Serving `convoy service logs` / `convoy task logs`: the runtime writes every
 // task's stdout/stderr as JSON lines ({"time","stream","log"}) into
 // <state>/logs/<task>.log, rotated to .1, .2 ...; the agent answers a
-// LogRequest (proto/common/events.ts) by publishing LogBatch messages to the
+// LogRequest (proto/events.ts) by publishing LogBatch messages to the
 // requester's inbox, then, with follow, the new lines as they come until the
 // requester stops sending keepalives.
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { LOG_KEEPALIVE_TIMEOUT_MS, type LogBatch, type LogLine, type LogRequest } from '../../proto/common/events';
-import { errMsg, type Logger } from '../../proto/common/logger';
+import { LOG_KEEPALIVE_TIMEOUT_MS, type LogBatch, type LogLine, type LogRequest } from '../../proto/events';
+import { errMsg, type Logger } from '../../common/logger';
 
 /** Lines per LogBatch message (keeps messages well under NATS' 1 MiB default). */
 export const LOG_BATCH_LINES = 200;

@@ -2,12 +2,12 @@
 // session tells the agent the managers' NATS URL — task state events, usage
 // stats every STATS_INTERVAL_MS (for the leader's autoscaler) and log
 // requests. NATS going away never stops tasks: events and stats published
-// meanwhile wait in a bounded buffer (proto/common/nats.ts) and the oldest are
+// meanwhile wait in a bounded buffer (common/nats.ts) and the oldest are
 // dropped and counted (convoy_agent_nats_dropped_total).
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
-import { logsSubject, statsSubject, eventSubject, type ConvoyEvent, type EventSink, type StatsMessage } from '../../proto/common/events';
-import { NatsLink } from '../../proto/common/nats';
-import { serveMetrics } from '../../proto/common/metrics';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
+import { logsSubject, statsSubject, eventSubject, type ConvoyEvent, type EventSink, type StatsMessage } from '../../proto/events';
+import { NatsLink } from '../../common/nats';
+import { serveMetrics } from '../../common/metrics';
 import type { NetworkState, Task } from '../../proto/mod';
 import type { Executor } from '../executor';
 import { ContainerExecutor } from '../runtime/executor';

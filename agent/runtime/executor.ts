@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import type { Task } from '../../proto/mod';
-import { errMsg, nullLogger, type Logger } from '../../proto/common/logger';
+import { errMsg, nullLogger, type Logger } from '../../common/logger';
 import {
   ExecutorError,
   type ExistingContainer,
@@ -22,6 +22,7 @@ import { ImageError, type RegistryOptions } from './image/registry';
 import { ImageStore, type ImageRecord } from './image/store';
 import { findHelper } from './native';
 import { Runtime, RuntimeError, type ContainerConfig, type ExecOptions, type MountSpec } from './runtime';
+import { DEFAULT_STATE_DIR, DEFAULT_STOP_GRACE_MS } from '../../proto/defaults';
 
 export interface ContainerExecutorOptions {
   /** Default /var/lib/convoy. */
@@ -38,8 +39,8 @@ export interface ContainerExecutorOptions {
   engineLabels?: Record<string, string>;
 }
 
-export const DEFAULT_STATE_DIR = '/var/lib/convoy';
-export const DEFAULT_STOP_GRACE_MS = 10_000;
+export { DEFAULT_STATE_DIR };
+export { DEFAULT_STOP_GRACE_MS };
 /** Label names the executor puts on containers. */
 export const LABEL_TASK_ID = 'convoy.task.id';
 export const LABEL_SERVICE = 'convoy.service.name';

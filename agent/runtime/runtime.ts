@@ -18,7 +18,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { nullLogger, type Logger } from '../../proto/common/logger';
+import { nullLogger, type Logger } from '../../common/logger';
 import { detectCgroupDriver, type CgroupDriver, type CgroupLimits, type CgroupStats } from './cgroups/cgroups';
 import { encodeRecords, findHelper, readChannel, spawnHelper, flatten, type Records } from './native';
 

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { AssignmentTracker, type AssignmentsMessageLike } from './assignments';
-import { makeTask } from '../controller/fake-executor';
+import { makeTask } from '../controller/testing/fake-executor';
 
 const complete = (resultsIn: string, ids: string[]): AssignmentsMessageLike => ({
   type: 'COMPLETE',

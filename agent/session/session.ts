@@ -8,7 +8,7 @@
 //   - anything else (stream ended, manager gone, deadline): next manager in the list, after backoff.
 // The backoff resets once a session proved healthy (a heartbeat went through).
 import type { NetworkState, Node, NodeDescription } from '../../proto/mod';
-import { nullLogger, type Logger } from '../../proto/common/logger';
+import { nullLogger, type Logger } from '../../common/logger';
 import { AssignmentTracker, type AssignmentsResult } from './assignments';
 import { Backoff } from './backoff';
 import { sharedClientPool, type ClientLease, type DispatcherClientPool } from './client-pool';

@@ -3,13 +3,13 @@ import * as os from 'node:os';
 import { Command } from 'commander';
 // The agent's modules load when `convoy agent` runs, not for every CLI verb (they double its start-up time).
 import type { AgentOptions } from '../../agent/mod';
-import { createLogger } from '../../proto/common/logger';
+import { createLogger } from '../../common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
 import { collect, parseKv } from '../flags';
+import { DEFAULT_AGENT_METRICS, TOKEN_ENV } from '../../proto/defaults';
 
-export const DEFAULT_AGENT_METRICS = '0.0.0.0:7422';
-/** The join token may come from the environment instead of the command line (ps shows arguments). */
-export const TOKEN_ENV = 'CONVOY_JOIN_TOKEN';
+export { DEFAULT_AGENT_METRICS };
+export { TOKEN_ENV };
 
 export interface AgentFlags {
   manager?: string;

@@ -3,14 +3,14 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 // The manager's modules load when `convoy manager` runs, not for every CLI verb.
 import type { ManagerOptions } from '../../manager/mod';
-import { createLogger } from '../../proto/common/logger';
+import { createLogger } from '../../common/logger';
 import { CliError, guarded, type CliIO } from '../client';
 import { parseDuration } from '../flags';
+import { DEFAULT_MANAGER_DATA_DIR, DEFAULT_MANAGER_LISTEN, DEFAULT_MANAGER_METRICS } from '../../proto/defaults';
 
-/** Where a manager keeps its id, join tokens and (embedded default) etcd data. */
-export const DEFAULT_MANAGER_DATA_DIR = '/var/lib/convoy/manager';
-export const DEFAULT_MANAGER_LISTEN = '0.0.0.0:7420';
-export const DEFAULT_MANAGER_METRICS = '0.0.0.0:7421';
+export { DEFAULT_MANAGER_DATA_DIR };
+export { DEFAULT_MANAGER_LISTEN };
+export { DEFAULT_MANAGER_METRICS };
 
 export interface ManagerFlags {
   id?: string;

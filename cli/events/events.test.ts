@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import type { ConvoyEvent } from '../../proto/common/events';
+import type { ConvoyEvent } from '../../proto/events';
 import { formatEvent, matches, parseFilters, subjectFor } from './mod';
 import { parseSince } from './nats';
 import { autoscalePolicy, describePolicy } from '../service/autoscale';

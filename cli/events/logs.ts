@@ -1,13 +1,13 @@
 // The client side of logs over NATS, shared by `convoy service logs` and
 // `convoy task logs`: ask every node that holds one of the tasks
-// (convoy.logs.<nodeId>, proto/common/events.ts LogRequest), merge what comes
+// (convoy.logs.<nodeId>, proto/events.ts LogRequest), merge what comes
 // back on our inbox by time, prefix each line with task and host. With
 // --follow, keep the agents streaming with keepalives, and pick up tasks that
 // appear later (a scaled-up or restarted service) by re-listing them.
 import type { Codec, NatsConnection } from 'nats';
 import type { Node, Task } from '../../proto/mod';
 import { CliError, type CliIO, type ControlApi } from '../client';
-import { LOG_KEEPALIVE_MS, logsSubject, type LogBatch, type LogLine, type LogRequest } from '../../proto/common/events';
+import { LOG_KEEPALIVE_MS, logsSubject, type LogBatch, type LogLine, type LogRequest } from '../../proto/events';
 import { natsLib } from './nats';
 
 /** How long a node may take to answer a request for history before we give up on it. */

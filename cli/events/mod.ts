@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import type { NatsConnection } from 'nats';
 import { CliError, processIO, type CliIO } from '../client';
 import { collect } from '../flags';
-import { EVENTS_STREAM, type ConvoyEvent } from '../../proto/common/events';
+import { EVENTS_STREAM, type ConvoyEvent } from '../../proto/events';
 import { interrupted, natsLib, parseSince, withNats } from './nats';
 
 const FILTER_KEYS = ['type', 'action', 'service', 'node', 'task'] as const;

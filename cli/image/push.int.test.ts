@@ -5,7 +5,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRegistry, type TestRegistry } from '../../e2e/support/registry';
+import { startRegistry, type TestRegistry } from '../../lab/registry';
 
 const MAIN = path.join(__dirname, '..', 'main.js');
 

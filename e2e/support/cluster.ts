@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type ControlClient } from '../../proto/mod';
-import { startEtcd, type TestEtcd } from './etcd';
+import { startEtcd, type TestEtcd } from '../../lab/etcd';
 
 export interface Proc {
   pid: number;

@@ -23,7 +23,7 @@ import {
   stopLabNats,
   type LabControl,
   type LabState,
-} from '../../cli/lab/mod';
+} from '../../lab/mod';
 
 /** Where the test lab keeps its state (apart from a developer's `convoy lab up`). */
 export const TEST_LAB_DIR = process.env.CONVOY_TEST_LAB_DIR ?? '/var/lib/convoy-lab-test';

@@ -3,7 +3,7 @@
 // "READY <json>" on stdout once up.
 import { startManager, type ManagerOptions } from '../../manager/mod';
 import { startAgent, type AgentOptions } from '../../agent/mod';
-import { createLogger, nullLogger } from '../../proto/common/logger';
+import { createLogger, nullLogger } from '../../common/logger';
 
 /** CONVOY_TEST_LOGS=1: the processes log to stderr (kept in <cluster dir>/<role>-<pid>.log). */
 const logger = (c: string) => (process.env.CONVOY_TEST_LOGS ? createLogger(c) : nullLogger);

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../../manager/embedded/etcd';
 import { eventually } from './cluster';
-import { stopChild } from './procs';
+import { stopChild } from '../../lab/procs';
 
 export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
 const DIR_PREFIX = 'convoy-test-prometheus-';

@@ -1,7 +1,7 @@
 // The allocator: subnets, task addresses, VIPs, ports — all derived from the
 // stored objects, so a new leader (a fresh Sim on the same state) agrees.
 import { strict as assert } from 'node:assert';
-import { node, service, Sim } from '../orchestrator/testing';
+import { node, service, Sim } from '../orchestrator/testing/fixtures';
 
 const addrs = (s: Sim) => [...s.tasks.values()].flatMap((t) => t.networks.flatMap((n) => n.addresses));
 

@@ -22,21 +22,16 @@
 import type { Network, Node, PortConfig, Task } from '../../proto/mod';
 import { hasEnded, isUnassigned } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
-import { cidrSize, formatCidr, intToIp, offsetIn, parseCidr, type Cidr } from '../../proto/common/cidr';
+import { cidrSize, formatCidr, intToIp, offsetIn, parseCidr, type Cidr } from '../../common/cidr';
+import { DEFAULT_NETWORK, DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR, DEFAULT_INGRESS_PORTS, DEFAULT_HOST_PORTS } from '../../proto/defaults';
 
-export const DEFAULT_NETWORK = 'default';
+export { DEFAULT_NETWORK };
 /** First VXLAN id handed out (Docker's overlay driver starts at 4096 too). */
 export const VNI_BASE = 4096;
-export const DEFAULT_CLUSTER_CIDR = '10.42.0.0/16';
-export const DEFAULT_VIP_CIDR = '10.43.0.0/16';
-/** Ingress published ports, as Kubernetes NodePorts. */
-export const DEFAULT_INGRESS_PORTS = { min: 30000, max: 32767 };
-/**
- * Host-mode ports picked when none is given: below the ingress range (which
- * every host listens on) and below Linux's ephemeral range (32768-60999, the
- * source ports of outgoing connections).
- */
-export const DEFAULT_HOST_PORTS = { min: 20000, max: 29999 };
+export { DEFAULT_CLUSTER_CIDR };
+export { DEFAULT_VIP_CIDR };
+export { DEFAULT_INGRESS_PORTS };
+export { DEFAULT_HOST_PORTS };
 /** Every node gets a /24: 253 task addresses. */
 export const NODE_SUBNET_PREFIX = 24;
 

@@ -1,5 +1,5 @@
-// Address capacity for the scheduler; the IPv4 arithmetic is proto/common/cidr.ts.
-import { cidrSize, parseCidr } from '../../proto/common/cidr';
+// Address capacity for the scheduler; the IPv4 arithmetic is common/cidr.ts.
+import { cidrSize, parseCidr } from '../../common/cidr';
 
 /** Task addresses a node subnet offers: all but network, broadcast and .1 (the node's bridge). */
 export function taskAddressCapacity(subnet: string): number {

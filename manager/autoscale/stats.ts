@@ -1,7 +1,7 @@
 // The latest usage sample of every task, as the agents publish them on
 // convoy.stats.<nodeId>. Input comes from the network: anything malformed is
 // ignored sample by sample.
-import type { StatsMessage, TaskStatsSample } from '../../proto/common/events';
+import type { StatsMessage, TaskStatsSample } from '../../proto/events';
 import { STALE_MS, type TaskUsage } from './autoscale';
 
 /** Samples older than this are forgotten (well past STALE_MS, which already ignores them). */

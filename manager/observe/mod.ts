@@ -4,10 +4,10 @@
 // Nothing here may stop scheduling: every observer call is synchronous, cheap
 // and never throws; NATS is (re)connected in the background.
 import { RetentionPolicy, StorageType, nanos, type NatsConnection } from 'nats';
-import { errMsg, type Logger } from '../../proto/common/logger';
-import { EVENTS_MAX_AGE_MS, EVENTS_STREAM, EVENTS_SUBJECTS, STATS_SUBJECTS, eventSubject, type ConvoyEvent } from '../../proto/common/events';
-import { NatsLink } from '../../proto/common/nats';
-import { serveMetrics } from '../../proto/common/metrics';
+import { errMsg, type Logger } from '../../common/logger';
+import { EVENTS_MAX_AGE_MS, EVENTS_STREAM, EVENTS_SUBJECTS, STATS_SUBJECTS, eventSubject, type ConvoyEvent } from '../../proto/events';
+import { NatsLink } from '../../common/nats';
+import { serveMetrics } from '../../common/metrics';
 import type { Autoscaler, ManagerObserver } from '../hooks';
 import { StatsTable } from '../autoscale/stats';
 import { AutoscaleEngine } from '../autoscale/autoscale';

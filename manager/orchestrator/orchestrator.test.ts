@@ -2,7 +2,7 @@
 // through reconcile() on a simulated store (no etcd, no timers).
 import { strict as assert } from 'node:assert';
 import type { Task } from '../../proto/mod';
-import { node, service, Sim } from './testing';
+import { node, service, Sim } from './testing/fixtures';
 import { idGenerator } from './working';
 
 const slots = (ts: Task[]) => ts.map((t) => t.slot).sort((a, b) => a - b);

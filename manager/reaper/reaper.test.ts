@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { node, service, Sim } from '../orchestrator/testing';
+import { node, service, Sim } from '../orchestrator/testing/fixtures';
 
 describe('reaper', () => {
   it('keeps the last 5 ended tasks per slot and deletes older ones', () => {

@@ -12,9 +12,9 @@ import { historyNeeded } from '../restart/restart';
 import { groupBySlot } from '../orchestrator/slots';
 import { byAge, hasEnded } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
+import { DEFAULT_TASK_HISTORY } from '../../proto/defaults';
 
-/** Docker's default task history retention. */
-export const DEFAULT_TASK_HISTORY = 5;
+export { DEFAULT_TASK_HISTORY };
 
 function reapable(t: Task): boolean {
   return hasEnded(t) && t.desiredState !== 'RUNNING';

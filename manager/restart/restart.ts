@@ -14,9 +14,9 @@
 //   restart). With a window, the restarts created within the window in the
 //   slot's history are counted instead (the reaper keeps enough history).
 import type { RestartPolicy, Task } from '../../proto/mod';
+import { DEFAULT_RESTART_DELAY_MS } from '../../proto/defaults';
 
-/** Docker's default restart delay. */
-export const DEFAULT_RESTART_DELAY_MS = 5000;
+export { DEFAULT_RESTART_DELAY_MS };
 
 export type RestartDecision =
   | { kind: 'now'; attempt: number }

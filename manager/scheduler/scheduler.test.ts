@@ -1,7 +1,7 @@
 // The filter pipeline, ranking and explain messages, through reconcile().
 import { strict as assert } from 'node:assert';
 import type { ServiceSpec } from '../../proto/mod';
-import { GiB, node, service, Sim } from '../orchestrator/testing';
+import { GiB, node, service, Sim } from '../orchestrator/testing/fixtures';
 import { parseConstraint } from './constraint';
 
 const placement = (p: Partial<NonNullable<ServiceSpec['placement']>>) => ({ constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], ...p });

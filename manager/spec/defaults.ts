@@ -2,19 +2,10 @@
 // only when the whole message is absent (proto3 cannot tell "0" from "not
 // given" for scalars), except where zero makes no sense (stop grace period,
 // ports' protocol).
-import type { ContainerSpec, RestartPolicy, ServiceSpec, UpdateConfig } from '../../proto/mod';
-import { DEFAULT_RESTART_DELAY_MS } from '../restart/restart';
-import { DEFAULT_UPDATE_CONFIG } from '../update/update';
+import type { ContainerSpec, ServiceSpec } from '../../proto/mod';
+import { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_STOP_GRACE_MS, DEFAULT_STOP_SIGNAL, DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
 
-/** Docker: restart on any exit, 5 s apart, forever. */
-export const DEFAULT_RESTART_POLICY: RestartPolicy = { condition: 'RESTART_ANY', delayMs: DEFAULT_RESTART_DELAY_MS, maxAttempts: 0, windowMs: 0 };
-/** Docker's rollback defaults equal its update defaults. */
-export const DEFAULT_ROLLBACK_CONFIG: UpdateConfig = { ...DEFAULT_UPDATE_CONFIG };
-/** Docker: SIGTERM, then SIGKILL after 10 s. */
-export const DEFAULT_STOP_GRACE_MS = 10_000;
-export const DEFAULT_STOP_SIGNAL = 'SIGTERM';
-
-export { DEFAULT_UPDATE_CONFIG };
+export { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_STOP_GRACE_MS, DEFAULT_STOP_SIGNAL, DEFAULT_UPDATE_CONFIG };
 
 function container(c: ContainerSpec | null | undefined): ContainerSpec {
   return {

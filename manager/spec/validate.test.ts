@@ -1,7 +1,7 @@
 // Spec validation: each refusal names its field; defaults are Docker's.
 import { strict as assert } from 'node:assert';
 import type { ServiceSpec } from '../../proto/mod';
-import { GiB, node, service } from '../orchestrator/testing';
+import { GiB, node, service } from '../orchestrator/testing/fixtures';
 import { validateServiceSpec, type ValidationResult } from './validate';
 
 const base = (o: Partial<ServiceSpec> = {}) => ({ name: 'web', replicas: 2, container: { image: 'registry.local:5000/team/web:1.2' }, ...o }) as ServiceSpec;

@@ -13,7 +13,7 @@
 // A lost watch (compaction, etcd restarted) reloads everything.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
-import { errMsg, type Logger } from '../../proto/common/logger';
+import { errMsg, type Logger } from '../../common/logger';
 import { PREFIX } from '../store/store';
 
 /** What one batch of watch events touched. */

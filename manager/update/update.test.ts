@@ -1,7 +1,7 @@
 // Rolling updates and rollback: state lives in the service and the tasks only.
 import { strict as assert } from 'node:assert';
 import type { Service, ServiceSpec, UpdateConfig } from '../../proto/mod';
-import { node, service, Sim } from '../orchestrator/testing';
+import { node, service, Sim } from '../orchestrator/testing/fixtures';
 
 const cfg = (o: Partial<UpdateConfig> = {}): UpdateConfig => ({ parallelism: 1, delayMs: 0, failureAction: 'FAILURE_PAUSE', monitorMs: 1000, maxFailureRatio: 0, order: 'STOP_FIRST', ...o });
 

@@ -18,16 +18,9 @@ import type { Service, Task, UpdateConfig, UpdateStatus } from '../../proto/mod'
 import { groupBySlot } from '../orchestrator/slots';
 import { hasEnded, isLive, isUp, newTask, shutdown, upSince } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
+import { DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
 
-/** Docker's defaults: one task at a time, no delay, pause on failure, 5 s monitor, stop-first. */
-export const DEFAULT_UPDATE_CONFIG: UpdateConfig = {
-  parallelism: 1,
-  delayMs: 0,
-  failureAction: 'FAILURE_PAUSE',
-  monitorMs: 5000,
-  maxFailureRatio: 0,
-  order: 'STOP_FIRST',
-};
+export { DEFAULT_UPDATE_CONFIG };
 
 const ACTIVE = new Set(['UPDATING', 'ROLLBACK_STARTED']);
 const PAUSED = new Set(['UPDATE_PAUSED', 'ROLLBACK_PAUSED']);

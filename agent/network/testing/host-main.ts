@@ -8,7 +8,7 @@
 // Errors: {"ok":false,"error":"…"}. Argv: underlay address, upstream resolvers (comma-separated, optional).
 import * as readline from 'node:readline';
 import type { NetworkState, Task } from '../../../proto/mod';
-import { createLogger } from '../../../proto/common/logger';
+import { createLogger } from '../../../common/logger';
 import { createHostNetworking } from '../mod';
 
 type Command = { op: 'apply'; state: NetworkState } | { op: 'attach'; task: Task } | { op: 'detach'; taskId: string } | { op: 'cleanup' };

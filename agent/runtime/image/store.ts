@@ -15,7 +15,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { nullLogger, type Logger } from '../../../proto/common/logger';
+import { nullLogger, type Logger } from '../../../common/logger';
 import { runFixup } from '../native';
 import { hostArch, MEDIA, type Descriptor, type ImageConfig, type ImageIndex, type Manifest } from './oci';
 import { formatReference, InvalidReferenceError, manifestRef, parseReference, type ImageReference } from './reference';

@@ -1,10 +1,10 @@
 // Fixtures for the reconcilers' unit tests: small object builders and a
 // simulated store that applies a tick's actions the way the leader's commit
 // does (bumping meta.version), plus a fake "agent" that moves tasks along.
-import type { Cluster, Network, Node, Service, ServiceSpec, Task, TaskStateName } from '../../proto/mod';
-import { withDefaults } from '../spec/defaults';
-import type { Action, ClusterSnapshot } from '../state/snapshot';
-import { reconcile, type ReconcileOptions, type ReconcileResult } from '../reconcile';
+import type { Cluster, Network, Node, Service, ServiceSpec, Task, TaskStateName } from '../../../proto/mod';
+import { withDefaults } from '../../spec/defaults';
+import type { Action, ClusterSnapshot } from '../../state/snapshot';
+import { reconcile, type ReconcileOptions, type ReconcileResult } from '../../reconcile';
 
 export const GiB = 1024 ** 3;
 

@@ -27,8 +27,8 @@ export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 const START_TIMEOUT_MS = 15_000;
 
 /** A free loopback port (the same helper the manager uses for its embedded etcd). */
-export { freePort } from '../../manager/embedded/etcd';
-import { freePort } from '../../manager/embedded/etcd';
+export { freePort } from '../manager/embedded/etcd';
+import { freePort } from '../manager/embedded/etcd';
 import { killOrphans } from './procs';
 
 const DIR_PREFIX = 'convoy-test-registry-';

@@ -5,10 +5,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startNats, type EmbeddedNats } from '../../manager/embedded/nats';
-import { freePort } from '../../manager/embedded/etcd';
-import { ensureEventsStream } from '../../manager/observe/mod';
-import { EVENTS_STREAM } from './events';
+import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
+import { freePort } from '../manager/embedded/etcd';
+import { ensureEventsStream } from '../manager/observe/mod';
+import { EVENTS_STREAM } from '../proto/events';
 import { MAX_QUEUED, NatsLink } from './nats';
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startEtcd as startEmbedded } from '../../manager/embedded/etcd';
+import { startEtcd as startEmbedded } from '../manager/embedded/etcd';
 
 export interface TestEtcd {
   endpoints: string[];

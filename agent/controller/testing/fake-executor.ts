@@ -1,7 +1,7 @@
 // A recording fake Executor for the agent's unit tests (an object literal
 // behind a small control surface). Not used outside tests.
-import type { ContainerSpec, Task, TaskSpec } from '../../proto/mod';
-import type { ExistingContainer, Executor, ExitResult, HealthState } from '../executor';
+import type { ContainerSpec, Task, TaskSpec } from '../../../proto/mod';
+import type { ExistingContainer, Executor, ExitResult, HealthState } from '../../executor';
 
 export interface FakeExecutor {
   executor: Executor;

@@ -2,7 +2,7 @@
 // what the lab, the integration tests and the benchmarks stand on. Each host
 // namespace gets one veth on the bridge with its own address, lo, and a
 // default route via the bridge address.
-import { type Sh, hostSh } from './sh';
+import { type Sh, hostSh } from '../agent/network/sh';
 
 export interface UnderlayHost {
   netns: string; // "convoy-lab-h1"

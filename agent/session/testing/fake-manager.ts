@@ -3,7 +3,7 @@
 // (the "store") to play managers the agent fails over between.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { grpcPackages, type DispatcherHandlers, type Task, type TaskStatus } from '../../proto/mod';
+import { grpcPackages, type DispatcherHandlers, type Task, type TaskStatus } from '../../../proto/mod';
 
 export interface FakeCluster {
   token: string;

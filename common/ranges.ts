@@ -4,7 +4,7 @@
 // Used by the agent before it programs anything, and by `convoy lab up`.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { formatCidr, overlaps, parseCidr, parseCidrOrAddress, contains, isIPv4 } from '../../proto/common/cidr';
+import { formatCidr, overlaps, parseCidr, parseCidrOrAddress, contains, isIPv4 } from './cidr';
 
 export class RangeConflictError extends Error {
   override name = 'RangeConflictError';

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assembleImage, buildLayer, pushImage, type BuiltLayer, type ImageSpec } from '../../agent/runtime/image/push';
+import { assembleImage, buildLayer, pushImage, type BuiltLayer, type ImageSpec } from '../agent/runtime/image/push';
 
 export const BUSYBOX = '/bin/busybox';
 export const BUSYBOX_REPO = 'convoy-test/busybox';
