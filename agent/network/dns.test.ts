@@ -7,6 +7,7 @@ import {
   DnsServer,
   DnsTable,
   DnsFormatError,
+  DEFAULT_DNS_LIMITS,
   type DnsLimits,
   buildQuery,
   parseHeader,
@@ -352,6 +353,24 @@ describe('DNS per-source limits', () => {
       }
       assert.ok(s.stats.tcpPaused >= 2);
       assert.equal(s.stats.refused, 0, 'pipelined queries wait, they are not refused');
+    } finally {
+      t.sock.destroy();
+    }
+    await eventually(() => s.load().sources === 0, 'nothing held');
+  });
+
+  it('stops reading a TCP client that pipelines and never reads its answers, holding at most maxInflightPerSource of them', async function () {
+    this.timeout(30_000); // 10,000 answers on a shared machine
+    const s = await server({});
+    const t = await tcpClient(s.port!);
+    const n = 10_000; // ~16 MB of answers: more than the kernel's socket buffers take
+    try {
+      t.sock.pause();
+      t.sock.write(Buffer.concat(Array.from({ length: n }, (_, id) => frame(buildQuery(id, 'tasks.web')))));
+      await eventually(() => s.stats.tcpPaused >= 1, 'the server stops reading', 20_000);
+      assert.ok(s.load().inflight <= DEFAULT_DNS_LIMITS.maxInflightPerSource);
+      t.sock.resume();
+      await eventually(() => t.got.size === n, 'every answer once the client reads', 20_000);
     } finally {
       t.sock.destroy();
     }
