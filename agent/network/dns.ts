@@ -523,7 +523,11 @@ export class DnsServer {
           res();
         });
       }).catch((e: unknown) => {
-        udp.close();
+        try {
+          udp.close();
+        } catch {
+          // never bound: nothing to close
+        }
         throw e;
       });
       const chosen = udp.address().port;
@@ -578,6 +582,7 @@ export class DnsServer {
     const s = this.sourceOf(rinfo.address);
     if (s.inflight >= this.limits.maxInflightPerSource) {
       this.stats.dropped++;
+      this.settle(rinfo.address, s);
       return;
     }
     s.inflight++;
@@ -627,6 +632,7 @@ export class DnsServer {
     let idle: NodeJS.Timeout | undefined;
     const armIdle = () => {
       clearTimeout(idle);
+      if (sock.destroyed) return; // an answer landing after the close
       idle = setTimeout(() => {
         if (pending > 0) return armIdle();
         this.stats.tcpIdleClosed++;
