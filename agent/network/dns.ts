@@ -313,9 +313,16 @@ function optRecord(edns: Edns, rcode: number, payload: number): Buffer {
  * (RFC 2181 9 allows the partial RRset): a client that follows RFC 1035
  * asks again over TCP, one that ignores TC still gets addresses.
  */
-export function buildResponse(query: Buffer, q: Query, rcode: number, addrs: string[], maxBytes = TCP_MESSAGE_MAX, opts: { tc?: boolean; authoritative?: boolean } = {}): Buffer {
+export function buildResponse(
+  query: Buffer,
+  q: Query,
+  rcode: number,
+  addrs: string[],
+  maxBytes = TCP_MESSAGE_MAX,
+  opts: { tc?: boolean; authoritative?: boolean; ednsUdpPayload?: number } = {},
+): Buffer {
   const question = query.subarray(HEADER_BYTES, q.question.end);
-  const opt = q.edns ? optRecord(q.edns, rcode, EDNS_UDP_PAYLOAD_MAX) : Buffer.alloc(0);
+  const opt = q.edns ? optRecord(q.edns, rcode, opts.ednsUdpPayload ?? EDNS_UDP_PAYLOAD_MAX) : Buffer.alloc(0);
   const room = Math.floor((maxBytes - HEADER_BYTES - question.length - opt.length) / A_RECORD_BYTES);
   const n = Math.max(0, Math.min(addrs.length, room));
   const tc = opts.tc || n < addrs.length;
@@ -722,15 +729,20 @@ export class DnsServer {
       return this.formerr(msg);
     }
     const limit = tcp ? TCP_MESSAGE_MAX : udpLimit(q, this.limits.ednsUdpPayloadMax);
-    if (q.edns && q.edns.version !== 0) return buildResponse(msg, q, RCODE_BADVERS, [], limit);
+    if (q.edns && q.edns.version !== 0) return this.respond(msg, q, RCODE_BADVERS, [], limit);
     const a = this.table.resolve(q.question.name, source);
-    if (a.kind === 'nxdomain') return buildResponse(msg, q, RCODE_NXDOMAIN, [], limit);
+    if (a.kind === 'nxdomain') return this.respond(msg, q, RCODE_NXDOMAIN, [], limit);
     if (a.kind === 'records') {
-      const res = buildResponse(msg, q, RCODE_NOERROR, q.question.qtype === QTYPE_A ? a.addrs : [], limit);
+      const res = this.respond(msg, q, RCODE_NOERROR, q.question.qtype === QTYPE_A ? a.addrs : [], limit);
       if (res[2] & (FLAG_TC >> 8)) this.stats.truncated++;
       return res;
     }
     return this.relay(msg, q, source, tcp, limit);
+  }
+
+  /** buildResponse advertising our UDP size. */
+  private respond(msg: Buffer, q: Query, rcode: number, addrs: string[], limit: number, opts: { tc?: boolean; authoritative?: boolean } = {}): Buffer {
+    return buildResponse(msg, q, rcode, addrs, limit, { ...opts, ednsUdpPayload: this.limits.ednsUdpPayloadMax });
   }
 
   private formerr(msg: Buffer): Buffer {
@@ -745,7 +757,7 @@ export class DnsServer {
       this.stats.refused++;
       this.log.debug('dns relay refused', { 'dns.source': source, 'dns.forwards': s.forwards, 'dns.forwards_total': this.forwardsTotal });
       this.settle(source, s);
-      return buildResponse(msg, q, RCODE_REFUSED, [], limit, { authoritative: false });
+      return this.respond(msg, q, RCODE_REFUSED, [], limit, { authoritative: false });
     }
     s.forwards++;
     this.forwardsTotal++;
@@ -758,9 +770,9 @@ export class DnsServer {
         if (res.length <= limit) return res;
         // An upstream that ignored the client's size: TC, so the client asks over TCP.
         this.stats.truncated++;
-        return buildResponse(msg, q, res.readUInt16BE(2) & 0xf, [], limit, { tc: true, authoritative: false });
+        return this.respond(msg, q, res.readUInt16BE(2) & 0xf, [], limit, { tc: true, authoritative: false });
       }
-      return buildResponse(msg, q, RCODE_SERVFAIL, [], limit);
+      return this.respond(msg, q, RCODE_SERVFAIL, [], limit);
     } finally {
       s.forwards--;
       this.forwardsTotal--;
