@@ -17,12 +17,13 @@ import { ContainerExecutor } from '../agent/runtime/executor';
 import { SAMPLE_REUSE_MS } from '../agent/metrics/metrics';
 import { FastStats } from '../agent/metrics/fast-stats';
 import { startSingleNode } from './single-node';
-import { arg, median, until as waitUntil } from './support';
+import { arg, median } from './support';
+import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-metrics';
 const WAIT_MS = 300_000;
 
-const until = (what: string, cond: () => Promise<boolean>) => waitUntil(what, cond, WAIT_MS, 200);
+const until = (what: string, cond: () => Promise<boolean>) => eventually(cond, what, { timeoutMs: WAIT_MS, pollMs: 200, prefix: 'bench: gave up waiting for' });
 
 async function main(): Promise<void> {
   const tasks = arg('tasks', 100);

@@ -33,7 +33,8 @@ import { ImageStore } from '../agent/runtime/image/store';
 import { Runtime, type ContainerConfig } from '../agent/runtime/runtime';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { findHelper } from '../agent/runtime/native';
-import { arg, quantile, until as waitUntil } from './support';
+import { arg, quantile } from './support';
+import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-start';
 const PREFIX = 'convoy-bench-';
@@ -76,7 +77,7 @@ interface AgentPathResult {
 /** Bound on waiting for the cluster (I/O, not a timing assertion). */
 const AGENT_WAIT_MS = 180_000;
 
-const until = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(what, cond, AGENT_WAIT_MS, 20);
+const until = (what: string, cond: () => boolean | Promise<boolean>) => eventually(cond, what, { timeoutMs: AGENT_WAIT_MS, pollMs: 20, prefix: 'bench: gave up waiting for' });
 
 /**
  * The agent path: manager + agent in this process, tasks assigned through

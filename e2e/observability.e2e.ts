@@ -25,7 +25,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
 import type { Node, Service, Task } from '../proto/mod';
-import { eventually } from './support/cluster';
+import { eventually } from '../common/eventually';
 import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
 import { killOrphans, stopChild } from '../lab/procs';

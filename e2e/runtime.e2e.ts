@@ -22,7 +22,7 @@ import type { AgentOptions } from '../agent/mod';
 import { Runtime, alive, type ContainerState } from '../agent/runtime/runtime';
 import { detectCgroupDriver } from '../agent/runtime/cgroups/cgroups';
 import { startEtcd, type TestEtcd } from '../lab/etcd';
-import { eventually } from './support/cluster';
+import { eventually } from '../common/eventually';
 import { pushBusyboxImage } from '../lab/images';
 import { REGISTRY_BINARY, killOrphanedRegistries } from '../lab/registry';
 import { killOrphans, stopChild } from '../lab/procs';

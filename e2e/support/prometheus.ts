@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../../manager/embedded/etcd';
-import { eventually } from './cluster';
+import { eventually } from '../../common/eventually';
 import { stopChild } from '../../lab/procs';
 
 export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
