@@ -25,6 +25,7 @@ import { netnsSh, hostSh } from '../agent/network/sh';
 import { taskNetnsName } from '../agent/network/attacher';
 import { eventually } from '../common/eventually';
 import { DEMO_HTTPD } from '../lab/mod';
+import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../proto/defaults';
 import { startLab, type Lab } from '../e2e/support/lab';
 import { arg, quantile } from './support';
 
@@ -98,8 +99,8 @@ async function main(): Promise<void> {
     const sh = netnsSh(scratch);
     const state = (bump: number): NetworkState => ({
       version: 1,
-      clusterCidr: '10.42.0.0/16',
-      vipCidr: '10.43.0.0/16',
+      clusterCidr: DEFAULT_CLUSTER_CIDR,
+      vipCidr: DEFAULT_VIP_CIDR,
       nodes: [],
       networks: [],
       services: Array.from({ length: nServices }, (_, i) => ({
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
     const applyOne: number[] = [];
     for (let r = 0; r < runs; r++) {
       await sh.run('nft', ['delete', 'table', 'ip', 'convoy']).catch(() => undefined);
-      const first = renderRuleset({ state: state(0), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const first = renderRuleset({ state: state(0), local: [], defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
       const a = first.text;
       const prevRuleset = first.ruleset;
       let t0 = performance.now();
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
       full.push(performance.now() - t0);
       // What the programmer does on one endpoint change: render, diff, one small transaction.
       const tr = performance.now();
-      const next = renderRuleset({ state: state(40000), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const next = renderRuleset({ state: state(40000), local: [], defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
       const b = diffText(prevRuleset, next.ruleset);
       const render = performance.now() - tr;
       t0 = performance.now();

@@ -23,7 +23,7 @@ export class CliError extends Error {
   }
 }
 
-/** --host, else $CONVOY_HOST, else 127.0.0.1:7420; a bare host gets port 7420. */
+/** --host, else $CONVOY_HOST, else DEFAULT_HOST (127.0.0.1:7420); a bare host gets MANAGER_PORT. */
 export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const raw = (flag || env[HOST_ENV] || DEFAULT_HOST).trim().replace(/^(grpc|tcp|http):\/\//, '');
   if (!raw) return DEFAULT_HOST;

@@ -6,9 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
-/** Default grace of stopPid: as Docker's stop. */
-const STOP_GRACE_MS = 10_000;
+/** Default grace of stopPid: a lab process gets what a container gets (Docker's stop). */
+const STOP_GRACE_MS = DEFAULT_STOP_GRACE_MS;
 /** How often stopPid looks whether the process is gone. */
 const STOP_POLL_MS = 50;
 
