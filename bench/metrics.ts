@@ -12,7 +12,7 @@
 //
 // Last line: scrape_ms (median, fresh collection), collect_ms (median time of
 // the collection itself), cached_scrape_ms, series, bytes. Never fails on time.
-import { freePort } from '../manager/mod';
+import { freePort } from '../common/net';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { SAMPLE_REUSE_MS } from '../agent/metrics/metrics';
 import { FastStats } from '../agent/metrics/fast-stats';

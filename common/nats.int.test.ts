@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
-import { freePort } from '../manager/embedded/etcd';
+import { freePort } from './net';
 import { ensureEventsStream } from '../manager/observe/mod';
 import { EVENTS_STREAM } from '../proto/events';
 import { MAX_QUEUED, NatsLink } from './nats';

@@ -4,7 +4,6 @@
 // re-parented to pid 1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
@@ -42,19 +41,6 @@ export async function stopPid(pid: number, graceMs = STOP_GRACE_MS): Promise<voi
   const end = Date.now() + graceMs;
   while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, STOP_POLL_MS));
   if (alive(pid)) process.kill(pid, 'SIGKILL');
-}
-
-/** True when something accepts TCP connections on host:port. */
-export function canConnect(hostPort: string): Promise<boolean> {
-  const i = hostPort.lastIndexOf(':');
-  return new Promise((resolve) => {
-    const s = net.connect(Number(hostPort.slice(i + 1)), hostPort.slice(0, i));
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** SIGTERM, then SIGKILL after graceMs; resolves once the child has exited. */

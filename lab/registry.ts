@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../manager/embedded/etcd';
+import { freePort } from '../common/net';
 import { killOrphans } from './procs';
 
 export interface TestRegistry {
@@ -62,7 +62,7 @@ export async function registryAnswers(host: string): Promise<boolean> {
   }
 }
 
-/** A free loopback port (the same helper the manager uses for its embedded etcd). */
+/** A free loopback port. */
 export { freePort };
 
 const DIR_PREFIX = 'convoy-test-registry-';

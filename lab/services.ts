@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { eventually } from '../common/eventually';
-import { alive, canConnect, startDetached, stopPid } from './procs';
+import { canConnect } from '../common/net';
+import { alive, startDetached, stopPid } from './procs';
 import { registryAnswers, registryConfig } from './registry';
 import { recordPid, saveLab, type LabState } from './state';
 import { LAB_ETCD_PORT, LAB_GATEWAY, LAB_NATS_PORT, LAB_REGISTRY } from './topology';

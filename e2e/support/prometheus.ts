@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../../manager/embedded/etcd';
+import { freePort } from '../../common/net';
 import { eventually } from '../../common/eventually';
 import { stopChild } from '../../lab/procs';
 
