@@ -6,11 +6,11 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type ControlClient, type Task } from '../proto/mod';
+import type { Task } from '../proto/mod';
+import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
 import { HollowExecutor, JoinRefusedError, startAgent, type AgentHandle } from './mod';
-import { eventually } from './session/testing/fake-manager';
-import { freePort, startManager } from '../manager/mod';
+import { eventually } from '../common/eventually';
+import { freePort, startManager } from '../e2e/support/manager';
 import { startEtcd, type TestEtcd } from '../lab/etcd';
 import { nullLogger } from '../common/logger';
 
@@ -26,16 +26,12 @@ async function startRealManager(etcd: string[], dataDir: string): Promise<Manage
   return { addr: h.grpcAddr, stop: () => h.stop() };
 }
 
-function unary<Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) => fn(req, (err, res) => (err || !res ? reject(err ?? new Error('empty response')) : resolve(res))));
-}
-
 describe('agent with real managers (integration)', function () {
   let dir: string;
   let etcdHandle: TestEtcd | undefined;
   const managers: ManagerLike[] = [];
   const agents: AgentHandle[] = [];
-  const clients: grpc.Client[] = [];
+  const clients: ControlConnection[] = [];
 
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-agent-int-'));
@@ -52,8 +48,8 @@ describe('agent with real managers (integration)', function () {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function control(addr: string): ControlClient {
-    const c = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure());
+  function control(addr: string): ControlConnection {
+    const c = connectControl(addr);
     clients.push(c);
     return c;
   }
@@ -65,7 +61,7 @@ describe('agent with real managers (integration)', function () {
 
   it('fails over to the second manager without restarting running tasks; statuses reach etcd', async () => {
     const ctl = control(managers[1].addr);
-    const tokens = await unary(ctl.GetJoinTokens.bind(ctl), {});
+    const tokens = await ctl.getJoinTokens({});
     const ex = new HollowExecutor();
     const agent = await startAgent({
       managers: managers.map((m) => m.addr),
@@ -75,13 +71,13 @@ describe('agent with real managers (integration)', function () {
       executor: ex,
     });
     agents.push(agent);
-    await unary(ctl.CreateService.bind(ctl), {
+    await ctl.createService({
       spec: { name: 'web', replicas: 3, container: { image: 'hollow/web:1' } },
     });
-    const running = async (via: ControlClient): Promise<Task[]> =>
-      (await unary(via.ListTasks.bind(via), { service: 'web', states: ['RUNNING'] })).tasks;
+    const running = async (via: ControlApi): Promise<Task[]> =>
+      (await via.listTasks({ service: 'web', states: ['RUNNING'] })).tasks;
     let tasks: Task[] = [];
-    await eventualAsync(async () => (tasks = await running(ctl)).length === 3, '3 tasks RUNNING in etcd');
+    await eventually(async () => (tasks = await running(ctl)).length === 3, '3 tasks RUNNING in etcd', 60_000);
     assert.equal(ex.totalStarts, 3);
 
     // Stop the manager holding the session; the agent moves to the other one.
@@ -99,12 +95,3 @@ describe('agent with real managers (integration)', function () {
     for (const t of tasks) assert.equal(ex.starts.get(t.id), 1, `task ${t.id} started once`);
   });
 });
-
-async function eventualAsync(cond: () => Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond().catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

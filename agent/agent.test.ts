@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startAgent, JoinRefusedError, HollowExecutor, type AgentHandle } from './mod';
-import { eventually, fakeCluster, startFakeManager, type FakeManager } from './session/testing/fake-manager';
+import { fakeCluster, startFakeManager, type FakeManager } from './session/testing/fake-manager';
+import { eventually } from '../common/eventually';
 import { makeSpec, makeTask } from './controller/testing/fake-executor';
 import { loadNodeId } from './state/node-state';
 

@@ -18,12 +18,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startSingleNode } from './single-node';
-import { arg, median, until as waitUntil } from './support';
+import { arg, median } from './support';
+import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-autoscale';
 const WAIT_MS = 120_000;
 
-const until = (what: string, cond: () => Promise<boolean>) => waitUntil(what, cond, WAIT_MS, 50);
+const until = (what: string, cond: () => Promise<boolean>) => eventually(cond, what, { timeoutMs: WAIT_MS, pollMs: 50, prefix: 'bench: gave up waiting for' });
 
 async function main(): Promise<void> {
   const runs = arg('runs', 3);

@@ -11,8 +11,8 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Task } from '../proto/mod';
-import { DEMO_HTTPD, waitFor } from '../lab/mod';
+import { eventually } from '../common/eventually';
+import { DEMO_HTTPD } from '../lab/mod';
 import { startLab } from '../e2e/support/lab';
 import { arg } from './support';
 
@@ -28,11 +28,10 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     await lab.convoy('service', 'create', '--name', 'web', '--replicas', String(n), '-p', '8080:80', '--limit-memory', '16M', lab.image, 'sh', '-c', DEMO_HTTPD);
     let runningAt = 0;
-    await waitFor(
-      `${n} replicas running and behind host 1's published port`,
+    await eventually(
       async () => {
         if (!runningAt) {
-          const tasks = (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks;
+          const tasks = (await lab.api.listTasks({ service: 'web' })).tasks;
           if (tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING').length < n) return false;
           runningAt = Date.now();
         }
@@ -43,8 +42,8 @@ async function main(): Promise<void> {
         await run('busybox', ['wget', '-O-', `http://${h1.addr}:8080/`], 3000);
         return true;
       },
-      180_000,
-      lab.state.dir,
+      `${n} replicas running and behind host 1's published port`,
+      { timeoutMs: 180_000, pollMs: 100 },
     );
     const s = (Date.now() - t0) / 1000;
     const r = (runningAt - t0) / 1000;

@@ -4,8 +4,8 @@
 //   leader_loss_s: kill -9 of the leader → a new leader has reconciled a change
 //                  made right after the kill (a scale-up carried out)
 // Prints every round and the medians; never fails on time.
-import { TestCluster, eventually } from '../e2e/support/cluster';
-import type { Service, Task } from '../proto/mod';
+import { eventually } from '../common/eventually';
+import { TestCluster } from '../e2e/support/cluster';
 import { median } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -19,8 +19,8 @@ async function main(): Promise<void> {
     try {
       await c.start(3);
       for (let i = 0; i < 4; i++) await c.addAgent({ hostname: `h${i}` });
-      const running = async () => (await c.call<object, { tasks: Task[] }>('ListTasks', { service: 'web' })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
-      await c.call<object, { service: Service }>('CreateService', { spec: { name: 'web', replicas: 12, container: { image: 'bench/web:1' } } });
+      const running = async () => (await c.api.listTasks({ service: 'web' })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+      await c.api.createService({ spec: { name: 'web', replicas: 12, container: { image: 'bench/web:1' } } });
       await eventually(async () => (await running()).length === 12, '12 running', 60_000);
 
       const victimNode = (await running())[0].nodeId;
@@ -33,12 +33,12 @@ async function main(): Promise<void> {
       }, 'replicas elsewhere', 60_000);
       agentLoss.push((Date.now() - t0) / 1000);
 
-      const info = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+      const info = await c.api.getClusterInfo({});
       const leader = c.managers.find((m) => m.info.id === info.managers.find((x) => x.leader)?.id)!;
       const t1 = Date.now();
       leader.kill9();
       c.managers = c.managers.filter((m) => m !== leader);
-      await c.call('ScaleService', { service: 'web', replicas: 13 });
+      await c.api.scaleService({ service: 'web', replicas: 13 });
       await eventually(async () => (await running()).length === 13, 'scale carried out by the new leader', 60_000);
       leaderLoss.push((Date.now() - t1) / 1000);
       console.log(`round ${round + 1}: agent_loss_s=${agentLoss[round].toFixed(2)} leader_loss_s=${leaderLoss[round].toFixed(2)}`);

@@ -23,7 +23,9 @@ import { diffText, renderRuleset } from '../agent/network/nft';
 import { buildQuery, parseResponse } from '../agent/network/dns';
 import { netnsSh, hostSh } from '../agent/network/sh';
 import { taskNetnsName } from '../agent/network/attacher';
-import { DEMO_HTTPD, waitFor } from '../lab/mod';
+import { eventually } from '../common/eventually';
+import { DEMO_HTTPD } from '../lab/mod';
+import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../proto/defaults';
 import { startLab, type Lab } from '../e2e/support/lab';
 import { arg, quantile } from './support';
 
@@ -50,7 +52,7 @@ async function wrk(netns: string, url: string, seconds: number): Promise<number>
 
 const isRunning = (t: Task) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING';
 async function running(lab: Lab, service: string): Promise<Task[]> {
-  return (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service })).tasks.filter(isRunning);
+  return (await lab.api.listTasks({ service })).tasks.filter(isRunning);
 }
 const addrOf = (t: Task) => t.networks[0]?.addresses[0]?.split('/')[0] ?? '';
 
@@ -97,8 +99,8 @@ async function main(): Promise<void> {
     const sh = netnsSh(scratch);
     const state = (bump: number): NetworkState => ({
       version: 1,
-      clusterCidr: '10.42.0.0/16',
-      vipCidr: '10.43.0.0/16',
+      clusterCidr: DEFAULT_CLUSTER_CIDR,
+      vipCidr: DEFAULT_VIP_CIDR,
       nodes: [],
       networks: [],
       services: Array.from({ length: nServices }, (_, i) => ({
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
     const applyOne: number[] = [];
     for (let r = 0; r < runs; r++) {
       await sh.run('nft', ['delete', 'table', 'ip', 'convoy']).catch(() => undefined);
-      const first = renderRuleset({ state: state(0), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const first = renderRuleset({ state: state(0), local: [], defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
       const a = first.text;
       const prevRuleset = first.ruleset;
       let t0 = performance.now();
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
       full.push(performance.now() - t0);
       // What the programmer does on one endpoint change: render, diff, one small transaction.
       const tr = performance.now();
-      const next = renderRuleset({ state: state(40000), local: [], defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16' });
+      const next = renderRuleset({ state: state(40000), local: [], defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
       const b = diffText(prevRuleset, next.ruleset);
       const render = performance.now() - tr;
       t0 = performance.now();
@@ -146,14 +148,14 @@ async function main(): Promise<void> {
     const h1 = lab.state.hosts[0];
     // One replica: both paths end at the same server, so the only difference is the DNAT.
     await lab.convoy('service', 'create', '--name', 'web', '--replicas', '1', '--constraint', 'node.hostname==lab-h2', '-p', '8080:80', lab.image, 'sh', '-c', DEMO_HTTPD);
-    await waitFor('1 web task', async () => (await running(lab, 'web')).length === 1, 60_000, lab.state.dir);
+    await eventually(async () => (await running(lab, 'web')).length === 1, '1 web task', { timeoutMs: 60_000, pollMs: 100 });
     const webTask = (await running(lab, 'web'))[0];
     const direct = addrOf(webTask);
     // busybox httpd closes every connection first: its TIME_WAIT sockets pile up run after run and
     // slow it down. Let the server drop them (per-namespace switch), so runs stay comparable.
     await run('nsenter', [`--net=/run/netns/${taskNetnsName(webTask.id)}`, '--', 'sysctl', '-q', '-w', 'net.ipv4.tcp_max_tw_buckets=0']);
     // Both paths answer before measuring.
-    await waitFor('the published port', async () => (await wrk(h1.netns, `http://${h1.addr}:8080/`, 1)) > 0, 20_000, lab.state.dir);
+    await eventually(async () => (await wrk(h1.netns, `http://${h1.addr}:8080/`, 1)) > 0, 'the published port', { timeoutMs: 20_000, pollMs: 100 });
 
     // ---- 1. published port vs task IP ----
     const pub: number[] = [];
@@ -178,14 +180,14 @@ async function main(): Promise<void> {
     console.log(`wrk -t2 -c16 ${seconds}s from ${h1.netns}: published port ${f1(median(pub))} req/s vs task IP ${f1(median(dir))} req/s (medians of ${runs}), ratio ${ratio.toFixed(3)} (1 replica on host 2 behind the port, busybox httpd, one request per connection)`);
 
     // ---- 2. RUNNING → in host 1's nftables and DNS ----
-    const subnet1 = (await lab.api.call<{ nodes: { description?: { hostname: string }; subnet: string }[] }>('ListNodes', {})).nodes.find((n) => n.description?.hostname === 'lab-h1')?.subnet ?? '';
+    const subnet1 = (await lab.api.listNodes({})).nodes.find((n) => n.description?.hostname === 'lab-h1')?.subnet ?? '';
     const dnsServer = subnet1.replace(/\.0\/\d+$/, '.1');
     const toVip: number[] = [];
     const toDns: number[] = [];
     const dns = dnsProbe(h1.netns, dnsServer);
     try {
       for (let i = 0; i < nTasks; i++) {
-        const tasks = (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks;
+        const tasks = (await lab.api.listTasks({ service: 'web' })).tasks;
         const before = new Set(tasks.map((t) => t.id));
         await lab.convoy('service', 'scale', `web=${tasks.filter(isRunning).length + 1}`);
         // The new task's address is known from its assignment on; from then on, host 1's nftables and
@@ -197,7 +199,7 @@ async function main(): Promise<void> {
         while (!vipAt || !dnsAt) {
           if (Date.now() > end) throw new Error('the new task did not show in host 1\'s nftables and DNS within 20 s');
           if (!addr) {
-            const t = (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks.find((x) => !before.has(x.id) && x.desiredState === 'RUNNING' && addrOf(x));
+            const t = (await lab.api.listTasks({ service: 'web' })).tasks.find((x) => !before.has(x.id) && x.desiredState === 'RUNNING' && addrOf(x));
             addr = t ? addrOf(t) : '';
             if (!addr) await new Promise((r) => setTimeout(r, 20));
             continue;

@@ -12,17 +12,18 @@
 //
 // Last line: scrape_ms (median, fresh collection), collect_ms (median time of
 // the collection itself), cached_scrape_ms, series, bytes. Never fails on time.
-import { freePort } from '../manager/mod';
+import { freePort } from '../common/net';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { SAMPLE_REUSE_MS } from '../agent/metrics/metrics';
 import { FastStats } from '../agent/metrics/fast-stats';
 import { startSingleNode } from './single-node';
-import { arg, median, until as waitUntil } from './support';
+import { arg, median } from './support';
+import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-metrics';
 const WAIT_MS = 300_000;
 
-const until = (what: string, cond: () => Promise<boolean>) => waitUntil(what, cond, WAIT_MS, 200);
+const until = (what: string, cond: () => Promise<boolean>) => eventually(cond, what, { timeoutMs: WAIT_MS, pollMs: 200, prefix: 'bench: gave up waiting for' });
 
 async function main(): Promise<void> {
   const tasks = arg('tasks', 100);

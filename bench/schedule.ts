@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { startHollowFleet } from '../agent/hollow/fleet';
-import { freePort } from '../manager/embedded/etcd';
+import { freePort } from '../common/net';
 import { nullLogger } from '../common/logger';
 import { grpcPackages, type ControlClient, type Node } from '../proto/mod';
 import { reconcile } from '../manager/reconcile';

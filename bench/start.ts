@@ -25,7 +25,8 @@ import { Etcd3 } from 'etcd3';
 import { startRegistry } from '../lab/registry';
 import { pushBusyboxImage } from '../lab/images';
 import { startAgent, type AgentHandle } from '../agent/mod';
-import { freePort, startManager, type ManagerHandle } from '../manager/mod';
+import { startManager, type ManagerHandle } from '../manager/mod';
+import { freePort } from '../common/net';
 import { connectControl, type ConnectedApi } from '../cli/client';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
@@ -33,7 +34,8 @@ import { ImageStore } from '../agent/runtime/image/store';
 import { Runtime, type ContainerConfig } from '../agent/runtime/runtime';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { findHelper } from '../agent/runtime/native';
-import { arg, quantile, until as waitUntil } from './support';
+import { arg, quantile } from './support';
+import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-start';
 const PREFIX = 'convoy-bench-';
@@ -76,7 +78,7 @@ interface AgentPathResult {
 /** Bound on waiting for the cluster (I/O, not a timing assertion). */
 const AGENT_WAIT_MS = 180_000;
 
-const until = (what: string, cond: () => boolean | Promise<boolean>) => waitUntil(what, cond, AGENT_WAIT_MS, 20);
+const until = (what: string, cond: () => boolean | Promise<boolean>) => eventually(cond, what, { timeoutMs: AGENT_WAIT_MS, pollMs: 20, prefix: 'bench: gave up waiting for' });
 
 /**
  * The agent path: manager + agent in this process, tasks assigned through

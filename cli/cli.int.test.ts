@@ -6,9 +6,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { eventually } from '../e2e/support/cluster';
+import { eventually } from '../common/eventually';
 import { startEtcd, type TestEtcd } from '../lab/etcd';
-import { freePort } from '../manager/mod';
+import { freePort } from '../common/net';
 import type { Node, Service, Task } from '../proto/mod';
 
 const MAIN = path.join(__dirname, 'main.js');

@@ -3,76 +3,13 @@
 // can act on. Verbs depend on the ControlApi interface only, so tests hand
 // them an object literal instead of a manager.
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type ControlClient } from '../proto/mod';
-import { DEFAULT_HOST } from '../proto/defaults';
+import { CALL_DEADLINE_MS, connectControl as connect, type ControlApi } from '../proto/client';
+import { DEFAULT_HOST, MANAGER_PORT } from '../proto/defaults';
 
-export { DEFAULT_HOST };
+export { DEFAULT_HOST, CALL_DEADLINE_MS };
+export { CONTROL_METHODS, type ControlApi, type ControlMethod, type ControlRequest, type ControlResponse } from '../proto/client';
 /** Environment variable naming the manager (host:port), as DOCKER_HOST. */
 export const HOST_ENV = 'CONVOY_HOST';
-/**
- * Deadline of one Control call. Generous: a write is a few etcd round trips,
- * but a manager that says nothing for this long is not going to.
- */
-export const CALL_DEADLINE_MS = 15_000;
-
-/** The unary RPCs of the Control service, by their camelCase client names. */
-export type ControlMethod =
-  | 'createService'
-  | 'getService'
-  | 'listServices'
-  | 'updateService'
-  | 'scaleService'
-  | 'rollbackService'
-  | 'removeService'
-  | 'listTasks'
-  | 'getTask'
-  | 'listNodes'
-  | 'getNode'
-  | 'updateNode'
-  | 'removeNode'
-  | 'createNetwork'
-  | 'getNetwork'
-  | 'listNetworks'
-  | 'removeNetwork'
-  | 'getClusterInfo'
-  | 'getJoinTokens'
-  | 'rotateJoinToken';
-
-// The last overload of each generated method is (argument, callback): infer
-// the request and response types from it, so nothing here names generated/.
-type RequestOf<M extends ControlMethod> = ControlClient[M] extends (arg: infer A, cb: grpc.requestCallback<infer _R>) => grpc.ClientUnaryCall ? A : never;
-type ResponseOf<M extends ControlMethod> = ControlClient[M] extends (arg: infer _A, cb: grpc.requestCallback<infer R>) => grpc.ClientUnaryCall ? R : never;
-
-/** Request type of a Control method (what a verb sends). */
-export type ControlRequest<M extends ControlMethod> = RequestOf<M>;
-/** Response type of a Control method (the decoded __Output message). */
-export type ControlResponse<M extends ControlMethod> = ResponseOf<M>;
-
-/** The Control API as promises. */
-export type ControlApi = { [M in ControlMethod]: (req: RequestOf<M>) => Promise<ResponseOf<M>> };
-
-export const CONTROL_METHODS: readonly ControlMethod[] = [
-  'createService',
-  'getService',
-  'listServices',
-  'updateService',
-  'scaleService',
-  'rollbackService',
-  'removeService',
-  'listTasks',
-  'getTask',
-  'listNodes',
-  'getNode',
-  'updateNode',
-  'removeNode',
-  'createNetwork',
-  'getNetwork',
-  'listNetworks',
-  'removeNetwork',
-  'getClusterInfo',
-  'getJoinTokens',
-  'rotateJoinToken',
-];
 
 /** An error the CLI reports as is: one line, no stack. */
 export class CliError extends Error {
@@ -86,15 +23,15 @@ export class CliError extends Error {
   }
 }
 
-/** --host, else $CONVOY_HOST, else 127.0.0.1:7420; a bare host gets port 7420. */
+/** --host, else $CONVOY_HOST, else DEFAULT_HOST (127.0.0.1:7420); a bare host gets MANAGER_PORT. */
 export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const raw = (flag || env[HOST_ENV] || DEFAULT_HOST).trim().replace(/^(grpc|tcp|http):\/\//, '');
   if (!raw) return DEFAULT_HOST;
   // host:port, [v6]:port, or a bare host / bare v6 address.
   if (/^\[.*\]:\d+$/.test(raw) || /^[^:]+:\d+$/.test(raw)) return raw;
-  if (raw.startsWith('[')) return `${raw}:7420`;
-  if (raw.includes(':')) return `[${raw}]:7420`;
-  return `${raw}:7420`;
+  if (raw.startsWith('[')) return `${raw}:${MANAGER_PORT}`;
+  if (raw.includes(':')) return `[${raw}]:${MANAGER_PORT}`;
+  return `${raw}:${MANAGER_PORT}`;
 }
 
 export interface ConnectedApi {
@@ -102,19 +39,10 @@ export interface ConnectedApi {
   close(): void;
 }
 
-/** A Control client to `host` with a deadline on every call. */
+/** A Control client to `host` with a deadline on every call (proto/client.ts). */
 export function connectControl(host: string, deadlineMs = CALL_DEADLINE_MS): ConnectedApi {
-  const { control } = grpcPackages();
-  const client = new control.convoy.Control(host, grpc.credentials.createInsecure()) as ControlClient;
-  const api = {} as Record<ControlMethod, (req: unknown) => Promise<unknown>>;
-  for (const m of CONTROL_METHODS) {
-    const fn = client[m] as unknown as (req: unknown, opts: grpc.CallOptions, cb: grpc.requestCallback<unknown>) => grpc.ClientUnaryCall;
-    api[m] = (req: unknown) =>
-      new Promise((resolve, reject) => {
-        fn.call(client, req ?? {}, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(withHost(err, host)) : resolve(res)));
-      });
-  }
-  return { api: api as unknown as ControlApi, close: () => client.close() };
+  const c = connect(host, { deadlineMs });
+  return { api: c, close: () => c.close() };
 }
 
 /** A gRPC failure, remembering which manager it came from. */
@@ -123,10 +51,6 @@ export interface GrpcFailure {
   details?: string;
   message?: string;
   host?: string;
-}
-
-function withHost(err: grpc.ServiceError, host: string): grpc.ServiceError & { host: string } {
-  return Object.assign(err, { host });
 }
 
 function isGrpcFailure(e: unknown): e is GrpcFailure {

@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import type { Service, ServiceSpec, Task } from '../proto/mod';
-import { CONTROL_METHODS, type CliIO, type ControlApi, type ControlMethod, type ControlRequest } from './client';
+import { controlApiOf } from '../proto/client';
+import { type CliIO, type ControlApi, type ControlMethod, type ControlRequest } from './client';
 import { buildServiceSpec } from './flags';
 import { run } from './main';
 
@@ -21,15 +22,12 @@ function fake(api: Partial<ControlApi>, env: NodeJS.ProcessEnv = {}): Recorded {
   let err = '';
   const hosts: string[] = [];
   const calls: { method: ControlMethod; req: unknown }[] = [];
-  const full = {} as Record<ControlMethod, (req: unknown) => Promise<unknown>>;
-  for (const m of CONTROL_METHODS) {
-    full[m] = async (req: unknown) => {
-      calls.push({ method: m, req });
-      const fn = api[m] as ((r: unknown) => Promise<unknown>) | undefined;
-      if (!fn) throw new Error(`unexpected call ${m}`);
-      return fn(req);
-    };
-  }
+  const full = controlApiOf(async (m, req) => {
+    calls.push({ method: m, req });
+    const fn = api[m];
+    if (!fn) throw new Error(`unexpected call ${m}`);
+    return fn(req);
+  });
   const io: CliIO = {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
@@ -37,7 +35,7 @@ function fake(api: Partial<ControlApi>, env: NodeJS.ProcessEnv = {}): Recorded {
     env: { ...env },
     connect: (host) => {
       hosts.push(host);
-      return { api: full as unknown as ControlApi, close: () => undefined };
+      return { api: full, close: () => undefined };
     },
     setExitCode: () => undefined,
   };

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { HOST_ENV, processIO, reportError, type CliIO } from './client';
+import { DEFAULT_HOST, HOST_ENV, processIO, reportError, type CliIO } from './client';
 import { clusterInfoCommand } from './cluster/info';
 import { clusterJoinTokenCommand } from './cluster/join-token';
 import { agentCommand } from './daemon/agent';
@@ -37,7 +37,7 @@ import { taskLsCommand } from './task/ls';
 import { taskLogsCommand } from './task/logs';
 
 const HOST_FLAGS = '-H, --host <host:port>';
-const HOST_HELP = `manager to talk to (default $${HOST_ENV} or 127.0.0.1:7420)`;
+const HOST_HELP = `manager to talk to (default $${HOST_ENV} or ${DEFAULT_HOST})`;
 
 /** The version in package.json (dist/cli/main.js and cli/main.ts are both two levels down... or one). */
 export function convoyVersion(): string {

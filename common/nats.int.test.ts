@@ -6,18 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
-import { freePort } from '../manager/embedded/etcd';
+import { freePort } from './net';
 import { ensureEventsStream } from '../manager/observe/mod';
 import { EVENTS_STREAM } from '../proto/events';
 import { MAX_QUEUED, NatsLink } from './nats';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { eventually } from './eventually';
 
 describe('NatsLink (real nats-server)', function () {
   this.timeout(60_000);
@@ -47,17 +40,17 @@ describe('NatsLink (real nats-server)', function () {
     sub = new NatsLink({ url, name: 'test-sub' }).start();
     const got: number[] = [];
     sub.subscribe('convoy.test.>', (d) => got.push((d as { n: number }).n));
-    await until('both connected', () => !!pub?.connected && !!sub?.connected);
-    await until('the stream made on connect', () => streams >= 1);
+    await eventually(() => !!pub?.connected && !!sub?.connected, 'both connected');
+    await eventually(() => streams >= 1, 'the stream made on connect');
     const jsm = await pub.connection()!.jetstreamManager();
     assert.equal((await jsm.streams.info(EVENTS_STREAM)).config.subjects[0], 'convoy.events.>');
 
     // The early message may have gone out before the subscriber was there; send a marker.
     pub.publish('convoy.test.live', { n: 1 });
-    await until('the live message', () => got.includes(1));
+    await eventually(() => got.includes(1), 'the live message');
 
     await nats.stop();
-    await until('publisher sees the disconnect', () => !pub?.connected);
+    await eventually(() => !pub?.connected, 'publisher sees the disconnect');
     for (let i = 0; i < MAX_QUEUED + 500; i++) pub.publish('convoy.events.test.outage', { n: 1000 + i });
     assert.equal(pub.dropped, 500, 'the oldest beyond MAX_QUEUED are dropped');
 
@@ -69,9 +62,9 @@ describe('NatsLink (real nats-server)', function () {
       if (!nc || !pub?.connected) return undefined;
       return (await nc.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined);
     };
-    await until('the kept messages stored', async () => (await stored())?.state.messages === MAX_QUEUED, 30_000);
+    await eventually(async () => (await stored())?.state.messages === MAX_QUEUED, 'the kept messages stored', 30_000);
     const first = await (await pub.connection()!.jetstreamManager()).streams.getMessage(EVENTS_STREAM, { seq: (await stored())!.state.first_seq });
     assert.equal(first.json<{ n: number }>().n, 1500, 'the newest were kept, in order');
-    await until('stream ensured again after the reconnect', () => streams >= 2);
+    await eventually(() => streams >= 2, 'stream ensured again after the reconnect');
   });
 });

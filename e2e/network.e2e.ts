@@ -8,8 +8,10 @@
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { DEMO_HTTPD, LAB_TMPFS, control, waitFor } from '../lab/mod';
-import type { Node, Task } from '../proto/mod';
+import { eventually } from '../common/eventually';
+import { DEMO_HTTPD, LAB_TMPFS } from '../lab/mod';
+import { connectControl } from '../proto/client';
+import type { Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
 
 const WEB_REPLICAS = 4;
@@ -30,7 +32,7 @@ describe('cluster networking on a 3-host lab', function () {
   let clientTask: string;
 
   const running = async (service: string): Promise<Task[]> =>
-    (await lab.api.call<{ tasks: Task[] }>('ListTasks', { service })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+    (await lab.api.listTasks({ service })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
   const addrs = (ts: Task[]) => ts.map((t) => t.networks[0]?.addresses[0]?.split('/')[0] ?? '').sort();
   /** n requests from the client container to url; the address of each answer ("failed" when none). */
   const fromClient = async (url: string, n: number): Promise<string[]> =>
@@ -43,18 +45,17 @@ describe('cluster networking on a 3-host lab', function () {
 
   before(async () => {
     lab = await startLab({ hosts: 3, managers: 2, heartbeat: '500ms' });
-    const nodes = (await lab.api.call<{ nodes: Node[] }>('ListNodes', {})).nodes;
+    const nodes = (await lab.api.listNodes({})).nodes;
     hostNode = new Map(nodes.map((n) => [n.description?.hostname ?? '', n.id]));
     await lab.convoy('network', 'create', 'isolated');
     await lab.convoy('service', 'create', '--name', 'web', '--replicas', String(WEB_REPLICAS), '--constraint', 'node.hostname!=lab-h1', '-p', `${PUBLISHED}:80`, lab.image, 'sh', '-c', DEMO_HTTPD);
     await lab.convoy('service', 'create', '--name', 'client', '--constraint', 'node.hostname==lab-h1', lab.image, 'sleep', '1000000');
     await lab.convoy('service', 'create', '--name', 'secret', '--network', 'isolated', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
     await lab.convoy('service', 'create', '--name', 'hostport', '--publish', 'mode=host,target=80,published=20080', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
-    await waitFor(
-      'web, client, secret and hostport running',
+    await eventually(
       async () => (await running('web')).length === WEB_REPLICAS && (await running('client')).length === 1 && (await running('secret')).length === 1 && (await running('hostport')).length === 1,
+      'web, client, secret and hostport running',
       120_000,
-      lab.state.dir,
     );
     clientTask = (await running('client'))[0].id;
   });
@@ -108,14 +109,14 @@ describe('cluster networking on a 3-host lab', function () {
   it('sends no traffic to a removed task after a scale down', async () => {
     const before = addrs(await running('web'));
     await lab.convoy('service', 'scale', 'web=2');
-    await waitFor('web at 2 running tasks', async () => (await running('web')).length === 2, 60_000, lab.state.dir);
+    await eventually(async () => (await running('web')).length === 2, 'web at 2 running tasks', 60_000);
     const kept = addrs(await running('web'));
     const removed = before.filter((a) => !kept.includes(a));
     assert.equal(removed.length, 2);
     // The store says 2; the hosts follow (bench/lb.ts measures how soon). Once a round of
     // requests misses the removed tasks, none may reach them again.
     const t0 = Date.now();
-    await waitFor('no traffic to the removed tasks', async () => (await fromClient('http://web/', 10)).every((a) => kept.includes(a)), 10_000, lab.state.dir).catch(() => undefined);
+    await eventually(async () => (await fromClient('http://web/', 10)).every((a) => kept.includes(a)), 'no traffic to the removed tasks', 10_000).catch(() => undefined);
     process.stdout.write(`      (hosts converged on the scale down within ${Date.now() - t0} ms of the store)\n`);
     const answers = [...(await fromClient('http://web/', 30)), ...(await viaPort(lab.state.hosts[0].addr, 15))];
     assert.deepEqual([...new Set(answers)].sort(), kept, `answers: ${[...new Set(answers)].join(' ')}`);
@@ -124,27 +125,26 @@ describe('cluster networking on a 3-host lab', function () {
   it('moves traffic to the survivors when a host dies', async () => {
     const h3 = hostNode.get('lab-h3');
     await lab.killHost(3);
-    await waitFor('web running on the surviving hosts only', async () => {
+    await eventually(async () => {
       const web = await running('web');
       return web.length === 2 && web.every((t) => t.nodeId !== h3);
-    }, 60_000, lab.state.dir);
+    }, 'web running on the surviving hosts only', 60_000);
     const survivors = addrs(await running('web'));
     // The hosts converge on the new endpoints: then every request lands on a survivor.
     let answers: string[] = [];
-    await waitFor('traffic on the survivors only', async () => {
+    await eventually(async () => {
       answers = [...(await viaPort(lab.state.hosts[0].addr, 10)), ...(await viaPort(lab.state.hosts[1].addr, 10)), ...(await fromClient('http://web/', 10))];
       return answers.every((a) => survivors.includes(a));
-    }, 20_000, lab.state.dir).catch(() => undefined);
+    }, 'traffic on the survivors only', 20_000).catch(() => undefined);
     assert.deepEqual([...new Set(answers)].sort(), survivors, `answers: ${answers.join(' ')}`);
   });
 
   it('keeps going when the lead manager is killed: the other leads, scales web, and the hosts follow', async () => {
     const [m1, m2] = lab.state.managers ?? [];
     assert.ok(m1 && m2, 'the lab runs two managers');
-    const other = control(m2);
+    const other = connectControl(m2);
     try {
-      type Info = { managers: { id: string; addr: string; leader: boolean }[] };
-      const before = await other.call<Info>('GetClusterInfo', {});
+      const before = await other.getClusterInfo({});
       assert.equal(before.managers.length, 2);
       const leader = before.managers.find((m) => m.leader);
       assert.ok(leader, 'a leader is known');
@@ -152,19 +152,19 @@ describe('cluster networking on a 3-host lab', function () {
       const victim = leader.addr === m1 ? 'manager' : 'manager-h2';
       const api = leader.addr === m1 ? other : lab.api;
       process.kill(lab.state.pids.find((p) => p.name === victim)!.pid, 'SIGKILL');
-      await waitFor('the other manager leading', async () => (await api.call<Info>('GetClusterInfo', {})).managers.some((m) => m.leader && m.id !== leader.id), 30_000, lab.state.dir);
+      await eventually(async () => (await api.getClusterInfo({})).managers.some((m) => m.leader && m.id !== leader.id), 'the other manager leading', 30_000);
       // The new leader reconciles: web goes from 2 to 3 replicas (hosts 1 and 3 are out: constraint, dead).
-      await api.call('ScaleService', { service: 'web', replicas: 3 });
-      const live = async () => (await api.call<{ tasks: Task[] }>('ListTasks', { service: 'web' })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
-      await waitFor('3 web replicas running under the new leader', async () => (await live()).length === 3, 60_000, lab.state.dir);
+      await api.scaleService({ service: 'web', replicas: 3 });
+      const live = async () => (await api.listTasks({ service: 'web' })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
+      await eventually(async () => (await live()).length === 3, '3 web replicas running under the new leader', 60_000);
       const want = addrs(await live());
       assert.equal(new Set(want).size, 3, `three distinct addresses: ${want.join(' ')}`);
       // The agents' sessions moved to the surviving manager: the published port reaches the new replica too.
       let answers: string[] = [];
-      await waitFor('the published port answering from all 3 replicas', async () => {
+      await eventually(async () => {
         answers = await viaPort(lab.state.hosts[1].addr, 20);
         return want.every((a) => answers.includes(a));
-      }, 20_000, lab.state.dir).catch(() => undefined);
+      }, 'the published port answering from all 3 replicas', 20_000).catch(() => undefined);
       assert.deepEqual([...new Set(answers)].sort(), want, `answers: ${answers.join(' ')}`);
     } finally {
       other.close();

@@ -23,9 +23,9 @@ import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
+import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
 import type { Node, Service, Task } from '../proto/mod';
-import { eventually } from './support/cluster';
+import { eventually } from '../common/eventually';
 import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
 import { killOrphans, stopChild } from '../lab/procs';
@@ -86,7 +86,7 @@ describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e
   this.timeout(300_000);
   let lab: Lab | undefined;
   let prom: TestPrometheus | undefined;
-  let conn: ConnectedApi | undefined;
+  let conn: ControlConnection | undefined;
   let api: ControlApi;
   let image = '';
   /** Hostnames of the lab's agents (lab-h1, lab-h2) by node id. */
@@ -106,7 +106,7 @@ describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e
     image = lab.image;
     cliEnv = { ...process.env, [MARKER]: '1', CONVOY_HOST: lab.state.manager };
     conn = connectControl(lab.state.manager);
-    api = conn.api;
+    api = conn;
     hostnames = new Map(((await api.listNodes({})).nodes as Node[]).map((n) => [n.id, n.description?.hostname ?? '']));
     assert.deepEqual([...hostnames.values()].sort(), ['lab-h1', 'lab-h2']);
     assert.match(lab.nats, /^nats:\/\/10\.41\.0\.1:4222$/);

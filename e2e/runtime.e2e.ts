@@ -14,15 +14,16 @@ import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startManager, freePort, type ManagerHandle } from '../manager/mod';
-import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
+import { startManager, type ManagerHandle } from '../manager/mod';
+import { freePort } from '../common/net';
+import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
 import type { AgentOptions } from '../agent/mod';
 import { Runtime, alive, type ContainerState } from '../agent/runtime/runtime';
 import { detectCgroupDriver } from '../agent/runtime/cgroups/cgroups';
 import { startEtcd, type TestEtcd } from '../lab/etcd';
-import { eventually } from './support/cluster';
+import { eventually } from '../common/eventually';
 import { pushBusyboxImage } from '../lab/images';
 import { REGISTRY_BINARY, killOrphanedRegistries } from '../lab/registry';
 import { killOrphans, stopChild } from '../lab/procs';
@@ -119,7 +120,7 @@ describe('runtime through the agent (e2e)', function () {
   this.timeout(120_000);
   let etcd: TestEtcd | undefined;
   let manager: ManagerHandle | undefined;
-  let conn: ConnectedApi | undefined;
+  let conn: ControlConnection | undefined;
   let api: ControlApi;
   let agent: AgentProc | undefined;
   let registry: PortRegistry | undefined;
@@ -145,7 +146,7 @@ describe('runtime through the agent (e2e)', function () {
       logger: nullLogger,
     });
     conn = connectControl(manager.grpcAddr);
-    api = conn.api;
+    api = conn;
     registryPort = await freePort();
     registryHost = `127.0.0.1:${registryPort}`;
     agentOpts = {

@@ -90,3 +90,11 @@ export async function pushDerivedImage(
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Repository of the lab's image in the lab's registry. */
+export const LAB_IMAGE_REPO = 'convoy-lab/busybox';
+
+/** Pushes the busybox image to the lab's registry (`--demo`, e2e, benchmarks); returns its reference. */
+export async function pushLabImage(st: { registry: string }): Promise<string> {
+  return (await pushBusyboxImage(st.registry, { repo: LAB_IMAGE_REPO })).ref;
+}

@@ -9,6 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../common/net';
+import { killOrphans } from './procs';
 
 export interface TestRegistry {
   /** "127.0.0.1:PORT": the registry part of image references. */
@@ -26,10 +28,42 @@ export interface TestRegistry {
 export const REGISTRY_BINARY = '/usr/bin/docker-registry';
 const START_TIMEOUT_MS = 15_000;
 
-/** A free loopback port (the same helper the manager uses for its embedded etcd). */
-export { freePort } from '../manager/embedded/etcd';
-import { freePort } from '../manager/embedded/etcd';
-import { killOrphans } from './procs';
+/**
+ * The configuration of a registry without auth over plain HTTP: the test
+ * registries' and the lab's (lab/services.ts). Errors only in its log, no
+ * access log (a hundred containers' pulls would fill it). `allowDelete` lets
+ * tests remove blobs and manifests.
+ */
+export function registryConfig(o: { root: string; addr: string; allowDelete?: boolean }): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${o.root}`,
+    ...(o.allowDelete ? ['  delete:', '    enabled: true'] : []),
+    'http:',
+    `  addr: ${o.addr}`,
+    '',
+  ].join('\n');
+}
+
+/** True when the registry at host:port answers its API root. */
+export async function registryAnswers(host: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${host}/v2/`);
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false; // not listening yet
+  }
+}
+
+/** A free loopback port. */
+export { freePort };
 
 const DIR_PREFIX = 'convoy-test-registry-';
 
@@ -52,24 +86,7 @@ export async function startRegistry(opts: { binary?: string } = {}): Promise<Tes
   const host = `127.0.0.1:${port}`;
   const configPath = path.join(dir, 'config.yml');
   fs.mkdirSync(path.join(dir, 'data'));
-  fs.writeFileSync(
-    configPath,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(dir, 'data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: ${host}`,
-      '',
-    ].join('\n'),
-  );
+  fs.writeFileSync(configPath, registryConfig({ root: path.join(dir, 'data'), addr: host, allowDelete: true }));
   const child: ChildProcess = spawn(opts.binary ?? REGISTRY_BINARY, ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
@@ -92,13 +109,7 @@ export async function startRegistry(opts: { binary?: string } = {}): Promise<Tes
       fs.rmSync(dir, { recursive: true, force: true });
       throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
     }
-    try {
-      const res = await fetch(`http://${host}/v2/`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
+    if (await registryAnswers(host)) break;
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`docker-registry did not answer on ${host}: ${stderr}`);

@@ -2,8 +2,10 @@
 // child processes (e2e/support/cluster.ts), so kills are real `kill -9`s.
 import { strict as assert } from 'node:assert';
 import type * as grpc from '@grpc/grpc-js';
-import type { Node, Service, ServiceSpec, Task } from '../proto/mod';
-import { eventually, TestCluster } from '../e2e/support/cluster';
+import type { ServiceSpec, Task } from '../proto/mod';
+import { dispatcherClient } from '../proto/client';
+import { eventually } from '../common/eventually';
+import { TestCluster } from '../e2e/support/cluster';
 
 type Spec = Partial<ServiceSpec> & { name: string };
 
@@ -15,10 +17,10 @@ describe('control plane (integration, real etcd)', function () {
   this.timeout(90_000);
   let c: TestCluster;
 
-  const tasks = async (service: string) => (await c.call<object, { tasks: Task[] }>('ListTasks', { service })).tasks;
+  const tasks = async (service: string) => (await c.api.listTasks({ service })).tasks;
   const running = async (service: string) => (await tasks(service)).filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
-  const nodes = async () => (await c.call<object, { nodes: Node[] }>('ListNodes', {})).nodes;
-  const create = (s: Spec) => c.call<object, { service: Service }>('CreateService', { spec: spec(s) });
+  const nodes = async () => (await c.api.listNodes({})).nodes;
+  const create = (s: Spec) => c.api.createService({ spec: spec(s) });
   const bySlot = (ts: Task[]) => {
     const m = new Map<number, number>();
     for (const t of ts) m.set(t.slot, (m.get(t.slot) ?? 0) + 1);
@@ -48,9 +50,9 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('scales up and down', async () => {
-    await c.call('ScaleService', { service: 'web', replicas: 9 });
+    await c.api.scaleService({ service: 'web', replicas: 9 });
     await eventually(async () => (await running('web')).length === 9, '9 running');
-    await c.call('ScaleService', { service: 'web', replicas: 2 });
+    await c.api.scaleService({ service: 'web', replicas: 2 });
     await eventually(async () => {
       const ts = await tasks('web');
       const live = ts.filter((t) => t.desiredState === 'RUNNING');
@@ -61,7 +63,7 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('rejects malformed specs naming the field, and writes nothing', async () => {
-    const before = (await c.call<object, { services: unknown[] }>('ListServices', {})).services.length;
+    const before = (await c.api.listServices({})).services.length;
     const bad: [Spec, RegExp][] = [
       [{ name: 'neg', replicas: -1 }, /spec\.replicas/],
       [{ name: 'cons', placement: { constraints: ['node.colour==red'], preferences: [], maxReplicasPerNode: 0, platforms: [] } }, /spec\.placement\.constraints\[0\].*unknown constraint key/],
@@ -80,7 +82,7 @@ describe('control plane (integration, real etcd)', function () {
       assert.ok(res, `spec "${s.name}" was accepted`);
       assert.match(res.details, re, `${s.name}: ${res.details}`);
     }
-    const after = (await c.call<object, { services: unknown[] }>('ListServices', {})).services.length;
+    const after = (await c.api.listServices({})).services.length;
     assert.equal(after, before, 'no service written');
   });
 
@@ -101,15 +103,15 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('drains a node: its tasks move to the others', async () => {
-    await c.call('ScaleService', { service: 'web', replicas: 4 });
+    await c.api.scaleService({ service: 'web', replicas: 4 });
     await eventually(async () => (await running('web')).length === 4, '4 running');
     const n = (await nodes()).find((x) => x.description?.hostname === 'a1')!;
-    await c.call('UpdateNode', { node: n.id, version: 0, spec: { ...n.spec, availability: 'DRAIN' } });
+    await c.api.updateNode({ node: n.id, version: 0, spec: { ...n.spec, availability: 'DRAIN' } });
     await eventually(async () => {
       const rs = await running('web');
       return rs.length === 4 && rs.every((t) => t.nodeId !== n.id);
     }, 'all 4 running off the drained node');
-    await c.call('UpdateNode', { node: n.id, version: 0, spec: { ...n.spec, availability: 'ACTIVE' } });
+    await c.api.updateNode({ node: n.id, version: 0, spec: { ...n.spec, availability: 'ACTIVE' } });
   });
 
   it('runs a global service on every node, including one that joins later', async () => {
@@ -136,18 +138,18 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('survives kill -9 of the leader: another leads, no slot doubled or lost', async () => {
-    const info = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+    const info = await c.api.getClusterInfo({});
     const leaderId = info.managers.find((m) => m.leader)?.id;
     assert.ok(leaderId, 'a leader is known');
     const leader = c.managers.find((m) => m.info.id === leaderId)!;
     leader.kill9();
     c.managers = c.managers.filter((m) => m !== leader);
     await eventually(async () => {
-      const i = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+      const i = await c.api.getClusterInfo({});
       return i.managers.some((m) => m.leader && m.id !== leaderId);
     }, 'a new leader');
     // The new leader reconciles: a scale-up is carried out.
-    await c.call('ScaleService', { service: 'web', replicas: 5 });
+    await c.api.scaleService({ service: 'web', replicas: 5 });
     await eventually(async () => (await running('web')).length === 5, '5 running under the new leader');
     const live = (await tasks('web')).filter((t) => t.desiredState === 'RUNNING');
     assert.equal(live.length, 5);
@@ -159,11 +161,11 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('pauses a rolling update whose new tasks fail', async () => {
-    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'web' })).service;
+    const svc = (await c.api.getService({ service: 'web' })).service!;
     const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/web:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_PAUSE' as const } };
-    await c.call('UpdateService', { service: 'web', version: svc.meta?.version, spec: next });
+    await c.api.updateService({ service: 'web', version: svc.meta?.version, spec: next });
     const paused = await eventually(async () => {
-      const s = (await c.call<object, { service: Service }>('GetService', { service: 'web' })).service;
+      const s = (await c.api.getService({ service: 'web' })).service!;
       return s.updateStatus?.state === 'UPDATE_PAUSED' && s;
     }, 'update paused');
     assert.match(paused.updateStatus?.message ?? '', /failed/);
@@ -174,11 +176,11 @@ describe('control plane (integration, real etcd)', function () {
   it('rolls back an update whose failure action is rollback', async () => {
     await create({ name: 'api', replicas: 3 });
     await eventually(async () => (await running('api')).length === 3, '3 running');
-    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;
+    const svc = (await c.api.getService({ service: 'api' })).service!;
     const next = { ...svc.spec!, container: { ...svc.spec!.container!, image: 'registry.local/api:broken', labels: { 'convoy.hollow.exit': '1' } }, update: { ...svc.spec!.update!, parallelism: 1, failureAction: 'FAILURE_ROLLBACK' as const, monitorMs: 300 }, rollback: { ...svc.spec!.update!, parallelism: 0, monitorMs: 300 } };
-    await c.call('UpdateService', { service: 'api', version: svc.meta?.version, spec: next });
+    await c.api.updateService({ service: 'api', version: svc.meta?.version, spec: next });
     const done = await eventually(async () => {
-      const s = (await c.call<object, { service: Service }>('GetService', { service: 'api' })).service;
+      const s = (await c.api.getService({ service: 'api' })).service!;
       return s.updateStatus?.state === 'ROLLBACK_COMPLETED' && s;
     }, 'rollback completed');
     assert.equal(done.spec?.container?.image, 'registry.local/web:1');
@@ -202,11 +204,11 @@ describe('control plane (integration, real etcd)', function () {
       assert.equal(t.networks[0].networkName, 'default');
       assert.ok(t.networks[0].addresses[0].startsWith(subnet.split('.').slice(0, 3).join('.') + '.'), `${t.networks[0].addresses[0]} is in ${subnet}`);
     }
-    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+    const svc = (await c.api.getService({ service: 'www' })).service!;
     assert.match(svc.endpoint?.virtualIps[0]?.addr ?? '', /^10\.43\./);
     assert.equal(svc.endpoint?.ports[0]?.publishedPort, 30080);
     await assert.rejects(create({ name: 'www2', endpoint: { mode: 'VIP', ports: [port] } }), (e: grpc.ServiceError) => /port 30080\/tcp is already published by service "www"/.test(e.details));
-    assert.ok(!(await c.call<object, { services: Service[] }>('ListServices', {})).services.some((x) => x.spec?.name === 'www2'), 'nothing written');
+    assert.ok(!(await c.api.listServices({})).services.some((x) => x.service?.spec?.name === 'www2'), 'nothing written');
   });
 
   it('places at most one task per node for a host-mode port, and says why the rest waits', async () => {
@@ -220,13 +222,13 @@ describe('control plane (integration, real etcd)', function () {
     }, `${ready} running on distinct nodes, one pending for the port`);
     const run = (await running('hostport'))[0];
     assert.equal(run.endpointPorts?.[0]?.publishedPort, 9000, 'the task says where it is reachable');
-    await c.call('RemoveService', { service: 'hostport' });
+    await c.api.removeService({ service: 'hostport' });
   });
 
   it('creates networks, attaches services to them, and streams their endpoints to agents', async () => {
-    await assert.rejects(c.call('CreateNetwork', { spec: { name: 'Bad Name' } }), (e: grpc.ServiceError) => /spec\.name/.test(e.details));
-    const net = (await c.call<object, { network: { id: string } }>('CreateNetwork', { spec: { name: 'back', labels: {} } })).network;
-    await assert.rejects(c.call('CreateNetwork', { spec: { name: 'back' } }), (e: grpc.ServiceError) => /already exists/.test(e.details));
+    await assert.rejects(c.api.createNetwork({ spec: { name: 'Bad Name' } }), (e: grpc.ServiceError) => /spec\.name/.test(e.details));
+    const net = (await c.api.createNetwork({ spec: { name: 'back', labels: {} } })).network!;
+    await assert.rejects(c.api.createNetwork({ spec: { name: 'back' } }), (e: grpc.ServiceError) => /already exists/.test(e.details));
     await assert.rejects(create({ name: 'nonet', networks: ['nowhere'] }), (e: grpc.ServiceError) => /spec\.networks/.test(e.details));
     await create({ name: 'db', replicas: 2, networks: ['back'] });
     const rs = await eventually(async () => {
@@ -234,12 +236,10 @@ describe('control plane (integration, real etcd)', function () {
       return r.length === 2 && r;
     }, 'db running');
     assert.ok(rs.every((t) => t.networks.length === 1 && t.networks[0].networkId === net.id && t.networks[0].vni >= 4096));
-    await assert.rejects(c.call('RemoveNetwork', { network: 'back' }), (e: grpc.ServiceError) => /in use by service\(s\) db/.test(e.details));
+    await assert.rejects(c.api.removeNetwork({ network: 'back' }), (e: grpc.ServiceError) => /in use by service\(s\) db/.test(e.details));
 
     // What an agent is told: a session, then the Network stream's first NetworkState.
-    const { Dispatcher } = (await import('../proto/mod')).grpcPackages().dispatcher.convoy;
-    const { credentials } = await import('@grpc/grpc-js');
-    const d = new Dispatcher(c.managers[0].info.addr, credentials.createInsecure());
+    const d = dispatcherClient(c.managers[0].info.addr);
     try {
       const session = d.Session({ joinToken: c.workerToken, nodeId: '', addr: '127.0.0.9', labels: {}, description: { hostname: 'netprobe', platform: null, resources: null, engineLabels: {} } });
       const first = await new Promise<{ sessionId: string; node: { id: string } }>((resolve, reject) => {
@@ -248,7 +248,7 @@ describe('control plane (integration, real etcd)', function () {
       });
       // The probe is not a real agent: keep work off it.
       const probe = (await nodes()).find((n) => n.id === first.node.id)!;
-      await c.call('UpdateNode', { node: probe.id, version: 0, spec: { ...probe.spec, availability: 'DRAIN' } });
+      await c.api.updateNode({ node: probe.id, version: 0, spec: { ...probe.spec, availability: 'DRAIN' } });
       const stream = d.Network({ sessionId: first.sessionId });
       const st = await new Promise<import('../proto/mod').NetworkState>((resolve, reject) => {
         stream.once('data', resolve);
@@ -268,30 +268,30 @@ describe('control plane (integration, real etcd)', function () {
     } finally {
       d.close();
     }
-    await c.call('RemoveService', { service: 'db' });
-    await c.call('RemoveNetwork', { network: 'back' });
-    assert.ok(!(await c.call<object, { networks: { spec: { name: string } }[] }>('ListNetworks', {})).networks.some((n) => n.spec.name === 'back'));
+    await c.api.removeService({ service: 'db' });
+    await c.api.removeNetwork({ network: 'back' });
+    assert.ok(!(await c.api.listNetworks({})).networks.some((n) => n.spec?.name === 'back'));
   });
 
   it('carries a rolling update through a leader change', async () => {
     await c.addManager();
-    const svc = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
-    await c.call('ScaleService', { service: 'www', replicas: 4 });
+    const svc = (await c.api.getService({ service: 'www' })).service!;
+    await c.api.scaleService({ service: 'www', replicas: 4 });
     await eventually(async () => (await running('www')).length === 4, '4 running');
-    const fresh = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+    const fresh = (await c.api.getService({ service: 'www' })).service!;
     const next = { ...fresh.spec!, container: { ...fresh.spec!.container!, image: 'registry.local/web:2' }, update: { ...fresh.spec!.update!, parallelism: 1, delayMs: 700, monitorMs: 300 } };
-    await c.call('UpdateService', { service: 'www', version: fresh.meta?.version, spec: next });
+    await c.api.updateService({ service: 'www', version: fresh.meta?.version, spec: next });
     const target = svc.specVersion + 1;
     await eventually(async () => (await running('www')).some((t) => t.specVersion === target), 'the update has begun');
-    const info = await c.call<object, { managers: { id: string; leader: boolean }[] }>('GetClusterInfo', {});
+    const info = await c.api.getClusterInfo({});
     const leader = c.managers.find((m) => m.info.id === info.managers.find((x) => x.leader)?.id)!;
     leader.kill9();
     c.managers = c.managers.filter((m) => m !== leader);
     const done = await eventually(async () => {
-      const s = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+      const s = (await c.api.getService({ service: 'www' })).service!;
       return s.updateStatus?.state === 'UPDATE_COMPLETED' && s;
     }, 'update completed under the new leader', 30_000).catch(async (e: Error) => {
-      const s = (await c.call<object, { service: Service }>('GetService', { service: 'www' })).service;
+      const s = (await c.api.getService({ service: 'www' })).service!;
       const ts = (await tasks('www')).map((t) => `${t.slot}/${t.specVersion}/${t.desiredState}/${t.status?.state}/${t.nodeId.slice(0, 6)}: ${t.status?.message}`);
       throw new Error(`${e.message}: ${JSON.stringify(s.updateStatus)} v${s.specVersion}\n${ts.join('\n')}`);
     });

@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import type { TaskStateName, TaskStatus } from '../../proto/mod';
 import { ExecutorError } from '../executor';
 import { TaskController } from './controller';
-import { fakeExecutor, makeSpec, makeTask, until } from './testing/fake-executor';
+import { fakeExecutor, makeSpec, makeTask } from './testing/fake-executor';
+import { eventually } from '../../common/eventually';
 
 function setup() {
   const fx = fakeExecutor();
@@ -21,7 +22,7 @@ describe('TaskController', () => {
     assert.deepEqual(states(), ['ACCEPTED', 'PREPARING', 'STARTING', 'RUNNING']);
     assert.deepEqual(fx.calls, ['prepare t1', 'start t1']);
     fx.exit('t1', { exitCode: 0, oomKilled: false, reason: 'exit code 0' });
-    await until(() => c.state === 'COMPLETE');
+    await eventually(() => c.state === 'COMPLETE', 'the controller at COMPLETE');
     assert.equal(states().at(-1), 'COMPLETE');
   });
 
@@ -31,7 +32,7 @@ describe('TaskController', () => {
     c.kick();
     await c.settled();
     fx.exit('t1', { exitCode: 137, oomKilled: true, reason: 'OOM killed (limit 64MiB)' });
-    await until(() => c.state === 'FAILED');
+    await eventually(() => c.state === 'FAILED', 'the controller at FAILED');
     const last = reports.at(-1)!.status;
     assert.equal(last.state, 'FAILED');
     assert.equal(last.exitCode, 137);
@@ -45,7 +46,7 @@ describe('TaskController', () => {
     c.kick();
     await c.settled();
     fx.exit('t1', { exitCode: 1, oomKilled: false, reason: 'exit code 1' });
-    await until(() => c.state === 'FAILED');
+    await eventually(() => c.state === 'FAILED', 'the controller at FAILED');
     c.update(makeTask('t1', { specVersion: 2 }));
     await c.settled();
     assert.equal(fx.starts('t1'), 1);
@@ -93,7 +94,7 @@ describe('TaskController', () => {
     await c.settled();
     c.update(makeTask('t1', { spec, desiredState: 'SHUTDOWN' }));
     await c.settled();
-    await until(() => fx.calls.includes('remove t1'));
+    await eventually(() => fx.calls.includes('remove t1'), 't1 removed');
     assert.deepEqual(fx.calls, ['prepare t1', 'start t1', 'stop t1 1234', 'remove t1']);
     assert.equal(states().at(-1), 'SHUTDOWN');
     assert.ok(!states().includes('FAILED'));

@@ -5,7 +5,8 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startManager, freePort, type ManagerHandle } from '../../manager/mod';
+import { startManager, freePort, type ManagerHandle } from '../../e2e/support/manager';
+import { eventually } from '../../common/eventually';
 import { startAgent, type AgentHandle } from '../mod';
 import { Runtime } from '../runtime/runtime';
 import { startEtcd, type TestEtcd } from '../../lab/etcd';
@@ -26,16 +27,6 @@ const RUN_DIR = path.join(ROOT, 'run');
 async function removeContainers(): Promise<void> {
   const rt = new Runtime({ stateDir: AGENT_DIR, layersRoot: path.join(AGENT_DIR, 'layers') });
   for (const c of await rt.list()) await rt.remove(c.id).catch(() => undefined);
-}
-
-async function eventually<T>(cond: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await cond().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('convoy task exec (integration)', function () {
@@ -84,7 +75,7 @@ describe('convoy task exec (integration)', function () {
       logger: nullLogger,
     });
     await conn.api.createService({ spec: { name: 'rt-exec', replicas: 1, container: { image: image.ref, command: ['sleep', '3600'], stopGracePeriodMs: 200 } } });
-    task = await eventually(async () => (await conn!.api.listTasks({ service: 'rt-exec', states: ['RUNNING'] })).tasks[0], 'rt-exec RUNNING');
+    task = await eventually(async () => (await conn!.api.listTasks({ service: 'rt-exec', states: ['RUNNING'] })).tasks[0], 'rt-exec RUNNING', 30_000);
   });
 
   after(async () => {

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startHollowFleet } from './fleet';
-import { eventually, fakeCluster, startFakeManager } from '../session/testing/fake-manager';
+import { fakeCluster, startFakeManager } from '../session/testing/fake-manager';
+import { eventually } from '../../common/eventually';
 import { makeTask } from '../controller/testing/fake-executor';
 
 describe('hollow fleet', () => {

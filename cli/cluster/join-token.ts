@@ -2,9 +2,10 @@
 // that joins a host, as `docker swarm join-token` does.
 import { Command } from 'commander';
 import { CliError, hostOf, withApi, type CliIO, type ControlResponse } from '../client';
+import { MANAGER_PORT } from '../../proto/defaults';
 
 export function joinInstructions(role: 'worker' | 'manager', token: string, managers: string[]): string {
-  const addrs = managers.join(',') || '<manager-host>:7420';
+  const addrs = managers.join(',') || `<manager-host>:${MANAGER_PORT}`;
   if (role === 'worker') return `To add a worker to this cluster, run the following command on it:\n\n    convoy agent --manager ${addrs} --token ${token}\n\n`;
   // Managers join by sharing the cluster's etcd; the manager token is what
   // proves a host may do so where the etcd endpoints are not trusted alone.

@@ -6,7 +6,7 @@ import type { AgentOptions } from '../../agent/mod';
 import { createLogger } from '../../common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
 import { collect, parseKv } from '../flags';
-import { DEFAULT_AGENT_METRICS, TOKEN_ENV } from '../../proto/defaults';
+import { DEFAULT_AGENT_METRICS, DEFAULT_STATE_DIR, TOKEN_ENV } from '../../proto/defaults';
 
 export { DEFAULT_AGENT_METRICS };
 export { TOKEN_ENV };
@@ -63,7 +63,7 @@ export function agentCommand(io: CliIO): Command {
     .description('Run an agent: joins the cluster through a manager and runs its tasks')
     .option('--manager <host:port,...>', 'manager addresses (the others are failover targets)')
     .option('--token <token>', `join token (or ${TOKEN_ENV})`)
-    .option('--state-dir <dir>', 'node identity, images and containers (default /var/lib/convoy)')
+    .option('--state-dir <dir>', `node identity, images and containers (default ${DEFAULT_STATE_DIR})`)
     .option('--hostname <name>', 'node hostname (default: this host)')
     .option('--advertise-addr <ip>', 'address other nodes reach this one at (default: first non-loopback IPv4)')
     .option('-l, --label <k=v>', 'node engine label (repeatable)', collect)

@@ -1,12 +1,18 @@
 // Test clusters: managers and agents as child processes (so `kill -9` is
-// real) on a throwaway etcd, plus a promisified Control API client.
+// real) on a throwaway etcd, plus a Control API that fails over between them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type ControlClient } from '../../proto/mod';
+import { connectControl, controlApiOf, type ControlApi, type ControlConnection, type ControlInvoker } from '../../proto/client';
 import { startEtcd, type TestEtcd } from '../../lab/etcd';
+
+/** The one polling helper (common/eventually.ts), where the cluster tests have always found it. */
+export { eventually } from '../../common/eventually';
+
+/** Deadline of one Control call of a test cluster: a manager that is alive answers well within it. */
+const CALL_DEADLINE_MS = 5000;
 
 export interface Proc {
   pid: number;
@@ -48,14 +54,12 @@ function spawnProc(spec: unknown, logDir?: string): Promise<Proc> {
   });
 }
 
-export type Call = <Req, Res>(method: string, req: Req) => Promise<Res>;
-
 export class TestCluster {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-cluster-'));
   etcd!: TestEtcd;
   managers: Proc[] = [];
   agents: Proc[] = [];
-  private clients: grpc.Client[] = [];
+  private clients = new Map<string, ControlConnection>();
   workerToken = '';
   /** With CONVOY_TEST_LOGS=1, where the processes' logs are kept (not removed at stop). */
   readonly logDir = process.env.CONVOY_TEST_LOGS ? fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-')) : undefined;
@@ -65,7 +69,7 @@ export class TestCluster {
   async start(managers = 1): Promise<void> {
     this.etcd = await startEtcd({ dataDir: path.join(this.dir, 'etcd') });
     for (let i = 0; i < managers; i++) await this.addManager();
-    const tokens = await this.call<object, { worker: string }>('GetJoinTokens', {});
+    const tokens = await this.api.getJoinTokens({});
     this.workerToken = tokens.worker;
   }
 
@@ -102,45 +106,31 @@ export class TestCluster {
     return p;
   }
 
-  /** A Control API call on the first manager still alive. */
-  call: Call = async <Req, Res>(method: string, req: Req): Promise<Res> => {
+  /** A Control API call on the first manager still alive (in the order they were added). */
+  private readonly invoke: ControlInvoker = async (method, req) => {
     let last: unknown;
     for (const m of this.managers) {
-      const c = new (grpcPackages().control.convoy.Control)(m.info.addr, grpc.credentials.createInsecure()) as unknown as ControlClient & Record<string, unknown>;
-      this.clients.push(c as unknown as grpc.Client);
-      const fn = c[method] as (req: Req, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => void;
+      let c = this.clients.get(m.info.addr);
+      if (!c) this.clients.set(m.info.addr, (c = connectControl(m.info.addr, { deadlineMs: CALL_DEADLINE_MS })));
       try {
-        return await new Promise<Res>((resolve, reject) =>
-          fn.call(c, req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r as Res))),
-        );
+        return await c.invoke(method, req);
       } catch (e) {
         last = e;
-        if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE && (e as grpc.ServiceError).code !== grpc.status.DEADLINE_EXCEEDED) throw e;
+        const code = (e as grpc.ServiceError).code;
+        if (code !== grpc.status.UNAVAILABLE && code !== grpc.status.DEADLINE_EXCEEDED) throw e;
       }
     }
     throw last;
   };
 
+  /** The Control API of the cluster: each call goes to the first manager still alive. */
+  readonly api: ControlApi = controlApiOf(this.invoke);
+
   async stop(): Promise<void> {
-    for (const c of this.clients) c.close();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
     await Promise.all([...this.agents, ...this.managers].map((p) => p.stop().catch(() => undefined)));
     await this.etcd?.stop().catch(() => undefined);
     fs.rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** Polls until cond() is truthy; fails after `ms` (a bound on I/O, not a timing assertion). */
-export async function eventually<T>(cond: () => Promise<T | undefined | false>, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await cond();
-      if (v) return v;
-    } catch (e) {
-      lastErr = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
   }
 }

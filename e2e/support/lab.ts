@@ -1,4 +1,4 @@
-// A netns lab for e2e tests and benchmarks: cli/lab's own code (the same
+// A netns lab for e2e tests and benchmarks: lab/'s own code (the same
 // `convoy lab up|down`), plus what tests need around it — the CLI against the
 // lab's manager, a shell inside a running container, the lab's image, the
 // metrics addresses, stopping and restarting the lab's NATS.
@@ -13,7 +13,6 @@ import {
   AGENT_METRICS_PORT,
   LAB_DIR,
   MANAGER_METRICS_PORT,
-  control,
   killLabHost,
   labDown,
   labUp,
@@ -21,9 +20,9 @@ import {
   readLab,
   startLabNats,
   stopLabNats,
-  type LabControl,
   type LabState,
 } from '../../lab/mod';
+import { connectControl, type ControlConnection } from '../../proto/client';
 
 /** Where the test lab keeps its state (apart from a developer's `convoy lab up`). */
 export const TEST_LAB_DIR = process.env.CONVOY_TEST_LAB_DIR ?? '/var/lib/convoy-lab-test';
@@ -31,7 +30,8 @@ const MAIN = path.join(__dirname, '..', '..', 'cli', 'main.js');
 
 export interface Lab {
   state: LabState;
-  api: LabControl;
+  /** The Control API of the lab's first manager. */
+  api: ControlConnection;
   /** Reference of the busybox image in the lab's registry. */
   image: string;
   /** URL of the lab's NATS (machine side of the bridge). */
@@ -70,7 +70,7 @@ export async function startLab(o: { hosts: number; managers?: number; heartbeat?
     await labDown(TEST_LAB_DIR).catch(() => undefined);
     throw e;
   }
-  const api = control(state.manager);
+  const api = connectControl(state.manager);
   const env = { ...process.env, CONVOY_HOST: state.manager };
   return {
     state,
