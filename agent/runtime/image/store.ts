@@ -83,7 +83,7 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
  * xattrs). Refusals are TarErrors naming the entry.
  */
 export async function unpackLayer(source: AsyncIterable<Buffer>, dir: string, opts: ExtractOptions & { helperPath?: string }): Promise<FixupOp[]> {
-  const ops = await extractLayer(source, dir, opts);
+  const ops = await extractLayer(source, dir, { ...opts, helperTimes: true });
   if (ops.length) {
     if (!opts.helperPath) throw new TarError(`the layer needs the native helper (whiteouts, devices or xattrs)`);
     await runFixup(opts.helperPath, dir, encodeFixups(ops));

@@ -25,7 +25,9 @@ export type FixupOp =
   | { op: 'whiteout'; path: string }
   | { op: 'opaque'; path: string }
   | { op: 'mknod'; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
-  | { op: 'xattr'; path: string; name: string; value: Buffer };
+  | { op: 'xattr'; path: string; name: string; value: Buffer }
+  /** The archive's mtime (seconds) of what the helper made, or of a directory the helper wrote into. */
+  | { op: 'mtime'; path: string; mtime: number };
 
 /** Every refusal of a layer's content. The message names the entry. */
 export class TarError extends Error {
@@ -66,6 +68,12 @@ export interface ExtractOptions {
   limits?: UnpackLimits;
   /** Told about what was dropped (xattrs outside the allowlist). */
   onWarning?: (message: string, entry: string) => void;
+  /**
+   * Also return `mtime` operations: the archive's mtimes of the nodes the
+   * helper makes and of the directories it makes them in (which its mknods
+   * touch). The store asks for them; without, those keep the time of unpacking.
+   */
+  helperTimes?: boolean;
 }
 
 const BLOCK = 512;
@@ -368,7 +376,7 @@ class PendingOps {
 
   push(op: FixupOp): void {
     this.ops.push(op);
-    if (op.op === 'mknod' || op.op === 'xattr') {
+    if (op.op === 'mknod' || op.op === 'xattr' || op.op === 'mtime') {
       const l = this.byPath.get(op.path);
       if (l) l.push(this.ops.length - 1);
       else this.byPath.set(op.path, [this.ops.length - 1]);
@@ -415,7 +423,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
   const reader = new ChunkReader(source[Symbol.asyncIterator](), maxLayer);
   const tree = new Tree(fs.openSync(dest, O_RDONLY | O_DIRECTORY));
   const ops = new PendingOps();
-  const dirTimes: [string, number][] = [];
+  const dirTimes = new Map<string, number>();
   let entries = 0;
   let meta = 0;
   let pax: [string, Buffer][] | undefined;
@@ -481,7 +489,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
       await extractEntry(h);
     }
     await reader.drain();
-    for (const [rel, t] of dirTimes.reverse()) {
+    for (const [rel, t] of [...dirTimes].reverse()) {
       tree.trim();
       try {
         fs.futimesSync(tree.dir(rel, rel, false), t, t);
@@ -492,7 +500,19 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
   } finally {
     tree.close();
   }
-  return ops.list();
+  // the helper's mknods and whiteouts change their directories' mtimes: it sets them back after
+  const list = ops.list().filter((o) => o.op !== 'mtime' || opts.helperTimes);
+  if (!opts.helperTimes) return list;
+  const touched = new Set<string>();
+  for (const o of list) {
+    if (o.op !== 'mknod' && o.op !== 'whiteout') continue;
+    const slash = o.path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : o.path.slice(0, slash);
+    const t = dirTimes.get(parent);
+    if (t !== undefined) touched.add(parent);
+  }
+  for (const d of [...touched].sort().reverse()) list.push({ op: 'mtime', path: d, mtime: dirTimes.get(d) as number });
+  return list;
 
   async function extractEntry(h: Header): Promise<void> {
     const entry = h.name;
@@ -553,7 +573,8 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
           const fd = tree.dir(rel, entry, false);
           fs.fchownSync(fd, h.uid, h.gid);
           fs.fchmodSync(fd, mode);
-          dirTimes.push([rel, h.mtime]);
+          dirTimes.delete(rel); // set again, last: the archive's order of directories is kept
+          dirTimes.set(rel, h.mtime);
           await reader.skip(dataPad);
           break;
         }
@@ -582,6 +603,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
             // the target is a device still to be made by the helper: make this one too
             fs.closeSync(fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
             ops.push({ ...dev, path: rel });
+            ops.push({ op: 'mtime', path: rel, mtime: h.mtime });
           } else {
             fs.linkSync(at(tdir, tbase), p); // link(2) does not follow a symlink target: it links the symlink itself
           }
@@ -597,6 +619,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
           // a placeholder holds the name so that later entries see it on disk; the helper replaces it
           fs.closeSync(fs.openSync(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600));
           ops.push({ op: 'mknod', path: rel, mode: typeBits | mode, major: h.devmajor, minor: h.devminor, uid: h.uid, gid: h.gid });
+          ops.push({ op: 'mtime', path: rel, mtime: h.mtime });
           await reader.skip(dataPad);
           break;
         }
@@ -755,6 +778,11 @@ export function encodeFixups(ops: FixupOp[]): string[] {
       case 'xattr':
         out.push('xattr', o.path, o.name, o.value.toString('hex'));
         break;
+      case 'mtime': {
+        const sec = Math.floor(o.mtime);
+        out.push('mtime', o.path, String(sec), String(Math.min(999_999_999, Math.round((o.mtime - sec) * 1e9))));
+        break;
+      }
     }
   }
   return out;

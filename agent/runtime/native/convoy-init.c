@@ -1228,6 +1228,19 @@ static int cmd_fixup(const char *rootdir) {
       free(val);
       close(d);
       i += 4;
+    } else if (!strcmp(op, "mtime") && i + 3 < n) {
+      // path seconds nanoseconds: of a node made above, or of a directory it was made in
+      int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
+      struct timespec ts[2];
+      ts[0].tv_sec = ts[1].tv_sec = (time_t)atoll(v[i + 2]);
+      ts[0].tv_nsec = ts[1].tv_nsec = atol(v[i + 3]);
+      if (ts[0].tv_nsec < 0 || ts[0].tv_nsec > 999999999) {
+        errno = 0;
+        die("mtime %s: bad nanoseconds %s", v[i + 1], v[i + 3]);
+      }
+      if (utimensat(d, base, ts, AT_SYMLINK_NOFOLLOW) < 0) die("mtime %s", v[i + 1]);
+      close(d);
+      i += 4;
     } else {
       errno = 0;
       die("fixup: bad operation %s", op);
