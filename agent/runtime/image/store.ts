@@ -80,13 +80,17 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 /**
  * Unpacks an uncompressed layer tar into the empty directory `dir`, then
  * lets the native helper make what Node cannot (whiteouts, device nodes,
- * xattrs). Refusals are TarErrors naming the entry.
+ * xattrs). Refusals are TarErrors naming the entry (the helper's name the path).
  */
 export async function unpackLayer(source: AsyncIterable<Buffer>, dir: string, opts: ExtractOptions & { helperPath?: string }): Promise<FixupOp[]> {
   const ops = await extractLayer(source, dir, { ...opts, helperTimes: true });
   if (ops.length) {
     if (!opts.helperPath) throw new TarError(`the layer needs the native helper (whiteouts, devices or xattrs)`);
-    await runFixup(opts.helperPath, dir, encodeFixups(ops));
+    try {
+      await runFixup(opts.helperPath, dir, encodeFixups(ops));
+    } catch (e) {
+      throw new TarError(`the native helper refused the layer: ${e instanceof Error ? e.message : String(e)}`, undefined, e);
+    }
   }
   return ops;
 }

@@ -631,7 +631,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
         else opts.onWarning?.(`extended attribute ${name} of ${show(entry)} dropped (not on the allowlist)`, entry);
       }
     } catch (e) {
-      if (e instanceof TarError) throw e;
+      if (e instanceof TarError && e.entry !== undefined) throw e;
       throw new TarError(`tar entry ${show(entry)}: ${e instanceof Error ? e.message : String(e)}`, entry, e);
     }
   }
