@@ -190,6 +190,8 @@ export class ImageStore {
 
   private async doPull(r: ImageReference): Promise<ImageRecord> {
     const key = formatReference(r);
+    // here rather than when first used: a state dir of an older version (0755) is tightened too
+    for (const d of [this.layersRoot, this.imagesDir, this.tmpDir]) await ensurePrivateDir(d);
     if (r.digest) {
       const have = await this.get(key);
       if (have && have.manifestDigest === r.digest && (await this.hasLayers(have))) return have;
