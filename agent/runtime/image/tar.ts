@@ -96,6 +96,8 @@ class ChunkReader {
   private ended = false;
   /** Bytes received from the source so far. */
   total = 0;
+  /** Bytes handed out so far: the archive offset of what comes next. */
+  offset = 0;
   constructor(
     private readonly it: AsyncIterator<Buffer>,
     private readonly maxBytes: number,
@@ -123,6 +125,7 @@ class ChunkReader {
     }
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
+    this.offset += n;
     return out;
   }
 
@@ -133,6 +136,7 @@ class ChunkReader {
       const k = Math.min(left, this.buf.length);
       const out = this.buf.subarray(0, k);
       this.buf = this.buf.subarray(k);
+      this.offset += k;
       left -= k;
       yield out;
     }
@@ -432,7 +436,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
 
   /** Counts `n` more bytes of metadata; `sizeSoFar` is the whole header's (or map's) size. */
   const metadata = (n: number, what: string, entry: string, sizeSoFar = n) => {
-    if (sizeSoFar > maxHeader) throw new TarError(`${what} of ${show(entry)} is ${n} bytes, over the limit of ${maxHeader}`, entry);
+    if (sizeSoFar > maxHeader) throw new TarError(`${what} of ${show(entry)} is ${sizeSoFar} bytes, over the limit of ${maxHeader}`, entry);
     meta += n;
     if (meta > maxMeta) throw new TarError(`layer has more than ${maxMeta} bytes of PAX headers, long names and sparse maps (at ${show(entry)})`, entry);
   };
@@ -445,6 +449,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
       if (keepDir) return true;
       tree.forget(rel);
       ops.drop(rel, true);
+      for (const k of dirTimes.keys()) if (k === rel || k.startsWith(`${rel}/`)) dirTimes.delete(k);
       fs.rmSync(at(dirFd, base), { recursive: true, force: true });
       return false;
     }
@@ -460,12 +465,13 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
       const h = parseHeader(block);
       if (!h) break; // end-of-archive marker
       const rawName = longName ?? h.name;
-      if (!checksumOk(block)) throw new TarError(`bad header checksum at byte ${reader.total - BLOCK} (entry ${show(rawName)})`, rawName);
+      if (!checksumOk(block)) throw new TarError(`bad header checksum at byte ${reader.offset - BLOCK} (entry ${show(rawName)})`, rawName);
       if (Number.isNaN(h.size)) throw new TarError(`bad size field in the header of ${show(rawName)}`, rawName);
       tree.trim();
 
       if (h.type === 'x' || h.type === 'g' || h.type === 'L' || h.type === 'K') {
-        metadata(h.size, h.type === 'L' || h.type === 'K' ? 'GNU long name' : 'PAX header', rawName);
+        // the header block counts too: empty PAX headers cannot be repeated for free
+        metadata(h.size + BLOCK, h.type === 'L' || h.type === 'K' ? 'GNU long name' : 'PAX header', rawName, h.size);
         const chunks: Buffer[] = [];
         for await (const c of reader.stream(h.size)) chunks.push(Buffer.from(c));
         await reader.skip(padding(h.size));
@@ -489,7 +495,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
       await extractEntry(h);
     }
     await reader.drain();
-    for (const [rel, t] of [...dirTimes].reverse()) {
+    for (const [rel, t] of dirTimes) {
       tree.trim();
       try {
         fs.futimesSync(tree.dir(rel, rel, false), t, t);
@@ -573,8 +579,7 @@ export async function extractLayer(source: AsyncIterable<Buffer>, dest: string, 
           const fd = tree.dir(rel, entry, false);
           fs.fchownSync(fd, h.uid, h.gid);
           fs.fchmodSync(fd, mode);
-          dirTimes.delete(rel); // set again, last: the archive's order of directories is kept
-          dirTimes.set(rel, h.mtime);
+          dirTimes.set(rel, h.mtime); // applied once every entry is in: adding children changes it
           await reader.skip(dataPad);
           break;
         }
