@@ -27,8 +27,9 @@ import { hostArch, MEDIA, type Descriptor, type ImageConfig, type ImageIndex, ty
 import { formatReference, InvalidReferenceError, manifestRef, parseReference, type ImageReference } from './reference';
 import { checkSize, ImageError, RegistryClient, sha256, type RegistryOptions } from './registry';
 import { DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_MANIFEST_BYTES, type ImageLimits } from './limits';
-export * from './limits';
 import { encodeFixups, extractLayer, TarError, type ExtractOptions, type FixupOp } from './tar';
+
+export * from './limits';
 
 export interface ImageRecord {
   /** Canonical reference as pulled ("127.0.0.1:5000/convoy-test/busybox:1"). */
