@@ -98,6 +98,15 @@ export const HOSTILE_CASES: HostileCase[] = [
       c.equal(ops.length, 1, 'one whiteout op');
     },
   },
+  {
+    name: 'whiteouts and opaque markers become overlay whiteouts inside the root',
+    tar: () => tarOf([dir('etc/'), file('etc/.wh.gone', ''), dir('var/'), file('var/.wh..wh..opq', ''), file('.wh..wh.plnk', '')]),
+    check: (c) => {
+      c.equal(c.type('etc/gone'), 'char', 'etc/gone');
+      c.equal(c.type('etc/.wh.gone'), 'missing', 'the marker itself');
+      c.equal(c.type('.wh..wh.plnk'), 'missing', 'aufs bookkeeping is skipped');
+    },
+  },
   // ---- replacing entries of every type by every type
   {
     name: 'file replaces a directory with content in it',
