@@ -19,7 +19,7 @@ import type { CgroupDriver } from './cgroups/cgroups';
 import { HealthChecker, healthCommand, healthSpec } from './health';
 import { hostArch } from './image/oci';
 import { ImageError, type RegistryOptions } from './image/registry';
-import { ImageStore, type ImageRecord } from './image/store';
+import { ImageStore, type ImageLimits, type ImageRecord } from './image/store';
 import { findHelper } from './native';
 import { Runtime, RuntimeError, type ContainerConfig, type ExecOptions, type MountSpec } from './runtime';
 import { DEFAULT_STATE_DIR, DEFAULT_STOP_GRACE_MS } from '../../proto/defaults';
@@ -37,6 +37,8 @@ export interface ContainerExecutorOptions {
   logMaxBytes?: number;
   logMaxFiles?: number;
   engineLabels?: Record<string, string>;
+  /** Caps on what an image may make the agent download and unpack (defaults in image/store.ts, image/tar.ts). */
+  imageLimits?: ImageLimits;
 }
 
 export { DEFAULT_STATE_DIR };
@@ -124,6 +126,7 @@ export class ContainerExecutor implements Executor {
       registry: { insecureRegistries: opts.insecureRegistries, credentials: opts.credentials },
       helperPath,
       logger: this.log,
+      limits: opts.imageLimits,
     });
     this.runtime = new Runtime({
       stateDir,

@@ -10,6 +10,9 @@
 //   hosts, resolv.conf, hostname   bind-mounted into /etc
 // Logs: <stateDir>/logs/<id>.log (+ .1, .2 ... after rotation), JSON lines.
 // Named volumes: <stateDir>/volumes/<name>/_data.
+// containers/, volumes/ and logs/ are 0700 and state.json 0600: an upper dir
+// holds what the container wrote (setuid binaries, device nodes) and the
+// state holds the spec; neither is for the host's unprivileged users.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { execFile } from 'node:child_process';
 import type { Writable } from 'node:stream';
@@ -20,6 +23,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { nullLogger, type Logger } from '../../common/logger';
 import { detectCgroupDriver, type CgroupDriver, type CgroupLimits, type CgroupStats } from './cgroups/cgroups';
+import { ensurePrivateDir } from './image/store';
 import { encodeRecords, findHelper, readChannel, spawnHelper, flatten, type Records } from './native';
 
 export interface MountSpec {
@@ -241,7 +245,7 @@ export class Runtime {
 
   private async writeState(id: string, st: ContainerState): Promise<void> {
     const p = this.statePath(id);
-    await fsp.writeFile(`${p}.tmp`, JSON.stringify(st));
+    await fsp.writeFile(`${p}.tmp`, JSON.stringify(st), { mode: 0o600 });
     await fsp.rename(`${p}.tmp`, p);
   }
 
@@ -262,10 +266,11 @@ export class Runtime {
       if (m.type === 'bind' && !(m.source && path.isAbsolute(m.source))) throw new RuntimeError(`bind mount source ${m.source} is not an absolute path`, false);
     }
     const dir = this.containerDir(cfg.id);
+    await ensurePrivateDir(path.join(this.stateDir, 'containers'));
+    await ensurePrivateDir(path.join(this.stateDir, 'logs'));
     await fsp.mkdir(path.join(dir, 'upper'), { recursive: true });
     await fsp.mkdir(path.join(dir, 'work'), { recursive: true });
     await fsp.mkdir(path.join(dir, 'merged'), { recursive: true });
-    await fsp.mkdir(path.join(this.stateDir, 'logs'), { recursive: true });
     try {
       await this.cgroups.create(cfg.id, cfg.resources ?? {});
     } catch (e) {
@@ -296,6 +301,7 @@ export class Runtime {
         let src = m.source ?? '';
         if (m.type === 'volume') {
           src = this.volumeDir(src);
+          await ensurePrivateDir(path.join(this.stateDir, 'volumes'));
           await fsp.mkdir(src, { recursive: true });
         } else if (!fs.existsSync(src)) {
           throw new RuntimeError(`bind mount source ${src} does not exist`, false);

@@ -5,7 +5,8 @@ import { Command } from 'commander';
 import type { AgentOptions } from '../../agent/mod';
 import { createLogger } from '../../common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
-import { collect, parseKv } from '../flags';
+import { collect, parseInteger, parseKv, parseSize } from '../flags';
+import * as imageLimits from '../../agent/runtime/image/limits';
 import { DEFAULT_AGENT_METRICS, DEFAULT_STATE_DIR, TOKEN_ENV } from '../../proto/defaults';
 
 export { DEFAULT_AGENT_METRICS };
@@ -25,7 +26,31 @@ export interface AgentFlags {
   insecureRegistry?: string[];
   /** false with --no-network: containers get no network namespace wiring from Convoy. */
   network?: boolean;
+  imageMaxLayerBytes?: string;
+  imageMaxLayerEntries?: string;
+  imageMaxHeaderBytes?: string;
+  imageMaxMetadataBytes?: string;
+  imageMaxManifestBytes?: string;
+  imageMaxConfigBytes?: string;
 }
+
+/** --image-max-* flags → ImageLimits (only the ones given: the others keep their defaults). */
+function imageLimitOptions(f: AgentFlags): imageLimits.ImageLimits {
+  const out: imageLimits.ImageLimits = {};
+  const size = (v: string | undefined, flag: string) => (v === undefined ? undefined : Math.max(1, parseSize(v, flag)));
+  const set = <K extends keyof imageLimits.ImageLimits>(k: K, v: number | undefined) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('maxLayerBytes', size(f.imageMaxLayerBytes, '--image-max-layer-bytes'));
+  set('maxEntries', f.imageMaxLayerEntries === undefined ? undefined : parseInteger(f.imageMaxLayerEntries, '--image-max-layer-entries', 1));
+  set('maxHeaderBytes', size(f.imageMaxHeaderBytes, '--image-max-header-bytes'));
+  set('maxMetadataBytes', size(f.imageMaxMetadataBytes, '--image-max-metadata-bytes'));
+  set('maxManifestBytes', size(f.imageMaxManifestBytes, '--image-max-manifest-bytes'));
+  set('maxConfigBytes', size(f.imageMaxConfigBytes, '--image-max-config-bytes'));
+  return out;
+}
+
+const mib = (n: number) => (n >= 1024 ** 3 ? `${n / 1024 ** 3}G` : `${n / 1024 ** 2}M`);
 
 /** First non-internal IPv4 address of this host, for --advertise-addr's default. */
 export function defaultAdvertiseAddr(ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): string {
@@ -55,6 +80,8 @@ export function agentOptions(f: AgentFlags, env: NodeJS.ProcessEnv): AgentOption
   if (f.metricsListen !== 'none') opts.metricsListen = f.metricsListen;
   if (f.nats) opts.natsUrl = f.nats;
   if (f.insecureRegistry?.length) opts.runtime = { insecureRegistries: f.insecureRegistry };
+  const limits = imageLimitOptions(f);
+  if (Object.keys(limits).length) opts.runtime = { ...opts.runtime, imageLimits: limits };
   return opts;
 }
 
@@ -72,6 +99,12 @@ export function agentCommand(io: CliIO): Command {
     .option('--nats <url>', 'NATS URL for events, stats and logs (default: the one the managers advertise)')
     .option('--insecure-registry <host:port>', 'registry spoken to over plain HTTP (repeatable)', collect)
     .option('--no-network', 'do not program host networking (bridge, overlay, nftables, DNS)')
+    .option('--image-max-layer-bytes <size>', `uncompressed size of one image layer (default ${mib(imageLimits.DEFAULT_MAX_LAYER_BYTES)})`)
+    .option('--image-max-layer-entries <n>', `entries in one image layer (default ${imageLimits.DEFAULT_MAX_LAYER_ENTRIES})`)
+    .option('--image-max-header-bytes <size>', `one PAX header or long name in a layer (default ${mib(imageLimits.DEFAULT_MAX_HEADER_BYTES)})`)
+    .option('--image-max-metadata-bytes <size>', `all PAX headers and long names of one layer (default ${mib(imageLimits.DEFAULT_MAX_METADATA_BYTES)})`)
+    .option('--image-max-manifest-bytes <size>', `one image manifest or index (default ${mib(imageLimits.DEFAULT_MAX_MANIFEST_BYTES)})`)
+    .option('--image-max-config-bytes <size>', `one image config (default ${mib(imageLimits.DEFAULT_MAX_CONFIG_BYTES)})`)
     .action(async (f: AgentFlags) =>
       guarded(io, async () => {
         const opts = agentOptions(f, io.env);

@@ -61,6 +61,31 @@ export function sha256(data: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(data).digest('hex');
 }
 
+/** Reads a response body, refusing it as soon as it passes `max` bytes (and before, when Content-Length says so). */
+export async function readBounded(res: Response, max: number, what: string): Promise<Buffer> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > max) {
+    await res.body?.cancel();
+    throw new ImageError(`${what} is ${declared} bytes, over the limit of ${max}`, 'invalid');
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  if (res.body) {
+    for await (const c of Readable.fromWeb(res.body as WebReadableStream<Uint8Array>)) {
+      n += (c as Buffer).length;
+      if (n > max) throw new ImageError(`${what} is over the limit of ${max} bytes`, 'invalid');
+      chunks.push(c as Buffer);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Refuses content whose size is not its descriptor's. */
+export function checkSize(got: number, want: number | undefined, what: string): void {
+  if (want === undefined || got === want) return;
+  throw new ImageError(`${what} is ${got} bytes but its descriptor says ${want}`, got > want ? 'invalid' : 'digest-mismatch');
+}
+
 export interface FetchedManifest {
   mediaType: string;
   digest: string;
@@ -160,12 +185,16 @@ export class RegistryClient {
     return new ImageError(`registry ${ref.registry} answered HTTP ${res.status} for ${what}${detail ? ` (${detail})` : ''}`, res.status >= 500 || res.status === 429 ? 'registry' : 'invalid');
   }
 
-  /** GETs a manifest (or index) by tag or digest; verifies it when asked by digest. */
-  async getManifest(ref: ImageReference, reference: string): Promise<FetchedManifest> {
+  /**
+   * GETs a manifest (or index) by tag or digest; verifies it when asked by
+   * digest. At most `maxBytes`; exactly `size` when a descriptor gave it.
+   */
+  async getManifest(ref: ImageReference, reference: string, limit: { maxBytes?: number; size?: number } = {}): Promise<FetchedManifest> {
     const what = `image ${formatReference({ ...ref, tag: reference.startsWith('sha256:') ? undefined : reference, digest: reference.startsWith('sha256:') ? reference : undefined })}`;
     const res = await this.request(ref, 'GET', `/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, what });
     if (!res.ok) throw await this.failure(ref, res, what);
-    const body = Buffer.from(await res.arrayBuffer());
+    const body = await readBounded(res, Math.min(limit.maxBytes ?? Infinity, limit.size ?? Infinity), `manifest of ${what}`);
+    checkSize(body.length, limit.size, `manifest of ${what}`);
     const digest = sha256(body);
     if (reference.startsWith('sha256:') && digest !== reference) {
       throw new ImageError(`manifest of ${what} has digest ${digest}, expected ${reference}`, 'digest-mismatch');
@@ -182,10 +211,19 @@ export class RegistryClient {
     return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
   }
 
-  async getBlobBuffer(ref: ImageReference, digest: string): Promise<Buffer> {
+  /** A small blob (a config) in memory: at most `maxBytes`, exactly `size` when given, checked against its digest. */
+  async getBlobBuffer(ref: ImageReference, digest: string, limit: { maxBytes?: number; size?: number } = {}): Promise<Buffer> {
+    const what = `blob ${digest} of ${ref.repository}`;
+    const max = Math.min(limit.maxBytes ?? Infinity, limit.size ?? Infinity);
     const chunks: Buffer[] = [];
-    for await (const c of await this.getBlob(ref, digest)) chunks.push(c as Buffer);
+    let n = 0;
+    for await (const c of await this.getBlob(ref, digest)) {
+      n += (c as Buffer).length;
+      if (n > max) throw new ImageError(`${what} is over ${max} bytes (${limit.size !== undefined && limit.size <= (limit.maxBytes ?? Infinity) ? 'its descriptor\'s size' : 'the limit'})`, 'invalid');
+      chunks.push(c as Buffer);
+    }
     const body = Buffer.concat(chunks);
+    checkSize(body.length, limit.size, what);
     if (sha256(body) !== digest) throw new ImageError(`blob ${digest} of ${ref.repository} does not match its digest (got ${sha256(body)})`, 'digest-mismatch');
     return body;
   }

@@ -9,6 +9,12 @@
 // made on the same base shares the same directories. A layer is downloaded to
 // tmp/, checked against its digest, unpacked into tmp/, checked against its
 // diff id, then renamed into place: a failed or refused layer leaves nothing.
+//
+// Everything a registry sends is bounded (ImageLimits): manifests and configs
+// by size, layers by their descriptor's size while they download and by the
+// unpacker's caps while they unpack. The store's directories are 0700: a
+// layer's setuid binaries and device nodes must not be reachable by the
+// host's unprivileged users (docs/runtime.md, "Unpacking layers safely").
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -19,8 +25,11 @@ import { nullLogger, type Logger } from '../../../common/logger';
 import { runFixup } from '../native';
 import { hostArch, MEDIA, type Descriptor, type ImageConfig, type ImageIndex, type Manifest } from './oci';
 import { formatReference, InvalidReferenceError, manifestRef, parseReference, type ImageReference } from './reference';
-import { ImageError, RegistryClient, sha256, type RegistryOptions } from './registry';
-import { encodeFixups, extractLayer } from './tar';
+import { checkSize, ImageError, RegistryClient, sha256, type RegistryOptions } from './registry';
+import { DEFAULT_MAX_CONFIG_BYTES, DEFAULT_MAX_LAYER_BYTES, DEFAULT_MAX_MANIFEST_BYTES, type ImageLimits } from './limits';
+import { encodeFixups, extractLayer, TarError, type ExtractOptions, type FixupOp } from './tar';
+
+export * from './limits';
 
 export interface ImageRecord {
   /** Canonical reference as pulled ("127.0.0.1:5000/convoy-test/busybox:1"). */
@@ -53,9 +62,39 @@ export interface ImageStoreOptions {
   logger?: Logger;
   /** Layers downloaded at once per pull. */
   layerConcurrency?: number;
+  limits?: ImageLimits;
 }
 
 export const DEFAULT_LAYER_CONCURRENCY = 3;
+/** Mode of the store's directories (and the runtime's): root only. */
+export const PRIVATE_DIR_MODE = 0o700;
+
+/**
+ * Creates `dir` (and its parents) and makes it 0700 even when it already
+ * existed with another mode (a state dir made by an older version).
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await fsp.chmod(dir, PRIVATE_DIR_MODE);
+}
+
+/**
+ * Unpacks an uncompressed layer tar into the empty directory `dir`, then
+ * lets the native helper make what Node cannot (whiteouts, device nodes,
+ * xattrs). Refusals are TarErrors naming the entry (the helper's name the path).
+ */
+export async function unpackLayer(source: AsyncIterable<Buffer>, dir: string, opts: ExtractOptions & { helperPath?: string }): Promise<FixupOp[]> {
+  const ops = await extractLayer(source, dir, { ...opts, helperTimes: true });
+  if (ops.length) {
+    if (!opts.helperPath) throw new TarError(`the layer needs the native helper (whiteouts, devices or xattrs)`);
+    try {
+      await runFixup(opts.helperPath, dir, encodeFixups(ops));
+    } catch (e) {
+      throw new TarError(`the native helper refused the layer: ${e instanceof Error ? e.message : String(e)}`, undefined, e);
+    }
+  }
+  return ops;
+}
 
 function hexOf(digest: string): string {
   const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
@@ -152,25 +191,32 @@ export class ImageStore {
 
   private async doPull(r: ImageReference): Promise<ImageRecord> {
     const key = formatReference(r);
+    // here rather than when first used: a state dir of an older version (0755) is tightened too
+    for (const d of [this.layersRoot, this.imagesDir, this.tmpDir]) await ensurePrivateDir(d);
     if (r.digest) {
       const have = await this.get(key);
       if (have && have.manifestDigest === r.digest && (await this.hasLayers(have))) return have;
     }
-    let fetched = await this.client.getManifest(r, manifestRef(r));
+    const lim = this.opts.limits ?? {};
+    const maxManifest = lim.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+    let fetched = await this.client.getManifest(r, manifestRef(r), { maxBytes: maxManifest });
     this.counters.bytesPulled += fetched.body.length;
     let doc = this.parseJson<Manifest & ImageIndex>(fetched.body, `manifest of ${key}`);
     const type = fetched.mediaType || doc.mediaType || '';
     if (type === MEDIA.ociIndex || type === MEDIA.dockerManifestList || (Array.isArray(doc.manifests) && !doc.config)) {
       const chosen = pickPlatform(doc.manifests ?? []);
       if (!chosen) throw new ImageError(`image ${key} has no variant for linux/${hostArch()}`, 'not-found');
-      fetched = await this.client.getManifest(r, chosen.digest);
+      fetched = await this.client.getManifest(r, chosen.digest, { maxBytes: maxManifest, size: descriptorSize(chosen, `manifest ${chosen.digest} of ${key}`) });
       this.counters.bytesPulled += fetched.body.length;
       doc = this.parseJson<Manifest & ImageIndex>(fetched.body, `manifest of ${key}`);
     }
     if (doc.schemaVersion !== 2 || !doc.config || !Array.isArray(doc.layers)) {
       throw new ImageError(`image ${key}: unsupported manifest (${fetched.mediaType || 'schema ' + doc.schemaVersion})`, 'invalid');
     }
-    const configBody = await this.client.getBlobBuffer(r, doc.config.digest);
+    const configBody = await this.client.getBlobBuffer(r, doc.config.digest, {
+      maxBytes: lim.maxConfigBytes ?? DEFAULT_MAX_CONFIG_BYTES,
+      size: descriptorSize(doc.config, `config of ${key}`),
+    });
     this.counters.bytesPulled += configBody.length;
     const config = this.parseJson<ImageConfig>(configBody, `config of ${key}`);
     const diffIds = config.rootfs?.diff_ids ?? [];
@@ -193,10 +239,10 @@ export class ImageStore {
       layerSizes: doc.layers.map((l) => l.size),
       pulledAt: new Date().toISOString(),
     };
-    await fsp.mkdir(this.imagesDir, { recursive: true });
+    await ensurePrivateDir(this.imagesDir);
     const file = this.recordPath(key);
     const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify(record));
+    await fsp.writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
     await fsp.rename(tmp, file);
     this.log.info('image pulled', { 'image.ref': key, 'image.digest': fetched.digest, 'image.layers': diffIds.length });
     return record;
@@ -234,8 +280,13 @@ export class ImageStore {
       return;
     }
     if (/zstd/.test(desc.mediaType)) throw new ImageError(`layer ${desc.digest}: zstd layers are not supported yet`, 'invalid');
-    await fsp.mkdir(this.tmpDir, { recursive: true });
-    await fsp.mkdir(this.layersRoot, { recursive: true });
+    const lim = this.opts.limits ?? {};
+    const maxLayer = lim.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
+    const size = descriptorSize(desc, `layer ${desc.digest} of ${formatReference(ref)}`);
+    // compressed data is never (much) larger than what it expands to
+    if (size > maxLayer) throw new ImageError(`layer ${desc.digest} of ${formatReference(ref)} is ${size} bytes, over the limit of ${maxLayer}`, 'invalid');
+    await ensurePrivateDir(this.tmpDir);
+    await ensurePrivateDir(this.layersRoot);
     const work = path.join(this.tmpDir, `layer-${hex.slice(0, 12)}-${randomBytes(4).toString('hex')}`);
     const blob = `${work}.blob`;
     try {
@@ -243,19 +294,26 @@ export class ImageStore {
       const src = await this.client.getBlob(ref, desc.digest);
       const h = createHash('sha256');
       let n = 0;
-      await pipeline(
-        src,
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const c of source) {
-            h.update(c);
-            n += c.length;
-            yield c;
-          }
-        },
-        fs.createWriteStream(blob),
-      );
-      this.counters.bytesPulled += n;
-      this.counters.layerBytesPulled += n;
+      const what = `layer ${desc.digest} of ${formatReference(ref)}`;
+      try {
+        await pipeline(
+          src,
+          async function* (source: AsyncIterable<Buffer>) {
+            for await (const c of source) {
+              n += c.length;
+              // stop at the first byte past the descriptor's size: a registry cannot fill the disk
+              if (n > size) throw new ImageError(`${what} refused: more than the ${size} bytes its descriptor says`, 'invalid');
+              h.update(c);
+              yield c;
+            }
+          },
+          fs.createWriteStream(blob, { mode: 0o600 }),
+        );
+      } finally {
+        this.counters.bytesPulled += n;
+        this.counters.layerBytesPulled += n;
+      }
+      checkSize(n, size, what);
       const got = 'sha256:' + h.digest('hex');
       if (got !== desc.digest) {
         throw new ImageError(`layer ${desc.digest} of ${formatReference(ref)} refused: content has digest ${got}`, 'digest-mismatch');
@@ -271,9 +329,13 @@ export class ImageStore {
           yield c;
         }
       };
-      let ops: Awaited<ReturnType<typeof extractLayer>> = [];
+      const log = this.log;
       const extract = async (source: AsyncIterable<Buffer>) => {
-        ops = await extractLayer(source, diffDir);
+        await unpackLayer(source, diffDir, {
+          limits: lim,
+          helperPath: this.opts.helperPath,
+          onWarning: (message, entry) => log.warn('layer entry changed', { 'image.ref': formatReference(ref), 'layer.digest': desc.digest, 'layer.entry': entry, message }),
+        });
       };
       try {
         if (gz) await pipeline(fs.createReadStream(blob), createGunzip(), hashStage, extract);
@@ -285,11 +347,7 @@ export class ImageStore {
       if (gotDiff !== diffId) {
         throw new ImageError(`layer ${desc.digest} of ${formatReference(ref)} refused: uncompressed digest ${gotDiff}, config says ${diffId}`, 'digest-mismatch');
       }
-      if (ops.length) {
-        if (!this.opts.helperPath) throw new ImageError(`layer ${desc.digest} needs the native helper (whiteouts, devices or xattrs)`, 'invalid');
-        await runFixup(this.opts.helperPath, diffDir, encodeFixups(ops));
-      }
-      await fsp.writeFile(path.join(work, 'meta.json'), JSON.stringify({ diffId, digest: desc.digest, size: n, mediaType: desc.mediaType, unpackedAt: new Date().toISOString() }));
+      await fsp.writeFile(path.join(work, 'meta.json'), JSON.stringify({ diffId, digest: desc.digest, size: n, mediaType: desc.mediaType, unpackedAt: new Date().toISOString() }), { mode: 0o600 });
       try {
         await fsp.rename(work, final);
       } catch (e) {
@@ -334,6 +392,12 @@ async function isGzip(file: string): Promise<boolean> {
   } finally {
     await fh.close();
   }
+}
+
+/** A descriptor's size, refused unless a non-negative integer. */
+function descriptorSize(d: Descriptor, what: string): number {
+  if (!Number.isSafeInteger(d.size) || d.size < 0) throw new ImageError(`${what}: bad size ${JSON.stringify(d.size)} in its descriptor`, 'invalid');
+  return d.size;
 }
 
 /** Picks linux/<host arch> from an image index or manifest list. */

@@ -3,7 +3,8 @@
 //   convoy-init run      start a container and stay as its monitor (logs, exit status)
 //   convoy-init exec     run a process inside a running container (setns)
 //   convoy-init fixup R  apply layer entries Node cannot create under root dir R
-//                        (overlay whiteouts, opaque dirs, device nodes, xattrs)
+//                        (overlay whiteouts, opaque dirs, device nodes, xattrs),
+//                        every path resolved beneath R (openat2 RESOLVE_BENEATH)
 //   convoy-init netcfg   configure the inside of task network namespaces
 //                        (rtnetlink), many per call: one process for a burst
 //                        of tasks instead of an `nsenter ip` per task
@@ -25,6 +26,7 @@
 #include <arpa/inet.h>
 #include <linux/capability.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <poll.h>
@@ -1063,18 +1065,72 @@ static int cmd_exec(void) {
 
 // ---------------------------------------------------------------- fixup
 
-// Opens the parent directory of `rel` under `root` without following symlinks;
-// returns the dir fd and sets *base to the last component.
-static int open_parent(int root, const char *rel, char *scratch, size_t scratch_len, const char **base) {
-  snprintf(scratch, scratch_len, "%s", rel);
-  char *slash = strrchr(scratch, '/');
-  if (!slash) {
-    *base = scratch;
-    return dup(root);
+// Layer entries Node cannot create. Every path is resolved by the kernel
+// beneath the layer's root with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+// | RESOLVE_NO_MAGICLINKS): no symlink, no "..", no absolute path can lead
+// outside it, whatever the layer put on disk. Kernels before 5.6 (no openat2)
+// get the same rule from a walk that opens each component with O_NOFOLLOW
+// relative to the previous one. The agent has already checked the operations
+// (image/tar.ts); the helper does not trust that.
+
+static int open_beneath(int root, const char *rel, int flags) {
+  if (!*rel) rel = ".";
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return (int)fd;
+  // no openat2: component by component
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
   }
-  *slash = 0;
-  *base = slash + 1;
-  return open_in_root(root, scratch, 0);
+  int dirfd = dup(root);
+  if (dirfd < 0) return -1;
+  char *save = NULL;
+  for (char *comp = strtok_r(buf, "/", &save); comp;) {
+    char *next = strtok_r(NULL, "/", &save);
+    if (!strcmp(comp, "..")) {
+      close(dirfd);
+      errno = EXDEV; // what openat2 says for a path leaving the root
+      return -1;
+    }
+    int fd = openat(dirfd, comp, (next ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+    int saved = errno;
+    close(dirfd);
+    if (fd < 0) {
+      errno = saved;
+      return -1;
+    }
+    dirfd = fd;
+    comp = next;
+  }
+  return dirfd;
+}
+
+// Opens the parent directory of `rel` beneath `root`; sets *base to the last
+// component, which must be a plain name.
+static int open_parent(int root, const char *rel, char *scratch, size_t scratch_len, const char **base) {
+  if (snprintf(scratch, scratch_len, "%s", rel) >= (int)scratch_len) {
+    errno = ENAMETOOLONG;
+    die("fixup %s", rel);
+  }
+  char *slash = strrchr(scratch, '/');
+  const char *dir = "";
+  if (slash) {
+    *slash = 0;
+    dir = scratch;
+    *base = slash + 1;
+  } else {
+    *base = scratch;
+  }
+  if (!**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
+    errno = 0;
+    die("fixup: %s does not name an entry", rel);
+  }
+  int d = open_beneath(root, dir, O_PATH | O_DIRECTORY);
+  if (d < 0) die("fixup: cannot open the directory of %s beneath the layer root", rel);
+  return d;
 }
 
 static int hexval(char ch) {
@@ -1082,6 +1138,13 @@ static int hexval(char ch) {
   if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
   if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
   return -1;
+}
+
+// The xattrs a layer may set; the same list as xattrAllowed in image/tar.ts.
+static int xattr_allowed(const char *name) {
+  if (!strncmp(name, "user.", 5)) return strncmp(name, "user.overlay.", 13) != 0;
+  return !strcmp(name, "security.capability") || !strcmp(name, "system.posix_acl_access") ||
+         !strcmp(name, "system.posix_acl_default");
 }
 
 static int cmd_fixup(const char *rootdir) {
@@ -1094,45 +1157,88 @@ static int cmd_fixup(const char *rootdir) {
   if (root < 0) die("open %s", rootdir);
   char scratch[4096], t[64];
   const char *base;
+  struct stat st;
   for (int i = 0; i < n;) {
     const char *op = v[i];
     if (!strcmp(op, "whiteout") && i + 1 < n) {
       int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
-      unlinkat(d, base, 0);
-      if (mknodat(d, base, S_IFCHR | 0000, makedev(0, 0)) < 0) die("whiteout %s", v[i + 1]);
+      // an entry of this layer with the same name wins: a whiteout hides lower layers only (OCI image spec)
+      if (fstatat(d, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno != ENOENT) die("whiteout %s", v[i + 1]);
+        if (mknodat(d, base, S_IFCHR | 0000, makedev(0, 0)) < 0) die("whiteout %s", v[i + 1]);
+      }
       close(d);
       i += 2;
     } else if (!strcmp(op, "opaque") && i + 1 < n) {
-      int fd = open_in_root(root, v[i + 1], 0);
-      fdpath(t, sizeof t, fd);
-      // O_PATH fds cannot take xattrs directly; go through /proc/self/fd
-      if (setxattr(t, "trusted.overlay.opaque", "y", 1, 0) < 0) die("opaque %s", v[i + 1]);
+      int fd = open_beneath(root, v[i + 1], O_RDONLY | O_DIRECTORY);
+      if (fd < 0) die("opaque %s: cannot open it beneath the layer root", v[i + 1]);
+      if (fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0) die("opaque %s", v[i + 1]);
       close(fd);
       i += 2;
     } else if (!strcmp(op, "mknod") && i + 6 < n) {
       // path mode(octal, with type bits) major minor uid gid
       int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
       mode_t mode = (mode_t)strtoul(v[i + 2], NULL, 8);
-      unlinkat(d, base, 0);
+      if (!S_ISCHR(mode) && !S_ISBLK(mode) && !S_ISFIFO(mode)) {
+        errno = 0;
+        die("mknod %s: mode %s is not a device or fifo", v[i + 1], v[i + 2]);
+      }
+      // the agent left an empty regular file as a placeholder; nothing else is replaced
+      if (fstatat(d, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISREG(st.st_mode)) {
+          errno = 0;
+          die("mknod %s: something other than the placeholder is there", v[i + 1]);
+        }
+        if (unlinkat(d, base, 0) < 0) die("mknod %s", v[i + 1]);
+      }
       if (mknodat(d, base, mode, makedev((unsigned)atoi(v[i + 3]), (unsigned)atoi(v[i + 4]))) < 0)
         die("mknod %s", v[i + 1]);
       if (fchownat(d, base, (uid_t)atol(v[i + 5]), (gid_t)atol(v[i + 6]), AT_SYMLINK_NOFOLLOW) < 0)
         die("chown %s", v[i + 1]);
+      // the node was just made by us in a directory no symlink led to: following is harmless
       if (fchmodat(d, base, mode & 07777, 0) < 0) die("chmod %s", v[i + 1]);
       close(d);
       i += 7;
     } else if (!strcmp(op, "xattr") && i + 3 < n) {
+      if (!xattr_allowed(v[i + 2])) {
+        errno = 0;
+        die("xattr %s on %s: not on the allowlist", v[i + 2], v[i + 1]);
+      }
       int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
       size_t hl = strlen(v[i + 3]);
+      if (hl % 2) {
+        errno = 0;
+        die("xattr %s on %s: bad value", v[i + 2], v[i + 1]);
+      }
       unsigned char *val = malloc(hl / 2 + 1);
       if (!val) die("out of memory");
-      for (size_t k = 0; k + 1 < hl + 1 && k / 2 < hl / 2; k += 2)
-        val[k / 2] = (unsigned char)(hexval(v[i + 3][k]) * 16 + hexval(v[i + 3][k + 1]));
-      snprintf(t, sizeof t, "/proc/self/fd/%d", d);
+      for (size_t k = 0; k < hl; k += 2) {
+        int hi = hexval(v[i + 3][k]), lo = hexval(v[i + 3][k + 1]);
+        if (hi < 0 || lo < 0) {
+          errno = 0;
+          die("xattr %s on %s: bad value", v[i + 2], v[i + 1]);
+        }
+        val[k / 2] = (unsigned char)(hi * 16 + lo);
+      }
+      // lsetxattr on "<dir fd>/<name>": the name is looked up in that directory and, last, not followed
+      fdpath(t, sizeof t, d);
       char full[4200];
       snprintf(full, sizeof full, "%s/%s", t, base);
       if (lsetxattr(full, v[i + 2], val, hl / 2, 0) < 0 && errno != ENOTSUP) die("xattr %s on %s", v[i + 2], v[i + 1]);
       free(val);
+      close(d);
+      i += 4;
+    } else if (!strcmp(op, "mtime") && i + 3 < n) {
+      // path seconds nanoseconds: of a node made above, or of a directory it was made in
+      int d = open_parent(root, v[i + 1], scratch, sizeof scratch, &base);
+      struct timespec ts[2];
+      ts[0].tv_sec = ts[1].tv_sec = (time_t)atoll(v[i + 2]);
+      ts[0].tv_nsec = ts[1].tv_nsec = atol(v[i + 3]);
+      if (ts[0].tv_nsec < 0 || ts[0].tv_nsec > 999999999) {
+        errno = 0;
+        die("mtime %s: bad nanoseconds %s", v[i + 1], v[i + 3]);
+      }
+      if (utimensat(d, base, ts, AT_SYMLINK_NOFOLLOW) < 0) die("mtime %s", v[i + 1]);
       close(d);
       i += 4;
     } else {
