@@ -1,14 +1,14 @@
 // Times extracting a busybox-sized layer (the test image of lab/images.ts):
 // gunzip + extractLayer into a fresh temp dir, median of RUNS runs. Prints
-// figures, never fails on time.  node dist/agent/runtime/image/testing/unpack-bench.js [runs]
+// figures, never fails on time.  npm run bench:unpack [-- runs]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { buildBusyboxRootfs } from '../../../../lab/images';
-import { buildLayer } from '../push';
-import { extractLayer } from '../tar';
+import { buildBusyboxRootfs } from '../lab/images';
+import { buildLayer } from '../agent/runtime/image/push';
+import { extractLayer } from '../agent/runtime/image/tar';
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 15);
