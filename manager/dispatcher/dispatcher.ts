@@ -173,7 +173,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
           sessionId: '',
           leaseId: 0,
         };
-        return { ...base, description: desc, status: { state: 'NODE_READY', message: '', addr: req.addr, updatedAt: Date.now() }, sessionId, leaseId: lease.id };
+        return { ...base, description: desc, status: { state: 'NODE_READY', message: '', addr: req.addr, updatedAt: Date.now() }, sessionId, leaseId: Number(lease.id) };
       }))!;
       await lease.put('alive', nodeId, sessionId);
       return { node, lease, sessionId, joined };

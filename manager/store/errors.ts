@@ -27,7 +27,7 @@ export class StoreUnavailableError extends Error {
 export class LeaseNotFoundError extends Error {
   override name = 'LeaseNotFoundError';
   constructor(
-    readonly leaseId: number,
+    readonly leaseId: string,
     override readonly cause?: unknown,
   ) {
     super(`lease ${leaseId} not found (expired or revoked)`);

@@ -46,7 +46,7 @@ const toKv = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.v
 /** etcd3's errors as the store's: a lapsed lease, or etcd out of reach / refusing for now. */
 export function storeError(e: unknown): unknown {
   if (e instanceof ConflictError || e instanceof StoreUnavailableError || e instanceof LeaseNotFoundError) return e;
-  if (e instanceof EtcdLeaseInvalidError) return new LeaseNotFoundError(Number(/\d+/.exec(e.message)?.[0] ?? 0), e);
+  if (e instanceof EtcdLeaseInvalidError) return new LeaseNotFoundError(/\d+/.exec(e.message)?.[0] ?? '', e);
   // Unavailable, deadline, too many requests, no leader, client closed: all "try again later".
   if (e instanceof GRPCGenericError || (e instanceof Error && /etcd|ECONNREFUSED|client (is )?closed/i.test(e.message))) {
     return new StoreUnavailableError(`etcd: ${e.message}`, e);
@@ -272,7 +272,7 @@ export class EtcdStore implements Store {
     const lease = this.client.lease(ttlS, { autoKeepAlive: false });
     // A lost lease is reported by the next keepAlive; keep the emitter from warning meanwhile.
     lease.on('lost', () => undefined);
-    const id = Number(await this.timed('lease-grant', lease.grant()));
+    const id = await this.timed('lease-grant', lease.grant());
     return new EtcdStoreLease(lease, id, ttlS, (op, p) => this.timed(op, p));
   }
 
@@ -312,7 +312,7 @@ export class EtcdStore implements Store {
 class EtcdStoreLease implements Lease {
   constructor(
     private readonly lease: EtcdLease,
-    readonly id: number,
+    readonly id: string,
     readonly ttlS: number,
     private readonly timed: <T>(op: string, p: Promise<T>) => Promise<T>,
   ) {}

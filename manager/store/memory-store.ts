@@ -32,10 +32,10 @@ interface Entry {
   value: string;
   createRevision: number;
   modRevision: number;
-  lease: number;
+  lease: string;
 }
 
-type Op = { type: 'put'; key: string; value: string; lease?: number } | { type: 'delete'; key: string };
+type Op = { type: 'put'; key: string; value: string; lease?: string } | { type: 'delete'; key: string };
 
 interface Candidate {
   id: string;
@@ -53,7 +53,7 @@ export class MemoryStore implements Store {
   private rev = 1;
   private readonly history: WatchBatch[] = [];
   private readonly watchers = new Set<{ from: number; onBatch: (b: WatchBatch) => void }>();
-  private readonly leases = new Map<number, { ttlS: number; expiresAt: number; keys: Set<string> }>();
+  private readonly leases = new Map<string, { ttlS: number; expiresAt: number; keys: Set<string> }>();
   private nextLease = 1;
   private candidates: Candidate[] = [];
   private readonly now: () => number;
@@ -86,7 +86,7 @@ export class MemoryStore implements Store {
       const prev = this.kv.get(op.key);
       if (prev?.lease) this.leases.get(prev.lease)?.keys.delete(op.key);
       if (op.type === 'put') {
-        const e: Entry = { value: op.value, createRevision: prev?.createRevision ?? rev, modRevision: rev, lease: op.lease ?? 0 };
+        const e: Entry = { value: op.value, createRevision: prev?.createRevision ?? rev, modRevision: rev, lease: op.lease ?? '' };
         this.kv.set(op.key, e);
         if (e.lease) this.leases.get(e.lease)?.keys.add(op.key);
         events.push({ type: 'put', kv: { key: op.key, value: op.value, modRevision: rev } });
@@ -228,7 +228,7 @@ export class MemoryStore implements Store {
 
   async grantLease(ttlS: number): Promise<Lease> {
     this.enter();
-    const id = this.nextLease++;
+    const id = String(this.nextLease++);
     this.leases.set(id, { ttlS, expiresAt: this.now() + ttlS * 1000, keys: new Set() });
     const store = this;
     return {
@@ -259,7 +259,7 @@ export class MemoryStore implements Store {
   }
 
   /** Whether a lease is still alive (tests). */
-  leaseAlive(id: number): boolean {
+  leaseAlive(id: string): boolean {
     this.expireLeases();
     return this.leases.has(id);
   }
@@ -295,7 +295,7 @@ export class MemoryStore implements Store {
     const c = this.candidates.find((x) => x.elected);
     if (!c) return;
     this.candidates = this.candidates.filter((x) => x !== c);
-    for (const f of c.fns) f({ type: 'lost', err: new LeaseNotFoundError(0) });
+    for (const f of c.fns) f({ type: 'lost', err: new LeaseNotFoundError('election') });
     this.elect();
   }
 

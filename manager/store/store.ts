@@ -85,7 +85,8 @@ export interface StoreWatch {
 
 /** A lease: keys put through it vanish when it lapses (no keepalive within its TTL) or is revoked. */
 export interface Lease {
-  readonly id: number;
+  /** The store's id of the lease (etcd's are 64-bit: a string, exact). */
+  readonly id: string;
   readonly ttlS: number;
   /** One keepalive; LeaseNotFoundError when the lease already lapsed. */
   keepAlive(): Promise<void>;
