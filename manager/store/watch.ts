@@ -17,11 +17,13 @@ export async function watchKind(endpoints: string[], kind: Kind, onPut: (id: str
       },
       () => undefined,
     );
+    let closed: Promise<void> | undefined;
     return {
-      async close() {
-        await w.cancel().catch(() => undefined);
-        await store.close();
-      },
+      close: () =>
+        (closed ??= (async () => {
+          await w.cancel().catch(() => undefined);
+          await store.close();
+        })()),
     };
   } catch (e) {
     await store.close();
