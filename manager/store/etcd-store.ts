@@ -186,7 +186,9 @@ export class EtcdStore implements Store {
         const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(guards[i].key) : this.client.put(guards[i].key).value(values[i]!)));
         let res;
         try {
-          res = await this.timed('txn', txn.then(...ops).else(...guards.map((g) => this.client.get(g.key))).commit());
+          // Keys only: the revisions tell which guards failed, the values are not needed.
+          const reads = guards.map((g) => ({ request_range: { key: Buffer.from(g.key), keys_only: true } }));
+          res = await this.timed('txn', txn.then(...ops).else(...reads).commit());
         } catch (e) {
           // etcd refused or lost this chunk (overload, leader change): the others may have landed.
           dropped += ws.length;
