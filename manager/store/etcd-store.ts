@@ -1,7 +1,7 @@
 // The Store on etcd: the only code of the manager that imports etcd3 (with
 // the embedded etcd launcher). Every etcd failure leaves here as one of the
 // typed errors of ./errors.ts.
-import { Etcd3, EtcdLeaseInvalidError, GRPCGenericError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
+import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
 import type { Service } from '../../proto/mod';
 import { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './errors';
 import {
@@ -47,8 +47,10 @@ const toKv = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.v
 export function storeError(e: unknown): unknown {
   if (e instanceof ConflictError || e instanceof StoreUnavailableError || e instanceof LeaseNotFoundError) return e;
   if (e instanceof EtcdLeaseInvalidError) return new LeaseNotFoundError(/\d+/.exec(e.message)?.[0] ?? '', e);
-  // Unavailable, deadline, too many requests, no leader, client closed: all "try again later".
-  if (e instanceof GRPCGenericError || (e instanceof Error && /etcd|ECONNREFUSED|client (is )?closed/i.test(e.message))) {
+  // Out of reach, deadline, too many requests, leader change, closed client: "try again later"
+  // (etcd3 marks these recoverable). Anything else (a request etcd refuses as malformed or too
+  // large) is left as is: a bug, INTERNAL.
+  if ((e instanceof Error && isRecoverableError(e)) || e instanceof ClientClosedError) {
     return new StoreUnavailableError(`etcd: ${e.message}`, e);
   }
   return e;
