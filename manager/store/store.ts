@@ -189,8 +189,10 @@ export async function updateWithRetry<T extends Stored>(
     const next = mutate(cur);
     if (!next) return undefined;
     try {
+      const now = Date.now();
       const revision = await s.put(kind, next, !cur);
-      return { ...next, meta: { createdAt: next.meta?.createdAt || 0, updatedAt: Date.now(), version: revision } };
+      // As written (encodeObject stamps the times the same way), at the write's revision.
+      return { ...next, meta: { createdAt: next.meta?.createdAt || now, updatedAt: now, version: revision } };
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= attempts) throw e;
     }
