@@ -95,14 +95,13 @@ module.exports = {
       from: { pathNot: '^bench/' },
       to: { path: '^bench/' },
     },
-    // To enable once the Store is the only thing that sees etcd (issue 10, manager/store/):
-    // {
-    //   name: 'only-the-store-sees-etcd',
-    //   severity: 'error',
-    //   comment: 'Only manager/store/ and the embedded etcd launcher import etcd3.',
-    //   from: { path: '^manager/', pathNot: ['^manager/store/', '^manager/embedded/', TEST_FILE] },
-    //   to: { path: '^node_modules/etcd3/' },
-    // },
+    {
+      name: 'only-the-store-sees-etcd',
+      severity: 'error',
+      comment: 'Only manager/store/ talks to etcd (the embedded launcher only spawns it): everything else goes through the Store interface.',
+      from: { pathNot: ['^manager/store/'] },
+      to: { path: '(^|/)node_modules/etcd3/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
