@@ -85,7 +85,7 @@ export class Shape {
   /** Any number, NaN and infinities included: the rules say which range a field takes, with its own message. */
   number(field: string, v: unknown): number {
     if (v === undefined || v === null) return 0;
-    if (typeof v === 'number') return v;
+    if (typeof v === 'number') return v === 0 ? 0 : v; // -0 would not survive JSON (etcd) as itself
     this.wrong(field, 'a number', v);
     return 0;
   }

@@ -139,6 +139,9 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
   if (read.errors.length) return { ok: false, errors: read.errors };
   const errs: FieldError[] = [];
   const spec = withDefaults(read.spec);
+  // Again with the defaults, as it will be stored: what is accepted once is accepted when validated again.
+  if (jsonSizeAtMost(spec, L.SPEC_MAX_BYTES) > L.SPEC_MAX_BYTES)
+    return { ok: false, errors: [{ field: 'spec', message: `larger than ${sizeText(L.SPEC_MAX_BYTES)} as JSON once its defaults are filled` }] };
   const c = spec.container!;
 
   if (!spec.name) errs.push({ field: 'spec.name', message: 'must not be empty' });
