@@ -141,8 +141,8 @@ export function boundTaskStatus(input: unknown): { ok: true; status: TaskStatus;
   const text = (field: 'message' | 'err'): string => {
     const raw = typeof m[field] === 'string' ? (m[field] as string) : '';
     if (m[field] !== undefined && m[field] !== null && typeof m[field] !== 'string') cut.push(`status.${field}`);
-    let v = cutText(raw, L.STATUS_MESSAGE_MAX_BYTES);
-    if (CONTROL_RE.test(v)) v = v.replace(CONTROLS_RE, '\ufffd');
+    // Replaced first: U+FFFD is 3 bytes where a control character was 1.
+    const v = cutText(CONTROL_RE.test(raw) ? raw.replace(CONTROLS_RE, '\ufffd') : raw, L.STATUS_MESSAGE_MAX_BYTES);
     if (v !== raw && !cut.includes(`status.${field}`)) cut.push(`status.${field}`);
     return v;
   };
