@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import { node } from '../orchestrator/testing/fixtures';
 import { CONSTRAINT_MAX_BYTES } from '../spec/limits';
-import { ConstraintCache, ConstraintError, constraintMatches, parseConstraint, parseConstraints, type ParseMeter } from './constraint';
+import { ConstraintCache, ConstraintError, constraintMatches, constraintsOf, parseConstraint, parseConstraints, type ParseMeter } from './constraint';
 
 /** The grammar before the one-pass parser (quadratic on trailing blanks): the reference for short inputs. */
 function regexParse(expr: string): { key: string; op: string; value: string } | undefined {
@@ -136,6 +136,13 @@ describe('ConstraintCache', () => {
     assert.notEqual(b, a);
     assert.equal(b[0].value, 'west', 'a reused (service, version) with other constraints is not served stale');
     assert.deepEqual(cache.get('s1', 2, null), []);
+  });
+
+  it('constraintsOf shares one cache between callers, matching case-insensitively as before', () => {
+    const a = constraintsOf('svc-x', 3, pl('node.labels.Zone == EAST'));
+    assert.equal(constraintsOf('svc-x', 3, pl('node.labels.Zone == EAST')), a);
+    assert.equal(constraintMatches(a[0], node('n', { labels: { Zone: 'East' } })), true);
+    assert.equal(constraintMatches(a[0], node('n', { labels: { zone: 'East' } })), false, 'label names are exact');
   });
 
   it('keeps at most its bound', () => {

@@ -150,10 +150,18 @@ function labelOf(labels: Record<string, string> | null | undefined, name: string
   return typeof v === 'string' ? v : undefined;
 }
 
+/** A constraint's value in lower case, once per parsed constraint (it is compared against every node). */
+const lowered = new WeakMap<Constraint, string>();
+function lowerValue(c: Constraint): string {
+  let v = lowered.get(c);
+  if (v === undefined) lowered.set(c, (v = c.value.toLowerCase()));
+  return v;
+}
+
 /** Case-insensitive as in swarmkit; a missing label matches != and never ==. */
 export function constraintMatches(c: Constraint, node: Node): boolean {
   const v = nodeValue(node, c.key);
-  const eq = v !== undefined && v.toLowerCase() === c.value.toLowerCase();
+  const eq = v !== undefined && v.toLowerCase() === lowerValue(c);
   return c.op === '==' ? eq : !eq;
 }
 
@@ -202,6 +210,18 @@ export class ConstraintCache {
   get size(): number {
     return this.entries.size;
   }
+}
+
+/**
+ * The one cache the reconcilers share: the scheduler (requirementsOf, per
+ * pending task) and the global orchestrator (per service) read the same
+ * placements. Safe to share: a hit is checked against the expressions.
+ */
+const shared = new ConstraintCache();
+
+/** parseConstraints(placement), memoised per (service, spec version) in the shared cache. */
+export function constraintsOf(serviceId: string, specVersion: number, placement: Placement | null | undefined): Constraint[] {
+  return shared.get(serviceId, specVersion, placement);
 }
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
