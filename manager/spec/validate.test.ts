@@ -2,6 +2,7 @@
 import { strict as assert } from 'node:assert';
 import type { ServiceSpec } from '../../proto/mod';
 import { GiB, node, service } from '../orchestrator/testing/fixtures';
+import * as L from './limits';
 import { validateServiceSpec, type ValidationResult } from './validate';
 
 const base = (o: Partial<ServiceSpec> = {}) => ({ name: 'web', replicas: 2, container: { image: 'registry.local:5000/team/web:1.2' }, ...o }) as ServiceSpec;
@@ -107,5 +108,117 @@ describe('validateServiceSpec', () => {
     refuses(a({ targetCpuPercent: 0 }), 'spec.autoscale');
     assert.ok(validateServiceSpec(base(a({})), ctx).ok);
     refuses({ update: { parallelism: 1, delayMs: 0, failureAction: 'FAILURE_PAUSE', monitorMs: 0, maxFailureRatio: 1.5, order: 'STOP_FIRST' } }, 'spec.update.maxFailureRatio');
+  });
+});
+
+describe('validateServiceSpec on hostile input', () => {
+  const ok = (o: Partial<ServiceSpec>) => {
+    const r = validateServiceSpec(base(o), ctx);
+    assert.ok(r.ok, r.ok ? '' : r.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+    return r.spec;
+  };
+  const c = (o: object) => ({ container: { image: 'x:1', ...o } as never });
+  const pl = (o: object) => ({ placement: { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], ...o } });
+
+  it('holds every string of a container to its limit, naming the field', () => {
+    ok(c({ env: [`K=${'v'.repeat(L.ARG_MAX_BYTES - 2)}`], args: ['a'.repeat(L.ARG_MAX_BYTES)] }));
+    refuses(c({ env: ['A=1', 'B=2', 'C=3', `K=${'v'.repeat(L.ARG_MAX_BYTES - 1)}`] }), 'spec.container.env[3]', new RegExp(`longer than ${L.ARG_MAX_BYTES} bytes`));
+    refuses(c({ env: [`K=${'é'.repeat(L.ARG_MAX_BYTES / 2)}`] }), 'spec.container.env[0]', /longer than/); // bytes, not characters
+    refuses(c({ command: ['sh', 'a'.repeat(L.ARG_MAX_BYTES + 1)] }), 'spec.container.command[1]');
+    refuses(c({ args: ['a\0b'] }), 'spec.container.args[0]', /NUL/);
+    refuses(c({ dir: `/${'d'.repeat(L.PATH_MAX_BYTES)}` }), 'spec.container.dir');
+    refuses(c({ user: 'u'.repeat(L.USER_MAX_BYTES + 1) }), 'spec.container.user');
+    refuses(c({ stopSignal: `SIG${'A'.repeat(40)}` }), 'spec.container.stopSignal');
+    refuses(c({ hostname: 'h'.repeat(64) }), 'spec.container.hostname');
+    refuses({ container: { image: `reg.local/${'a'.repeat(L.IMAGE_MAX_BYTES)}` } as never }, 'spec.container.image', /longer than 1024 bytes/);
+  });
+
+  it('holds every list to its count', () => {
+    refuses(c({ env: Array.from({ length: L.ENV_MAX + 1 }, (_, i) => `K${i}=1`) }), 'spec.container.env', /at most 1024 entries/);
+    refuses(c({ args: Array.from({ length: L.ARGV_MAX + 1 }, () => 'a') }), 'spec.container.args');
+    refuses(c({ mounts: Array.from({ length: L.MOUNTS_MAX + 1 }, (_, i) => ({ type: 'TMPFS', source: '', target: `/t${i}`, readOnly: false, tmpfsSizeBytes: 0 })) }), 'spec.container.mounts');
+    refuses(pl({ constraints: Array.from({ length: L.CONSTRAINTS_MAX + 1 }, () => 'node.role==worker') }), 'spec.placement.constraints');
+    refuses(pl({ preferences: Array.from({ length: L.PREFERENCES_MAX + 1 }, () => 'node.labels.zone') }), 'spec.placement.preferences');
+    refuses(pl({ platforms: Array.from({ length: L.PLATFORMS_MAX + 1 }, () => ({ os: 'linux', arch: '' })) }), 'spec.placement.platforms');
+    refuses({ networks: Array.from({ length: L.NETWORKS_MAX + 1 }, (_, i) => `n${i}`) }, 'spec.networks');
+    refuses({ endpoint: { mode: 'VIP', ports: Array.from({ length: L.PORTS_MAX + 1 }, (_, i) => ({ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 20000 + i, publishMode: 'INGRESS' as const })) } }, 'spec.endpoint.ports');
+    refuses(c({ healthcheck: { test: ['CMD', ...Array.from({ length: L.ARGV_MAX }, () => 'a')], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 } }), 'spec.container.healthcheck.test');
+  });
+
+  it('takes a maximal constraint and refuses a longer one before parsing it', () => {
+    const maximal = `node.labels.${'k'.repeat(L.LABEL_KEY_MAX_BYTES)} == ${'v'.repeat(L.LABEL_VALUE_MAX_BYTES)}`;
+    assert.ok(maximal.length <= L.CONSTRAINT_MAX_BYTES);
+    ok(pl({ constraints: [maximal] }));
+    refuses(pl({ constraints: [`node.id==a${' '.repeat(120_000)}b`] }), 'spec.placement.constraints[0]', /longer than 8192 bytes/);
+    refuses(pl({ constraints: ['='.repeat(L.CONSTRAINT_MAX_BYTES)] }), 'spec.placement.constraints[0]', /not of the form/);
+  });
+
+  it('keeps durations within what Node timers can wait (2^31-1 ms) and counts within uint32', () => {
+    const hc = (o: object) => c({ healthcheck: { test: ['CMD', 'true'], intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0, ...o } });
+    ok(hc({ intervalMs: L.DURATION_MAX_MS }));
+    refuses(hc({ intervalMs: L.DURATION_MAX_MS + 1 }), 'spec.container.healthcheck.intervalMs', /milliseconds from 0 to 2147483647/);
+    refuses(hc({ timeoutMs: Infinity }), 'spec.container.healthcheck.timeoutMs');
+    refuses(hc({ retries: -1 }), 'spec.container.healthcheck.retries');
+    refuses(c({ stopGracePeriodMs: 1.5 }), 'spec.container.stopGracePeriodMs');
+    refuses({ restart: { condition: 'RESTART_ANY', delayMs: 2 ** 40, maxAttempts: 0, windowMs: 0 } }, 'spec.restart.delayMs');
+    refuses({ update: { parallelism: 2 ** 32, delayMs: 0, failureAction: 'FAILURE_PAUSE', monitorMs: 0, maxFailureRatio: 0, order: 'STOP_FIRST' } }, 'spec.update.parallelism');
+    refuses(pl({ maxReplicasPerNode: NaN }), 'spec.placement.maxReplicasPerNode');
+  });
+
+  it('refuses wrong types by field instead of throwing', () => {
+    const raw = (o: object) => validateServiceSpec({ name: 'web', container: { image: 'x:1' }, ...o } as unknown as ServiceSpec, ctx);
+    const fieldsOf = (o: object) => fields(raw(o));
+    assert.deepEqual(fieldsOf({ container: { image: 'x:1', env: 'A=1' } }), ['spec.container.env']);
+    assert.deepEqual(fieldsOf({ container: { image: 'x:1', env: ['A=1', 7] } }), ['spec.container.env[1]']);
+    assert.deepEqual(fieldsOf({ container: [] }), ['spec.container']);
+    assert.deepEqual(fieldsOf({ labels: { a: { nested: 'x' } } }), ['spec.labels["a"]']);
+    assert.deepEqual(fieldsOf({ replicas: '3' }), ['spec.replicas']);
+    assert.deepEqual(fieldsOf({ mode: 'SIDEWAYS' }), ['spec.mode']);
+    assert.deepEqual(fieldsOf({ endpoint: { ports: [null] } }), ['spec.endpoint.ports[0]']);
+    assert.deepEqual(fields(validateServiceSpec([] as unknown as ServiceSpec, ctx)), ['spec']);
+    assert.deepEqual(fields(validateServiceSpec('web' as unknown as ServiceSpec, ctx)), ['spec']);
+  });
+
+  it('refuses a "__proto__" label and pollutes nothing', () => {
+    const labels = JSON.parse('{"__proto__": {"polluted": "yes"}, "ok": "1"}') as Record<string, string>;
+    assert.deepEqual(fields(validateServiceSpec(base({ labels }), ctx)), ['spec.labels["__proto__"]']);
+    refuses({ labels: JSON.parse('{"__proto__": "x"}') as Record<string, string> }, 'spec.labels["__proto__"]', /reserved/);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('bounds the size of the whole spec with bounded work, cycles and depth included', () => {
+    refuses({ labels: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'.repeat(4000)])) }, 'spec', /larger than 128 KiB/);
+    const cyclic: Record<string, unknown> = { name: 'web', container: { image: 'x:1' } };
+    cyclic.self = cyclic;
+    assert.deepEqual(fields(validateServiceSpec(cyclic as unknown as ServiceSpec, ctx)), ['spec']);
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    assert.deepEqual(fields(validateServiceSpec(base({ extra: deep } as never), ctx)), ['spec']);
+    const sparse: string[] = [];
+    sparse.length = 2 ** 31;
+    assert.deepEqual(fields(validateServiceSpec(base(c({ env: sparse })), ctx)), ['spec']);
+  });
+
+  it('quotes user text in messages cut short and escaped', () => {
+    const r = validateServiceSpec(base({ container: { image: 'x:1', env: [`\u001b[2J${'x'.repeat(5000)}`] } as never }), ctx);
+    assert.ok(!r.ok);
+    const m = r.errors[0].message;
+    assert.ok(m.length < 200, m);
+    assert.ok(!m.includes('\u001b'), 'no raw escape character');
+    assert.match(m, /\(5004 characters\)/);
+  });
+
+  it('returns a fresh spec that validates again as itself, also after JSON', () => {
+    const input = base({ labels: { a: 'b' }, container: { image: 'x:1', env: ['A=1'], mounts: [{ type: 'TMPFS', source: '', target: '/t', readOnly: false, tmpfsSizeBytes: 0, junk: 'dropped' } as never] } as never });
+    const r = validateServiceSpec(input, ctx);
+    assert.ok(r.ok);
+    assert.notEqual(r.spec.labels, input.labels);
+    assert.notEqual(r.spec.container!.env, input.container!.env);
+    assert.equal((r.spec.container!.mounts[0] as unknown as Record<string, unknown>).junk, undefined, 'unknown fields are not stored');
+    for (const again of [r.spec, JSON.parse(JSON.stringify(r.spec)) as ServiceSpec]) {
+      const r2 = validateServiceSpec(again, ctx);
+      assert.ok(r2.ok);
+      assert.deepEqual(r2.spec, r.spec);
+    }
   });
 });
