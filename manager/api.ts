@@ -58,3 +58,8 @@ export function unaryWith(observe: CallObserver, log: Logger = nullLogger) {
     };
   };
 }
+
+/** INVALID_ARGUMENT naming every refused field: "spec.labels["k"]: ...; spec.name: ...". */
+export function invalid(errors: readonly { field: string; message: string }[]): ApiError {
+  return new ApiError(grpc.status.INVALID_ARGUMENT, errors.map((e) => `${e.field}: ${e.message}`).join('; '));
+}

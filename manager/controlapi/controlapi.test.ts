@@ -226,6 +226,18 @@ describe('control API (MemoryStore)', function () {
     assert.equal((await rpc<{ networks: Network[] }>((cb) => h.client.ListNetworks({}, cb))).networks.length, 0);
   });
 
+  it('bounds network and node specs: too many or too long labels refused naming the field, nothing written', async () => {
+    const labels = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 'v']));
+    await refused(rpc((cb) => h.client.CreateNetwork({ spec: { name: 'big', subnet: '', labels, internal: false } }, cb)), grpc.status.INVALID_ARGUMENT, /^spec(\.labels)?: /);
+    await refused(rpc((cb) => h.client.CreateNetwork({ spec: { name: 'long', subnet: '', labels: { k: 'v'.repeat(70_000) }, internal: false } }, cb)), grpc.status.INVALID_ARGUMENT, /spec\.labels/);
+    assert.equal((await rpc<{ networks: Network[] }>((cb) => h.client.ListNetworks({}, cb))).networks.length, 0);
+    const n: Node = nodeFixture('node-l');
+    await h.store.put('nodes', n, true);
+    const before = (await h.store.get<Node>('nodes', 'node-l'))?.meta?.version;
+    await refused(rpc((cb) => h.client.UpdateNode({ node: 'node-l', version: 0, spec: { ...n.spec!, labels } }, cb)), grpc.status.INVALID_ARGUMENT, /^spec(\.labels)?: /);
+    assert.equal((await h.store.get<Node>('nodes', 'node-l'))?.meta?.version, before, 'the node is unchanged');
+  });
+
   it('cluster: info from the cache; rotating the join tokens changes their hashes', async () => {
     await create({ name: 'web' });
     const info = await rpc<{ services: number; cluster: { workerTokenHash: string } }>((cb) => h.client.GetClusterInfo({}, cb));

@@ -3,13 +3,12 @@
 // its VXLAN id.
 import * as grpc from '@grpc/grpc-js';
 import type { ControlHandlers, Network, Service } from '../../proto/mod';
-import { ApiError } from '../api';
+import { ApiError, invalid } from '../api';
 import { DEFAULT_NETWORK } from '../allocator/allocator';
 import { newId } from '../ids';
+import { validateNetworkSpec } from '../spec/objects';
 import { ConflictError } from '../store/store';
 import { findNetwork, retryConflicts, type Ctx } from './common';
-
-const NETWORK_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 type Handlers = Pick<ControlHandlers, 'CreateNetwork' | 'GetNetwork' | 'ListNetworks' | 'RemoveNetwork'>;
 
@@ -17,9 +16,9 @@ export function networkHandlers(c: Ctx): Handlers {
   const { store, cache, reads, unary } = c;
   return {
     CreateNetwork: unary('CreateNetwork', async (req: { spec: Network['spec'] }) => {
-      const spec = req.spec;
-      if (!spec?.name) throw new ApiError(grpc.status.INVALID_ARGUMENT, 'spec.name: must not be empty');
-      if (!NETWORK_NAME_RE.test(spec.name)) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.name: "${spec.name.slice(0, 80)}" is not a valid DNS label`);
+      const v = validateNetworkSpec(req.spec);
+      if (!v.ok) throw invalid(v.errors);
+      const spec = v.spec;
       if (spec.subnet) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.subnet: networks share the cluster CIDR (a /24 per node) and are isolated by nftables; a subnet of its own is not supported`);
       await reads.fresh();
       if ([...cache.networks.values()].some((n) => n.spec?.name === spec.name)) throw new ApiError(grpc.status.ALREADY_EXISTS, `spec.name: network "${spec.name}" already exists`);

@@ -3,15 +3,12 @@
 // leader and the dispatcher write nodes too (status, subnet).
 import * as grpc from '@grpc/grpc-js';
 import type { ControlHandlers, Node } from '../../proto/mod';
-import { ApiError } from '../api';
+import { ApiError, invalid } from '../api';
+import { validateNodeSpec } from '../spec/objects';
 import { ConflictError, UPDATE_ATTEMPTS } from '../store/store';
 import { findNode, publicNode, retryConflicts, type Ctx } from './common';
 
 type Handlers = Pick<ControlHandlers, 'ListNodes' | 'GetNode' | 'UpdateNode' | 'RemoveNode'>;
-
-/** Longest label key and value a node accepts (as Docker's). */
-const MAX_LABEL_KEY = 128;
-const MAX_LABEL_VALUE = 4096;
 
 export function nodeHandlers(c: Ctx): Handlers {
   const { store, cache, reads, unary, observer } = c;
@@ -44,10 +41,8 @@ export function nodeHandlers(c: Ctx): Handlers {
             if (!n) throw new ApiError(grpc.status.NOT_FOUND, `node "${req.node}" not found`);
             if (pinned && req.version !== n.meta?.version) throw new ApiError(grpc.status.ABORTED, `node changed since version ${req.version}; retry`);
             const spec = { ...n.spec!, ...reqSpec, labels: reqSpec.labels ?? n.spec?.labels ?? {} };
-            for (const [k, v] of Object.entries(spec.labels)) {
-              if (!k || k.length > MAX_LABEL_KEY) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: key must be 1..${MAX_LABEL_KEY} characters`);
-              if (String(v).length > MAX_LABEL_VALUE) throw new ApiError(grpc.status.INVALID_ARGUMENT, `spec.labels["${k.slice(0, 32)}"]: value longer than ${MAX_LABEL_VALUE} bytes`);
-            }
+            const v = validateNodeSpec(spec);
+            if (!v.ok) throw invalid(v.errors);
             before = n;
             return { ...n, spec };
           },

@@ -211,6 +211,36 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
     assert.equal((await h.store.get<Task>('tasks', 'mine'))?.status?.state, 'RUNNING', 'not backwards');
   });
 
+  it('bounds what an agent sends: an oversized description or labels refused at Session (nothing written), a huge status message cut', async () => {
+    const refusedSession = (description: object, labels: Record<string, string>) =>
+      new Promise<grpc.ServiceError>((resolve, reject) => {
+        const call = client.Session({ joinToken: HARNESS_TOKEN, nodeId: '', addr: '10.0.0.9', description, labels });
+        open.push(call);
+        call.on('data', () => reject(new Error('registered')));
+        call.on('error', resolve);
+      });
+    const e1 = await refusedSession({ hostname: 'h'.repeat(200_000), platform: null, resources: null, engineLabels: {} }, {});
+    assert.equal(e1.code, grpc.status.INVALID_ARGUMENT, e1.details);
+    assert.match(e1.details, /^description/);
+    const e2 = await refusedSession({ hostname: 'ok', platform: null, resources: null, engineLabels: {} }, { ['k'.repeat(300)]: 'v' });
+    assert.equal(e2.code, grpc.status.INVALID_ARGUMENT, e2.details);
+    assert.match(e2.details, /spec\.labels/);
+    assert.equal((await h.store.list<Node>('nodes')).items.length, 0, 'no node written');
+
+    const s = await session();
+    await h.put(contractTask('loud', s.node.id));
+    await new Promise<void>((resolve, reject) =>
+      client.UpdateTaskStatus(
+        { sessionId: s.sessionId, updates: [{ taskId: 'loud', status: { state: 'FAILED', timestamp: 1, message: `\u001b[2J${'x'.repeat(100_000)}`, err: '', exitCode: 1, pid: 0, health: '' } }] },
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+    const t = (await h.store.get<Task>('tasks', 'loud'))!;
+    assert.equal(t.status?.state, 'FAILED', 'the state change is kept');
+    assert.ok((t.status?.message.length ?? 0) <= 4200, `message cut (${t.status?.message.length} characters)`);
+    assert.ok(!t.status?.message.includes('\u001b'), 'no terminal escape');
+  });
+
   it('status updates retry only the task that conflicted', async () => {
     const s = await session();
     await h.put(contractTask('a', s.node.id));

@@ -9,9 +9,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DispatcherHandlers, Node, Task } from '../../proto/mod';
 import type { Logger } from '../../common/logger';
-import { ApiError, grpcError, unaryWith } from '../api';
+import { ApiError, grpcError, invalid as invalidArgument, unaryWith } from '../api';
 import type { ManagerObserver } from '../hooks';
 import { newId } from '../ids';
+import { validateNodeDescription, validateNodeSpec } from '../spec/objects';
 import type { Change, StateCache } from '../state/cache';
 import { LeaseNotFoundError, type Store } from '../store/store';
 import { AssignmentView } from './assignments';
@@ -155,7 +156,12 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   /** Registers the node: its object (created or updated, CAS-retried), then its liveness key under a new lease. */
   const register = async (req: Parameters<DispatcherHandlers['Session']>[0]['request']) => {
     const role = await d.checkToken(req.joinToken);
-    const desc = req.description;
+    // What the agent says about its host and the labels it proposes are bounded like specs.
+    const described = validateNodeDescription(req.description ?? {});
+    if (!described.ok) throw invalidArgument(described.errors);
+    const labelled = validateNodeSpec({ labels: req.labels ?? {} });
+    if (!labelled.ok) throw invalidArgument(labelled.errors);
+    const desc = described.spec;
     const lease = await store.grantLease(leaseTtlS);
     const sessionId = newId();
     const nodeId = req.nodeId || newId();
@@ -166,7 +172,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
         const base: Node = cur ?? {
           id: nodeId,
           meta: null,
-          spec: { role, availability: 'ACTIVE', labels: { ...(req.labels ?? {}) } },
+          spec: { role, availability: 'ACTIVE', labels: { ...labelled.spec.labels } },
           description: null,
           status: null,
           subnet: '',

@@ -2,6 +2,7 @@
 // only to the node's own tasks (proto/dispatcher.proto), committed in one
 // batch; a write that lost a compare-and-swap race is retried alone.
 import { isForward, type Task } from '../../proto/mod';
+import { boundTaskStatus } from '../spec/objects';
 import type { StateCache } from '../state/cache';
 import type { Store, Write } from '../store/store';
 
@@ -14,9 +15,14 @@ export async function applyStatusUpdates(
   nodeId: string,
   updates: { taskId: string; status: Task['status'] }[],
 ): Promise<{ applied: number; ignored: number }> {
-  // The newest status per task wins within one batch.
+  // The newest status per task wins within one batch. A status out of bounds (a huge message,
+  // terminal escapes) is cut, not lost; one that names no task state is ignored.
   const latest = new Map<string, NonNullable<Task['status']>>();
-  for (const u of updates) if (u.status) latest.set(u.taskId, u.status);
+  for (const u of updates) {
+    if (!u.status) continue;
+    const b = boundTaskStatus(u.status);
+    if (b.ok) latest.set(u.taskId, b.status);
+  }
   let pending = [...latest.keys()];
   let applied = 0;
   for (let round = 0; round < STATUS_ROUNDS && pending.length; round++) {
