@@ -31,6 +31,8 @@ const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
 /** PROFILE=1: the manager runs under --cpu-prof; its profile and log stay in the printed directory. */
 const PROFILE = process.env.PROFILE === '1';
+/** KEEP=1 (or PROFILE=1): the manager's directory and log stay after the run. */
+const KEEP = PROFILE || process.env.KEEP === '1';
 
 /** 1,000 nodes need more than the default /16 (256 node subnets): the bench uses a /12. */
 // 4,096 node subnets, clear of the default VIP range (10.43.0.0/16) and the lab (10.41.0.0/24).
@@ -173,7 +175,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
     else console.log(`all ${TASKS} tasks assigned and committed ${secs.toFixed(2)} s after CreateService (the call itself: ${createMs.toFixed(0)} ms)`);
     const leaderChanges = leaderChangesIn(fs.readFileSync(path.join(dir, 'manager.log'), 'utf8'));
-    if (PROFILE) console.log(`manager profile and log kept in ${dir}`);
+    if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
     return {
       join_s: joinS.toFixed(1),
       seconds: secs.toFixed(2),
@@ -190,7 +192,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     if (!died) {
       mgr.kill('SIGTERM');
       await new Promise((r) => mgr.once('exit', r));
-      if (!PROFILE) fs.rmSync(dir, { recursive: true, force: true });
+      if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
 }
