@@ -101,8 +101,13 @@ export const MAX_DEBOUNCE_MS = 500;
  * (one event-loop turn each) cost a few percent of a big tick.
  */
 export const SLICE_MS = 50;
-/** Writes per store.batch call (see commitAll): encoded in ~100 ms on a busy machine. */
-export const COMMIT_PORTION = 2048;
+/**
+ * Writes per store.batch call (see commitAll). The store sends up to 8
+ * transactions at once, of up to 1,024 writes each on the embedded etcd: a
+ * portion of 8,192 keeps them all busy (2,048 left six idle and halved the
+ * commit rate), and encodes in a few hundred ms even on a busy machine.
+ */
+export const COMMIT_PORTION = 8192;
 /** An event-loop stall this long is logged as a warning: half the election TTL. */
 const STALL_WARN_MS = 1000;
 
