@@ -18,9 +18,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { Etcd3 } from 'etcd3';
 import { startHollowFleet } from '../agent/hollow/fleet';
 import { freePort } from '../manager/embedded/etcd';
+import { watchKind } from '../manager/mod';
 import { nullLogger } from '../common/logger';
 import { grpcPackages, type ControlClient, type Network, type Node, type Task } from '../proto/mod';
 import { reconcile } from '../manager/reconcile';
@@ -117,7 +117,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   mgr.once('exit', (code, sig) => (mgrExit = `manager exited (${code ?? sig}); see ${path.join(dir, 'manager.log')}`));
   const addr = `127.0.0.1:${port}`;
   const control = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure()) as unknown as ControlClient;
-  let etcd: Etcd3 | undefined;
+  let watcher: { close(): Promise<void> } | undefined;
   let fleet: Awaited<ReturnType<typeof startHollowFleet>> | undefined;
   try {
     let info;
@@ -134,7 +134,6 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     void info;
     const etcdUrl = fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').match(/"endpoint":"(http:\/\/[^"]+)"/)?.[1];
     if (!etcdUrl) throw new Error('embedded etcd endpoint not found in the manager log');
-    etcd = new Etcd3({ hosts: [etcdUrl] });
     const tokens = await call<{ worker: string }>((cb) => control.GetJoinTokens({}, cb));
     let t = performance.now();
     fleet = await startHollowFleet({ count: NODES, managers: [addr], joinToken: tokens.worker, stateRoot: path.join(dir, 'fleet'), logger: nullLogger });
@@ -148,11 +147,8 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     // Count commits from a watch: a task counts once it is stored with a node and ASSIGNED or later.
     const placed = new Set<string>();
     let lastCommit = 0;
-    const watcher = await etcd.watch().prefix('/convoy/tasks/').create();
-    watcher.on('put', (kv) => {
-      const v = kv.value.toString();
+    watcher = await watchKind([etcdUrl], 'tasks', (id, v) => {
       if (v.includes('"nodeId":""') || /"state":"(NEW|PENDING)"/.test(v)) return;
-      const id = kv.key.toString().slice('/convoy/tasks/'.length);
       if (!placed.has(id)) {
         placed.add(id);
         lastCommit = performance.now();
@@ -170,7 +166,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    await watcher.cancel();
+    await watcher.close();
     const secs = (lastCommit - t) / 1000;
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
     else console.log(`all ${TASKS} tasks assigned and committed ${secs.toFixed(2)} s after CreateService (the call itself: ${createMs.toFixed(0)} ms)`);
@@ -186,7 +182,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   } finally {
     await fleet?.stop().catch(() => undefined);
     control.close();
-    etcd?.close();
+    await watcher?.close();
     // Keep the directory (its manager.log) only when the manager died on its own.
     const died = mgrExit !== undefined;
     if (!died) {

@@ -21,11 +21,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Etcd3 } from 'etcd3';
 import { startRegistry } from '../lab/registry';
 import { pushBusyboxImage } from '../lab/images';
 import { startAgent, type AgentHandle } from '../agent/mod';
-import { freePort, startManager, type ManagerHandle } from '../manager/mod';
+import { freePort, startManager, watchKind, type ManagerHandle } from '../manager/mod';
 import { connectControl, type ConnectedApi } from '../cli/client';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
@@ -86,7 +85,7 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
   let manager: ManagerHandle | undefined;
   let agent: AgentHandle | undefined;
   let conn: ConnectedApi | undefined;
-  let etcd: Etcd3 | undefined;
+  let watcher: { close(): Promise<void> } | undefined;
   const agentDir = path.join(dir, 'agent');
   try {
     manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: '', logger: nullLogger });
@@ -102,11 +101,9 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
       runtime: { insecureRegistries: [registryHost] },
       logger: nullLogger,
     });
-    etcd = new Etcd3({ hosts: manager.etcdEndpoints });
     const times = new Map<string, TaskTimes>();
-    const watcher = await etcd.watch().prefix('/convoy/tasks/').create();
-    watcher.on('put', (kv) => {
-      const t = JSON.parse(kv.value.toString()) as Task;
+    watcher = await watchKind(manager.etcdEndpoints, 'tasks', (_id, v) => {
+      const t = JSON.parse(v) as Task;
       let e = times.get(t.id);
       if (!e) times.set(t.id, (e = { service: t.serviceName }));
       const st = t.status?.state;
@@ -141,7 +138,7 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
     await until(`${replicas} tasks RUNNING`, () => runningOf('bench-burst').length === replicas);
     const burst = runningOf('bench-burst');
     const burstWallMs = Math.max(...burst.map((e) => e.running!)) - Math.min(...burst.map((e) => e.assigned!));
-    await watcher.cancel();
+    await watcher.close();
     await api.removeService({ service: 'bench-burst' });
     await until('the burst containers removed', drained);
     return {
@@ -154,7 +151,7 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
   } finally {
     await agent?.stop().catch(() => undefined);
     conn?.close();
-    etcd?.close();
+    await watcher?.close();
     await manager?.stop().catch(() => undefined);
     // whatever the agent left (a failed run): its containers, by its own state dir
     const rt = new Runtime({ stateDir: agentDir, layersRoot: path.join(agentDir, 'layers') });

@@ -301,4 +301,25 @@ describe('control plane (integration, real etcd)', function () {
     assert.ok(live.every((t) => t.specVersion === target && t.status?.state === 'RUNNING'), 'every slot runs the new spec');
     assert.ok([...bySlot(live).values()].every((n) => n === 1), 'one live task per slot');
   });
+  it('an agent whose session expired (stopped past its lease) registers again and keeps its node id', async () => {
+    const ready = new Set((await nodes()).filter((n) => n.status?.state === 'NODE_READY').map((n) => n.id));
+    const agent = c.agents.find((a) => ready.has(a.info.nodeId))!;
+    const nodeId = agent.info.nodeId;
+    const nodeCount = (await nodes()).length;
+    // SIGSTOP: no heartbeat, no stream activity; the session lease lapses and the node goes down.
+    process.kill(agent.pid, 'SIGSTOP');
+    try {
+      await eventually(async () => (await nodes()).find((n) => n.id === nodeId)?.status?.state === 'NODE_DOWN', 'node down while its agent is stopped');
+    } finally {
+      process.kill(agent.pid, 'SIGCONT');
+    }
+    // Its next heartbeat names the lapsed session: NOT_FOUND, and the agent registers again (not UNAVAILABLE and a failover loop).
+    const back = await eventually(async () => {
+      const n = (await nodes()).find((x) => x.id === nodeId);
+      return n?.status?.state === 'NODE_READY' && n;
+    }, 'the same node ready again');
+    assert.equal(back.id, nodeId);
+    assert.equal((await nodes()).length, nodeCount, 'no new node');
+    assert.equal(back.sessionId, '', 'ListNodes never shows a session id');
+  });
 });

@@ -17,7 +17,7 @@ export interface ReconcileFigures {
 export interface ManagerObserver {
   /** A Control API call finished. `code` is the gRPC status name ("OK", "NOT_FOUND", ...). */
   controlCall(method: string, code: string, seconds: number): void;
-  /** One etcd request (op: "get", "range", "txn", "put", "delete", "watch-resync"). */
+  /** One etcd request (op: "get", "range", "txn", "put", "lease-grant", "lease-keepalive", "lease-revoke"). */
   etcdRequest(op: string, seconds: number): void;
   /** This manager gained or lost the lead. */
   leader(leading: boolean): void;

@@ -1,16 +1,17 @@
 // A Convoy manager: serves the Control API (CLI) and the Dispatcher API
-// (agents) on one gRPC port, keeps a StateCache of etcd, and stands for
-// election; the leader runs the reconcile loop (manager/leader.ts).
+// (agents) on one gRPC port over one Store (etcd: embedded or given
+// endpoints), keeps a StateCache fed by the store's watch, and stands for
+// election through the store; the leader runs the reconcile loop
+// (manager/leader.ts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Etcd3 } from 'etcd3';
 import { grpcPackages, type Cluster } from '../proto/mod';
 import { createLogger, errMsg, type Logger } from '../common/logger';
 import { ApiError } from './api';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_INGRESS_PORTS, DEFAULT_VIP_CIDR } from './allocator/allocator';
-import { createControl, makeToken, sha256 } from './control';
-import { createDispatcher } from './dispatcher';
+import { createControl, makeToken, sha256 } from './controlapi/mod';
+import { createDispatcher } from './dispatcher/dispatcher';
 import { startEtcd, ETCD_MAX_TXN_OPS, type EmbeddedEtcd } from './embedded/etcd';
 import { startNats, type EmbeddedNats } from './embedded/nats';
 import { newId } from './ids';
@@ -18,7 +19,8 @@ import { createLeader } from './leader';
 import { startManagerObservability } from './observe/mod';
 import { checkRanges, readHostNetworkFacts } from '../common/ranges';
 import { StateCache } from './state/cache';
-import { ConflictError, DEFAULT_MAX_TXN_OPS, Store } from './store/store';
+import { EtcdStore } from './store/etcd-store';
+import { ConflictError, DEFAULT_MAX_TXN_OPS, type Campaign } from './store/store';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_ELECTION_TTL_S } from '../proto/defaults';
 
 export interface ManagerOptions {
@@ -55,6 +57,11 @@ export interface ManagerHandle {
 }
 
 export { DEFAULT_HEARTBEAT_MS };
+
+/** Shortest election (and manager registration) lease etcd is worth asking for. */
+const MIN_ELECTION_TTL_S = 2;
+/** Pause before standing again after losing the lead (etcd may be failing over). */
+const RESTAND_MS = 500;
 export { DEFAULT_ELECTION_TTL_S };
 
 export async function startManager(opts: ManagerOptions): Promise<ManagerHandle> {
@@ -102,9 +109,8 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   const obs = await startManagerObservability({ managerId: id, natsUrl: natsUrl || undefined, metricsListen: opts.metricsListen, logger: log });
   const { observer, autoscaler } = obs;
   undo.push(() => obs.observer.close(), () => obs.autoscaler.close());
-  const client = new Etcd3({ hosts: endpoints });
-  undo.push(() => client.close());
-  const store = new Store(client, embedded ? ETCD_MAX_TXN_OPS : DEFAULT_MAX_TXN_OPS, (op, s) => observer.etcdRequest(op, s));
+  const store = EtcdStore.connect(endpoints, embedded ? ETCD_MAX_TXN_OPS : DEFAULT_MAX_TXN_OPS, (op, s) => observer.etcdRequest(op, s));
+  undo.push(() => store.close());
   const tokensFile = path.join(opts.dataDir, 'join-tokens.json');
 
   // Cluster object, created once by whichever manager gets there first.
@@ -141,7 +147,7 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
     cluster = await store.get<Cluster>('cluster', 'default');
   }
 
-  const cache = new StateCache(client, log);
+  const cache = new StateCache(store, log);
   undo.push(() => cache.close());
   await cache.start();
 
@@ -152,8 +158,8 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
     if (c && h === c.managerTokenHash) return 'MANAGER';
     throw new ApiError(grpc.status.PERMISSION_DENIED, 'invalid join token');
   };
-  const dispatcher = createDispatcher({ store, cache, client, heartbeatMs, natsUrl: () => natsUrl, managerId: id, log, observer, checkToken });
-  const control = createControl({ store, client, managerId: id, tokensFile, natsUrl: () => natsUrl, log, observer });
+  const dispatcher = createDispatcher({ store, cache, heartbeatMs, natsUrl: () => natsUrl, managerId: id, log, observer, checkToken });
+  const control = createControl({ store, cache, managerId: id, tokensFile, natsUrl: () => natsUrl, log, observer });
   const leader = createLeader({ store, cache, managerId: id, log, observer, autoscaler });
   cache.onChange((c) => {
     dispatcher.onChange(c);
@@ -171,37 +177,38 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   );
   const host = opts.listen.slice(0, opts.listen.lastIndexOf(':'));
   const grpcAddr = opts.advertiseAddr ?? `${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  const managerLease = client.lease(Math.max(2, opts.electionTtlS ?? DEFAULT_ELECTION_TTL_S));
-  await managerLease.put(`/convoy/managers/${id}`).value(grpcAddr);
+  const electionTtlS = Math.max(MIN_ELECTION_TTL_S, opts.electionTtlS ?? DEFAULT_ELECTION_TTL_S);
+  const registration = await store.registerManager(id, grpcAddr, electionTtlS);
+  undo.push(() => registration.close());
 
   // ---- Election -----------------------------------------------------------
-  const election = client.election('convoy-leader', Math.max(2, opts.electionTtlS ?? DEFAULT_ELECTION_TTL_S));
   let stopped = false;
   let leading = false;
-  let campaign: ReturnType<typeof election.campaign> | undefined;
+  let campaign: Campaign | undefined;
   let restand: NodeJS.Timeout | undefined;
   const stand = () => {
     restand = undefined;
     if (stopped) return;
-    const c = election.campaign(id);
+    const c = store.campaign(id, electionTtlS);
     campaign = c;
-    c.on('elected', () => {
-      // A campaign started just before stop() can still win: give the lead back at once.
-      if (stopped || campaign !== c) {
-        void c.resign().catch(() => undefined);
+    c.on((e) => {
+      if (e.type === 'elected') {
+        // A campaign started just before stop() can still win: give the lead back at once.
+        if (stopped || campaign !== c) {
+          void c.resign().catch(() => undefined);
+          return;
+        }
+        leading = true;
+        log.info('elected leader');
+        leader.start();
         return;
       }
-      leading = true;
-      log.info('elected leader');
-      leader.start();
-    });
-    c.on('error', (e) => {
       if (campaign !== c) return;
       leading = false;
       leader.stop();
       if (stopped) return;
-      log.warn('lost leadership', { err: errMsg(e) });
-      restand = setTimeout(stand, 500);
+      log.warn('lost leadership', { err: errMsg(e.err) });
+      restand = setTimeout(stand, RESTAND_MS);
     });
   };
   stand();
@@ -224,8 +231,8 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
       await leader.idle().catch(() => undefined);
       await campaign?.resign().catch(() => undefined);
       await cache.close();
-      await managerLease.revoke().catch(() => undefined);
-      client.close();
+      await registration.close().catch(() => undefined);
+      await store.close();
       await obs.observer.close().catch(() => undefined);
       await obs.autoscaler.close().catch(() => undefined);
       await embeddedNats?.stop();

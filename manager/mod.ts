@@ -4,3 +4,7 @@ export { startEtcd, freePort, type EmbeddedEtcd } from './embedded/etcd';
 export { reconcile } from './reconcile';
 export { validateServiceSpec } from './spec/validate';
 export { StateCache } from './state/cache';
+export type { Store, Write, BatchResult, Kind } from './store/store';
+export { EtcdStore } from './store/etcd-store';
+export { MemoryStore } from './store/memory-store';
+export { watchKind } from './store/watch';

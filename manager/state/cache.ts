@@ -1,5 +1,5 @@
-// Every manager's in-memory copy of /convoy/, kept current by one etcd watch
-// (swarmkit's memory store, fed from etcd instead of raft). The leader's
+// Every manager's in-memory copy of /convoy/, kept current by the store's
+// watch (swarmkit's memory store, fed from etcd instead of raft). The leader's
 // reconcile ticks, the dispatcher's assignment streams and the network state
 // read it instead of listing etcd on every change, which is what makes a
 // 100,000-task cluster cheap to run: a change costs one watch event, not a
@@ -11,10 +11,9 @@
 // `waitFor(rev)`. meta.version of every object is its etcd mod revision, as
 // the store's reads give, so the compare-and-swap writes work unchanged.
 // A lost watch (compaction, etcd restarted) reloads everything.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
 import { errMsg, type Logger } from '../../common/logger';
-import { PREFIX } from '../store/store';
+import { PREFIX, decodeObject as decode, type KeyValue, type Store, type StoreWatch } from '../store/store';
 
 /** What one batch of watch events touched. */
 export interface Change {
@@ -44,17 +43,6 @@ const emptyChange = (): Change => ({
   reset: false,
 });
 
-type Obj = { id: string; meta: { version: number; createdAt: number; updatedAt: number } | null };
-
-function decode<T extends Obj>(kv: IKeyValue): T {
-  const obj = JSON.parse(kv.value.toString()) as T;
-  obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: Number(kv.mod_revision) };
-  return obj;
-}
-
-/** Keys per page of the initial load (a page stays well under gRPC's message limit). */
-const PAGE = 2000;
-
 export class StateCache {
   readonly services = new Map<string, Service>();
   readonly tasks = new Map<string, Task>();
@@ -69,13 +57,13 @@ export class StateCache {
   private readonly byNode = new Map<string, Set<string>>();
   /** The etcd revision the cache reflects. */
   revision = 0;
-  private watcher: Watcher | undefined;
+  private watcher: StoreWatch | undefined;
   private listeners: ((c: Change) => void)[] = [];
   private waiters: { rev: number; resolve: () => void }[] = [];
   private closed = false;
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly store: Store,
     private readonly log: Logger,
   ) {}
 
@@ -134,40 +122,26 @@ export class StateCache {
 
   private async load(): Promise<void> {
     this.clear();
-    const end = PREFIX.slice(0, -1) + String.fromCharCode(PREFIX.charCodeAt(PREFIX.length - 1) + 1);
-    let start = PREFIX;
-    let rev = 0;
-    for (;;) {
-      let q = this.client.getAll().inRange({ start, end }).limit(PAGE);
-      if (rev) q = q.revision(rev);
-      const res = await q.exec();
-      if (!rev) rev = Number(res.header.revision);
-      for (const kv of res.kvs) this.apply('Put', kv, emptyChange());
-      if (!res.more || !res.kvs.length) break;
-      start = res.kvs[res.kvs.length - 1].key.toString() + '\0';
-    }
-    this.revision = rev;
+    const none = emptyChange();
+    this.revision = await this.store.load((kv) => this.apply('put', kv, none));
   }
 
   private async watch(): Promise<void> {
-    const w = await this.client
-      .watch()
-      .prefix(PREFIX)
-      .startRevision(String(this.revision + 1))
-      .create();
-    this.watcher = w;
-    w.on('data', (res) => {
-      const c = emptyChange();
-      for (const e of res.events) this.apply(e.type, e.kv, c);
-      const rev = Number(res.header.revision);
-      if (rev > this.revision) this.revision = rev;
-      this.notify(c);
-    });
-    w.on('error', (e) => {
-      if (this.closed) return;
-      this.log.warn('state watch lost; reloading', { err: errMsg(e) });
-      void this.reload();
-    });
+    this.watcher = await this.store.watch(
+      this.revision,
+      (b) => {
+        if (this.closed) return;
+        const c = emptyChange();
+        for (const e of b.events) this.apply(e.type, e.kv, c);
+        if (b.revision > this.revision) this.revision = b.revision;
+        this.notify(c);
+      },
+      (e) => {
+        if (this.closed) return;
+        this.log.warn('state watch lost; reloading', { err: errMsg(e) });
+        void this.reload();
+      },
+    );
   }
 
   private async reload(): Promise<void> {
@@ -202,14 +176,14 @@ export class StateCache {
     }
   }
 
-  private apply(type: 'Put' | 'Delete', kv: IKeyValue, c: Change): void {
-    const k = kv.key.toString();
+  private apply(type: 'put' | 'delete', kv: KeyValue, c: Change): void {
+    const k = kv.key;
     const rest = k.slice(PREFIX.length);
     const slash = rest.indexOf('/');
     if (slash < 0) return;
     const kind = rest.slice(0, slash);
     const id = rest.slice(slash + 1);
-    const put = type === 'Put';
+    const put = type === 'put';
     switch (kind) {
       case 'tasks': {
         const old = this.tasks.get(id);
@@ -254,7 +228,7 @@ export class StateCache {
         break;
       case 'managers':
         c.managers = true;
-        if (put) this.managers.set(id, kv.value.toString());
+        if (put) this.managers.set(id, kv.value);
         else this.managers.delete(id);
         break;
       case 'cluster':

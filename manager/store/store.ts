@@ -1,10 +1,20 @@
-// The store: Convoy's objects in etcd, one prefix per kind, one key per
-// object, JSON values. meta.version is the etcd mod revision the object was
-// read at; writes are transactions guarded by it (optimistic concurrency).
-// Service names are unique through a name index written in the same
-// transaction as the service.
-import { Etcd3, type IKeyValue } from 'etcd3';
+// The store: the only part of the manager that sees the backing store (etcd
+// in production, memory in unit tests). Convoy's objects live one prefix per
+// kind, one key per object, JSON values. meta.version is the mod revision the
+// object was read at; writes are transactions guarded by it (optimistic
+// concurrency). Service names are unique through a name index written in
+// the same transaction as the service.
+//
+// Besides objects the store owns what etcd gives the control plane: leases
+// (a node is up while its session lease is), the leader election, the
+// manager registry (lease-bound /convoy/managers/<id> keys) and the watch
+// the StateCache is fed by. Implementations: EtcdStore (./etcd-store.ts) and
+// MemoryStore (./memory-store.ts, same semantics, for unit tests). Both throw
+// the typed errors of ./errors.ts.
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
+import { ConflictError } from './errors';
+
+export { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './errors';
 
 export const PREFIX = '/convoy/';
 export type Kind = 'services' | 'tasks' | 'nodes' | 'networks' | 'cluster' | 'alive' | 'managers';
@@ -16,33 +26,26 @@ export function nameKey(name: string): string {
   return `${PREFIX}names/services/${name}`;
 }
 
-interface Versioned {
+export interface Versioned {
   id: string;
   meta: { version: number; createdAt: number; updatedAt: number } | null;
 }
 
-function decode<T extends Versioned>(kv: IKeyValue): T {
-  const obj = JSON.parse(kv.value.toString()) as T;
-  obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: Number(kv.mod_revision) };
-  return obj;
-}
+export type Stored = Service | Task | Node | Network | Cluster;
 
 /** Etcd's default limit of operations in one transaction. */
 export const DEFAULT_MAX_TXN_OPS = 128;
 
-export class ConflictError extends Error {
-  override name = 'ConflictError';
-}
-
-export type Stored = Service | Task | Node | Network | Cluster;
-
 /** Bytes of values per transaction: under etcd's default --max-request-bytes (1.5 MiB). */
 export const MAX_TXN_BYTES = 1024 * 1024;
 
-/** Transactions of one batch in flight at once. */
-const BATCH_CONCURRENCY = 8;
+/** Attempts of one `update` (read, mutate, guarded write) before its ConflictError reaches the caller. */
+export const UPDATE_ATTEMPTS = 5;
 
-/** Told of every etcd request the store makes (for the etcd latency metric). */
+/** Name of the leader election (etcd's election prefix). */
+export const ELECTION = 'convoy-leader';
+
+/** Told of every backing-store request (for the etcd latency metric). */
 export type EtcdObserver = (op: string, seconds: number) => void;
 
 export type Write =
@@ -50,158 +53,148 @@ export type Write =
   | { op: 'update'; kind: Kind; obj: Stored }
   | { op: 'delete'; kind: Kind; obj: Stored };
 
-export class Store {
-  constructor(
-    readonly client: Etcd3,
-    private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
-    private readonly observe: EtcdObserver = () => undefined,
-  ) {}
+export interface BatchResult {
+  /** Writes committed. */
+  committed: number;
+  /** Writes not committed: the conflicts plus those of chunks the store refused or lost. */
+  dropped: number;
+  /** Highest revision a committed write made (0: none). */
+  revision: number;
+  /** The first refusal of a chunk by the store (overload, leader change), if any. */
+  error?: string;
+  /** Writes whose guard failed (the object changed, appeared or vanished since it was read): retry these alone. */
+  conflicts: Write[];
+}
 
-  private async timed<T>(op: string, p: Promise<T>): Promise<T> {
-    const t0 = process.hrtime.bigint();
-    try {
-      return await p;
-    } finally {
-      this.observe(op, Number(process.hrtime.bigint() - t0) / 1e9);
-    }
-  }
+/** One key as the store holds it. */
+export interface KeyValue {
+  key: string;
+  value: string;
+  modRevision: number;
+}
 
-  async list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }> {
-    const res = await this.timed('range', this.client.getAll().prefix(`${PREFIX}${kind}/`).exec());
-    return { items: res.kvs.map((kv) => decode<T>(kv)), revision: Number(res.header.revision) };
-  }
+export interface WatchBatch {
+  events: { type: 'put' | 'delete'; kv: KeyValue }[];
+  /** The store's revision after these events. */
+  revision: number;
+}
 
-  async get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined> {
-    const res = await this.timed('get', this.client.get(key(kind, id)).exec());
-    return res.kvs.length ? decode<T>(res.kvs[0]) : undefined;
-  }
+export interface StoreWatch {
+  cancel(): Promise<void>;
+}
 
-  async serviceIdByName(name: string): Promise<string | undefined> {
-    return (await this.client.get(nameKey(name)).string()) ?? undefined;
-  }
+/** A lease: keys put through it vanish when it lapses (no keepalive within its TTL) or is revoked. */
+export interface Lease {
+  /** The store's id of the lease (etcd's are 64-bit: a string, exact). */
+  readonly id: string;
+  readonly ttlS: number;
+  /** One keepalive; LeaseNotFoundError when the lease already lapsed. */
+  keepAlive(): Promise<void>;
+  /** Puts a key bound to this lease; returns the write's revision. */
+  put(kind: Kind, id: string, value: string): Promise<number>;
+  revoke(): Promise<void>;
+  /** Stops keeping it alive here (if anything did) and lets it lapse on its own. */
+  release(): void;
+}
 
-  async aliveNodeIds(): Promise<Set<string>> {
-    const keys = await this.client.getAll().prefix(`${PREFIX}alive/`).keys();
-    return new Set(keys.map((k) => k.slice(`${PREFIX}alive/`.length)));
-  }
+export type CampaignEvent = { type: 'elected' } | { type: 'lost'; err: Error };
 
-  private encode(obj: Versioned): string {
-    const now = Date.now();
-    const meta = obj.meta ?? { version: 0, createdAt: now, updatedAt: now };
-    return JSON.stringify({ ...obj, meta: { ...meta, createdAt: meta.createdAt || now, updatedAt: now } });
-  }
+/** One candidacy in the leader election. */
+export interface Campaign {
+  on(fn: (e: CampaignEvent) => void): void;
+  resign(): Promise<void>;
+}
 
-  /** Creates a service and its name index in one transaction; ConflictError if the name is taken. */
-  async createService(svc: Service): Promise<void> {
-    const name = svc.spec?.name ?? '';
-    const res = await this.timed(
-      'txn',
-      this.client
-        .if(nameKey(name), 'Create', '==', 0)
-        .then(this.client.put(nameKey(name)).value(svc.id), this.client.put(key('services', svc.id)).value(this.encode(svc)))
-        .commit(),
-    );
-    if (!res.succeeded) throw new ConflictError(`service name "${name}" is already in use`);
-  }
-
-  async removeService(svc: Service): Promise<void> {
-    const res = await this.timed(
-      'txn',
-      this.client
-        .if(key('services', svc.id), 'Mod', '==', svc.meta?.version ?? 0)
-        .then(this.client.delete().key(key('services', svc.id)), this.client.delete().key(nameKey(svc.spec?.name ?? '')))
-        .commit(),
-    );
-    if (!res.succeeded) throw new ConflictError(`service ${svc.id} changed meanwhile; retry`);
-  }
-
-  /** One guarded write; ConflictError when the object changed since it was read. */
-  async put(kind: Kind, obj: Stored, create = false): Promise<number> {
-    const res = await this.timed(
-      'txn',
-      this.client
-        .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
-        .then(this.client.put(key(kind, obj.id)).value(this.encode(obj)))
-        .commit(),
-    );
-    if (!res.succeeded) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
-    return Number(res.header.revision);
-  }
-
+export interface Store {
+  // ---- objects -------------------------------------------------------------
+  list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }>;
+  get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined>;
+  serviceIdByName(name: string): Promise<string | undefined>;
+  aliveNodeIds(): Promise<Set<string>>;
+  /** Creates a service and its name index in one transaction; ConflictError if the name is taken. Returns the revision. */
+  createService(svc: Service): Promise<number>;
+  /** Deletes a service and its name index, guarded by its version. Returns the revision. */
+  removeService(svc: Service): Promise<number>;
+  /** One guarded write (create: the key must not exist); ConflictError when it lost. Returns the revision. */
+  put(kind: Kind, obj: Stored, create?: boolean): Promise<number>;
   /**
-   * Many writes in as few transactions as etcd's limits allow (operations
-   * and bytes per request). Each chunk is guarded by every object's version;
-   * a chunk that loses a race is dropped whole (the reconcilers recompute it
-   * on the next tick). Chunks go out concurrently. Returns how many writes
-   * were committed and the highest revision a committed chunk made.
+   * Read, mutate, guarded write; again on a conflict, at most `attempts`
+   * times (then the ConflictError). `mutate` gets the current object
+   * (undefined: none) and returns what to write, or undefined to write
+   * nothing; what it throws reaches the caller as is. Returns the object as
+   * written (meta.version = the write's revision), or undefined when nothing
+   * was written.
    */
-  async batch(writes: Write[]): Promise<{ committed: number; dropped: number; revision: number; error?: string }> {
-    // A compare and an op per write: stay under the limit on both.
-    const maxOps = Math.max(1, Math.floor(this.maxTxnOps / 2));
-    let committed = 0;
-    let dropped = 0;
-    let revision = 0;
-    // Chunks are encoded as the transactions go out, not all up front: 100,000 tasks encode in
-    // most of a second, and one synchronous stretch that long starves the election lease's
-    // keepalive (2 s TTL) and costs the leadership.
-    let pos = 0;
-    const nextChunk = (): { ws: Write[]; values: (string | undefined)[] } | undefined => {
-      if (pos >= writes.length) return undefined;
-      const cur: { ws: Write[]; values: (string | undefined)[] } = { ws: [], values: [] };
-      let bytes = 0;
-      while (pos < writes.length) {
-        const w = writes[pos];
-        const v = w.op === 'delete' ? undefined : this.encode(w.obj);
-        const size = (v?.length ?? 0) + 64;
-        if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) break; // w starts the next chunk
-        cur.ws.push(w);
-        cur.values.push(v);
-        bytes += size;
-        pos++;
-      }
-      return cur;
-    };
-    let firstError: string | undefined;
-    const one = async ({ ws, values }: { ws: Write[]; values: (string | undefined)[] }) => {
-      const cmp = (w: Write): [string, 'Create' | 'Mod', number] =>
-        w.op === 'create' ? [key(w.kind, w.obj.id), 'Create', 0] : [key(w.kind, w.obj.id), 'Mod', w.obj.meta?.version ?? 0];
-      const [first, ...rest] = ws;
-      let txn = this.client.if(cmp(first)[0], cmp(first)[1], '==', cmp(first)[2]);
-      for (const w of rest) {
-        const [k, col, v] = cmp(w);
-        txn = txn.and(k, col, '==', v);
-      }
-      const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(key(w.kind, w.obj.id)) : this.client.put(key(w.kind, w.obj.id)).value(values[i]!)));
-      try {
-        const res = await this.timed('txn', txn.then(...ops).commit());
-        if (res.succeeded) {
-          committed += ws.length;
-          revision = Math.max(revision, Number(res.header.revision));
-        } else dropped += ws.length;
-      } catch (e) {
-        // etcd refused or lost this chunk (overload, leader change): the others may have landed.
-        dropped += ws.length;
-        firstError ??= e instanceof Error ? e.message : String(e);
-      }
-    };
-    // A bounded number of transactions in flight: etcd answers "too many requests" beyond its apply backlog.
-    await Promise.all(
-      Array.from({ length: BATCH_CONCURRENCY }, async () => {
-        for (let c = nextChunk(); c; c = nextChunk()) await one(c);
-      }),
-    );
-    if (firstError && !committed) throw new Error(firstError);
-    return { committed, dropped, revision, error: firstError };
-  }
-
+  update<T extends Stored>(kind: Kind, id: string, mutate: (cur: T | undefined) => T | undefined, attempts?: number): Promise<T | undefined>;
+  /**
+   * Many writes in as few transactions as the store's limits allow, each
+   * guarded by every object's version. A chunk whose guard fails is not
+   * dropped whole: the writes that conflicted are found and returned in
+   * `conflicts`, the rest of the chunk is committed again.
+   */
+  batch(writes: Write[]): Promise<BatchResult>;
   /**
    * A revision a watcher of /convoy/ is sure to reach: a write of
-   * /convoy/sync/<who>, after every write made before the call. (etcd's
-   * current revision may come from keys outside /convoy/, such as the
-   * election's, which a /convoy/ watch never reports.)
+   * /convoy/sync/<who>, after every write made before the call. (The
+   * store's current revision may come from keys outside /convoy/, such as
+   * the election's, which a /convoy/ watch never reports.)
    */
-  async syncRevision(who: string): Promise<number> {
-    const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
-    return Number(res.header?.revision);
+  syncRevision(who: string): Promise<number>;
+
+  // ---- the feed of the StateCache -------------------------------------------
+  /** Every key under /convoy/ as of one revision (read page by page); returns that revision. */
+  load(onKv: (kv: KeyValue) => void): Promise<number>;
+  /** Changes under /convoy/ after `fromRevision`, in order. `onError`: the watch is lost (compaction, restart): reload. */
+  watch(fromRevision: number, onBatch: (b: WatchBatch) => void, onError: (e: Error) => void): Promise<StoreWatch>;
+
+  // ---- leases, managers, election ---------------------------------------------
+  grantLease(ttlS: number): Promise<Lease>;
+  /** Puts /convoy/managers/<id> = addr, bound to a lease this store keeps alive until `close`. */
+  registerManager(id: string, addr: string, ttlS: number): Promise<{ close(): Promise<void> }>;
+  /** Manager id → address, of the managers registered now. */
+  managers(): Promise<Map<string, string>>;
+  /** Stands for leader as `id`; the leader's lease lapses `ttlS` after it stops being kept alive. */
+  campaign(id: string, ttlS: number): Campaign;
+  /** The id of the current leader, if any. */
+  leader(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export function decodeObject<T extends Versioned>(kv: KeyValue): T {
+  const obj = JSON.parse(kv.value) as T;
+  obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: kv.modRevision };
+  return obj;
+}
+
+export function encodeObject(obj: Versioned, now = Date.now()): string {
+  const meta = obj.meta ?? { version: 0, createdAt: now, updatedAt: now };
+  return JSON.stringify({ ...obj, meta: { ...meta, createdAt: meta.createdAt || now, updatedAt: now } });
+}
+
+/** The guard of a write: create = the key must not exist; update and delete = it is at the version read. */
+export function guardOf(w: Write): { key: string; version: number } {
+  return { key: key(w.kind, w.obj.id), version: w.op === 'create' ? 0 : (w.obj.meta?.version ?? 0) };
+}
+
+/** The shared body of `update`: read, mutate, guarded write, again on ConflictError. */
+export async function updateWithRetry<T extends Stored>(
+  s: Pick<Store, 'get' | 'put'>,
+  kind: Kind,
+  id: string,
+  mutate: (cur: T | undefined) => T | undefined,
+  attempts = UPDATE_ATTEMPTS,
+): Promise<T | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const cur = await s.get<T>(kind, id);
+    const next = mutate(cur);
+    if (!next) return undefined;
+    try {
+      const now = Date.now();
+      const revision = await s.put(kind, next, !cur);
+      // As written (encodeObject stamps the times the same way), at the write's revision.
+      return { ...next, meta: { createdAt: next.meta?.createdAt || now, updatedAt: now, version: revision } };
+    } catch (e) {
+      if (!(e instanceof ConflictError) || attempt >= attempts) throw e;
+    }
   }
 }

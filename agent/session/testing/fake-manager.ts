@@ -1,9 +1,11 @@
 // An in-process fake manager serving the Dispatcher API, for the agent's
 // tests (no etcd, no external process). Several fakes can share one `Cluster`
-// (the "store") to play managers the agent fails over between.
+// (the "store") to play managers the agent fails over between. It keeps the
+// rules of proto/dispatcher.proto that the agent depends on, checked against
+// the real dispatcher by the same contract suite (proto/testing/dispatcher-contract.ts).
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { grpcPackages, type DispatcherHandlers, type Task, type TaskStatus } from '../../../proto/mod';
+import { grpcPackages, isForward, type DispatcherHandlers, type Task, type TaskStatus } from '../../../proto/mod';
 
 export interface FakeCluster {
   token: string;
@@ -34,12 +36,24 @@ export interface FakeManager {
   push(nodeId: string, changes: { action: 'UPDATE' | 'REMOVE'; task: Task }[], appliesTo?: string): void;
   /** Forgets every session (as if they expired): the next call is refused NOT_FOUND. */
   forgetSessions(): void;
+  /** Forgets one session (its lease lapsed): its calls are refused NOT_FOUND, its streams end so. */
+  expire(sessionId: string): void;
   stop(): void;
 }
 
 export async function startFakeManager(cluster: FakeCluster): Promise<FakeManager> {
   const server = new grpc.Server();
-  const streams = new Map<string, { nodeId: string; call: grpc.ServerWritableStream<unknown, unknown>; version: number }>();
+  const streams = new Map<string, { nodeId: string; sessionId: string; call: grpc.ServerWritableStream<unknown, unknown>; version: number }>();
+  const notFound = { code: grpc.status.NOT_FOUND, details: 'session invalid' };
+  /** Ends a session: later calls naming it get NOT_FOUND, and so do its open Assignments streams. */
+  const end = (sessionId: string) => {
+    m.sessions.delete(sessionId);
+    for (const [k, s] of streams) {
+      if (s.sessionId !== sessionId) continue;
+      streams.delete(k);
+      s.call.emit('error', notFound);
+    }
+  };
   const sessionCalls: grpc.ServerWritableStream<unknown, unknown>[] = [];
   const m: FakeManager = {
     addr: '',
@@ -59,6 +73,9 @@ export async function startFakeManager(cluster: FakeCluster): Promise<FakeManage
     forgetSessions() {
       m.sessions.clear();
     },
+    expire(sessionId) {
+      end(sessionId);
+    },
     stop() {
       server.forceShutdown();
     },
@@ -73,6 +90,8 @@ export async function startFakeManager(cluster: FakeCluster): Promise<FakeManage
       const nodeId = call.request.nodeId || `node-${cluster.nodeIds.length + 1}`;
       if (!cluster.nodeIds.includes(nodeId)) cluster.nodeIds.push(nodeId);
       const sessionId = randomUUID();
+      // A node holds one session: a new registration replaces the old one.
+      for (const [sid, n] of m.sessions) if (n === nodeId) end(sid);
       m.sessions.set(sessionId, nodeId);
       sessionCalls.push(call as grpc.ServerWritableStream<unknown, unknown>);
       call.write({
@@ -84,31 +103,33 @@ export async function startFakeManager(cluster: FakeCluster): Promise<FakeManage
     },
     Heartbeat(call, cb) {
       m.heartbeats++;
-      if (!m.sessions.has(call.request.sessionId)) return cb({ code: grpc.status.NOT_FOUND, details: 'session invalid' });
+      if (!m.sessions.has(call.request.sessionId)) return cb(notFound);
       cb(null, { periodMs: cluster.heartbeatPeriodMs });
     },
     Assignments(call) {
       const nodeId = m.sessions.get(call.request.sessionId);
       if (!nodeId) {
-        call.emit('error', { code: grpc.status.NOT_FOUND, details: 'session invalid' });
+        call.emit('error', notFound);
         return;
       }
       m.assignmentStreams++;
       const key = randomUUID();
-      const s = { nodeId, call: call as grpc.ServerWritableStream<unknown, unknown>, version: 1 };
+      const s = { nodeId, sessionId: call.request.sessionId, call: call as grpc.ServerWritableStream<unknown, unknown>, version: 1 };
       streams.set(key, s);
       call.on('cancelled', () => streams.delete(key));
       const mine = [...cluster.tasks.values()].filter((t) => t.nodeId === nodeId);
       call.write({ type: 'COMPLETE', appliesTo: '', resultsIn: 'v1', changes: mine.map((task) => ({ action: 'UPDATE', task })) });
     },
     UpdateTaskStatus(call, cb) {
-      if (!m.sessions.has(call.request.sessionId)) return cb({ code: grpc.status.NOT_FOUND, details: 'session invalid' });
+      const nodeId = m.sessions.get(call.request.sessionId);
+      if (!nodeId) return cb(notFound);
       cluster.statusBatches++;
       for (const u of call.request.updates) {
         if (!u.status) continue;
         cluster.statusUpdates.push({ taskId: u.taskId, status: u.status });
+        // As the proto says: never backwards, and only the node's own tasks.
         const t = cluster.tasks.get(u.taskId);
-        if (t) t.status = u.status;
+        if (t && t.nodeId === nodeId && isForward(t.status?.state ?? 'NEW', u.status.state)) t.status = u.status;
       }
       cb(null, {});
     },

@@ -1,0 +1,88 @@
+// Control API: the cluster (its info, and the join tokens). etcd keeps only
+// the tokens' hashes; the plain tokens live in the data dir of the manager
+// that made them, and a manager without them asks its peers.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { grpcPackages, type Cluster, type ControlHandlers } from '../../proto/mod';
+import { ApiError, grpcError } from '../api';
+import { newId } from '../ids';
+import type { Ctx } from './common';
+
+export const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
+
+export function makeToken(clusterId: string): string {
+  return `SWMTKN-1-${clusterId}-${crypto.randomBytes(16).toString('hex')}`;
+}
+
+/** How long a manager waits for a peer's tokens before trying the next one. */
+const PEER_TOKENS_DEADLINE_MS = 2000;
+/** Marks a GetJoinTokens asked on behalf of another manager (it is not forwarded again). */
+const FORWARDED = 'convoy-forwarded';
+
+type Tokens = { worker: string; manager: string };
+type Handlers = Pick<ControlHandlers, 'GetClusterInfo' | 'GetJoinTokens' | 'RotateJoinToken'>;
+
+export function clusterHandlers(c: Ctx): Handlers {
+  const { store, cache, reads, unary, log } = c;
+  const readTokens = (): Tokens | undefined => (fs.existsSync(c.tokensFile) ? (JSON.parse(fs.readFileSync(c.tokensFile, 'utf8')) as Tokens) : undefined);
+
+  const fromPeers = async (): Promise<Tokens> => {
+    const pk = grpcPackages();
+    for (const [id, addr] of cache.managers) {
+      if (id === c.managerId) continue;
+      const client = new pk.control.convoy.Control(addr, grpc.credentials.createInsecure());
+      const md = new grpc.Metadata();
+      md.set(FORWARDED, '1');
+      try {
+        return await new Promise<Tokens>((resolve, reject) =>
+          client.GetJoinTokens({}, md, { deadline: Date.now() + PEER_TOKENS_DEADLINE_MS }, (e, r) => (e || !r ? reject(e) : resolve(r))),
+        );
+      } catch {
+        /* next peer */
+      } finally {
+        client.close();
+      }
+    }
+    throw new ApiError(grpc.status.FAILED_PRECONDITION, 'no reachable manager holds the join tokens (etcd keeps only their hashes): rotate them to get new ones');
+  };
+
+  return {
+    GetClusterInfo: unary('GetClusterInfo', async () => {
+      const [, leader] = await Promise.all([reads.fresh(), store.leader()]);
+      return {
+        cluster: cache.cluster ?? null,
+        managers: [...cache.managers].map(([id, addr]) => ({ id, addr, leader: leader === id })),
+        nodes: cache.nodes.size,
+        services: cache.services.size,
+        tasks: cache.tasks.size,
+        natsUrl: c.natsUrl(),
+      };
+    }),
+    GetJoinTokens(call, cb) {
+      const own = readTokens();
+      if (own) return cb(null, own);
+      if (call.metadata.get(FORWARDED).length) return cb(grpcError(new ApiError(grpc.status.NOT_FOUND, 'no join tokens here')));
+      fromPeers().then(
+        (r) => cb(null, r),
+        (e) => cb(grpcError(e, log)),
+      );
+    },
+    RotateJoinToken: unary('RotateJoinToken', async (req: { worker: boolean; manager: boolean }) => {
+      const old = readTokens() ?? { worker: '', manager: '' };
+      const both = !req.worker && !req.manager;
+      const tokens = { worker: req.worker || both ? makeToken(newId()) : old.worker, manager: req.manager || both ? makeToken(newId()) : old.manager };
+      const written = await store.update<Cluster>('cluster', 'default', (cur) => {
+        if (!cur) throw new ApiError(grpc.status.UNAVAILABLE, 'cluster not initialised');
+        return {
+          ...cur,
+          workerTokenHash: req.worker || both ? sha256(tokens.worker) : cur.workerTokenHash,
+          managerTokenHash: req.manager || both ? sha256(tokens.manager) : cur.managerTokenHash,
+        };
+      });
+      reads.wrote(written?.meta?.version ?? 0);
+      fs.writeFileSync(c.tokensFile, JSON.stringify(tokens), { mode: 0o600 });
+      return tokens;
+    }),
+  };
+}

@@ -1,0 +1,152 @@
+// What every Control API noun shares: its dependencies, reads served from
+// the StateCache once it has caught up with the store (ReadBarrier),
+// lookups by id, name or unique id prefix, and the retry of a
+// read-modify-write that lost a race.
+import * as grpc from '@grpc/grpc-js';
+import type { Network, Node, Service, Task } from '../../proto/mod';
+import type { Logger } from '../../common/logger';
+import { ApiError, unaryWith } from '../api';
+import type { ManagerObserver } from '../hooks';
+import type { StateCache } from '../state/cache';
+import { ConflictError, StoreUnavailableError, UPDATE_ATTEMPTS, type Store } from '../store/store';
+
+export interface ControlDeps {
+  store: Store;
+  cache: StateCache;
+  managerId: string;
+  tokensFile: string;
+  natsUrl: () => string;
+  log: Logger;
+  observer: ManagerObserver;
+}
+
+/** How long a read waits for the cache to reach the store's revision before answering UNAVAILABLE. */
+export const CACHE_CATCH_UP_MS = 5_000;
+
+/**
+ * Reads from the cache, as fresh as a read of the store. Before a read the
+ * cache must reach a revision taken after the read arrived: the store's
+ * syncRevision (one small write), shared by every read that arrives while
+ * it is in flight (so a burst of reads costs one round trip, not one range
+ * of the whole prefix each), and at least the revision of this manager's
+ * own last write (read-your-writes without a round trip).
+ */
+export class ReadBarrier {
+  private lastWrite = 0;
+  private inflight: Promise<number> | undefined;
+  private queued: Promise<number> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly cache: StateCache,
+    private readonly who: string,
+  ) {}
+
+  /** This manager wrote at `rev`: its next reads see it. */
+  wrote(rev: number): void {
+    if (rev > this.lastWrite) this.lastWrite = rev;
+  }
+
+  /** Waits for the cache to reflect `rev` (a write this manager just made). */
+  async seen(rev: number): Promise<void> {
+    this.wrote(rev);
+    if (!(await this.cache.waitFor(rev, CACHE_CATCH_UP_MS))) throw new StoreUnavailableError('the state cache is behind the store');
+  }
+
+  /** Resolves once the cache holds every write completed before the call. */
+  async fresh(): Promise<void> {
+    const rev = Math.max(await this.syncRevision(), this.lastWrite);
+    await this.seen(rev);
+  }
+
+  private syncRevision(): Promise<number> {
+    if (!this.inflight) {
+      const p = this.store.syncRevision(this.who).finally(() => {
+        if (this.inflight === p) this.inflight = undefined;
+      });
+      this.inflight = p;
+      return p;
+    }
+    // The sync in flight started before this read: the next one, shared by all who wait for it.
+    this.queued ??= this.inflight
+      .catch(() => 0)
+      .then(() => {
+        this.queued = undefined;
+        return this.syncRevision();
+      });
+    return this.queued;
+  }
+}
+
+export interface Ctx extends ControlDeps {
+  reads: ReadBarrier;
+  unary: ReturnType<typeof unaryWith>;
+  source: string;
+}
+
+export function context(d: ControlDeps): Ctx {
+  return {
+    ...d,
+    reads: new ReadBarrier(d.store, d.cache, d.managerId),
+    unary: unaryWith((m, code, s) => d.observer.controlCall(m, code, s), d.log),
+    source: `manager/${d.managerId}`,
+  };
+}
+
+/**
+ * Runs a read-modify-write again when another writer (the leader: update
+ * status, autoscaler; the dispatcher: node status) got in between, unless
+ * the caller pinned the version it read: then the conflict is theirs to see.
+ */
+export async function retryConflicts<T>(pinned: boolean, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof ConflictError) || pinned || attempt >= UPDATE_ATTEMPTS) throw e;
+    }
+  }
+}
+
+/** One object by exact id, else by name, else by a unique id prefix. */
+function lookup<T extends { id: string }>(all: Iterable<T>, ref: string, byId: (id: string) => T | undefined, name: (x: T) => string | undefined): T | undefined {
+  const exact = byId(ref);
+  if (exact) return exact;
+  const prefixed: T[] = [];
+  for (const x of all) {
+    if (name(x) === ref) return x;
+    if (x.id.startsWith(ref)) prefixed.push(x);
+  }
+  return ref && prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+export function findService(cache: StateCache, ref: string): Service {
+  const s = lookup(cache.services.values(), ref, (id) => cache.services.get(id), (x) => x.spec?.name);
+  if (!s) throw new ApiError(grpc.status.NOT_FOUND, `service "${ref}" not found`);
+  return s;
+}
+
+export function findNode(cache: StateCache, ref: string): Node {
+  const n = lookup(cache.nodes.values(), ref, (id) => cache.nodes.get(id), (x) => x.description?.hostname);
+  if (!n) throw new ApiError(grpc.status.NOT_FOUND, `node "${ref}" not found`);
+  return n;
+}
+
+export function findNetwork(cache: StateCache, ref: string): Network {
+  const n = lookup(cache.networks.values(), ref, (id) => cache.networks.get(id), (x) => x.spec?.name);
+  if (!n) throw new ApiError(grpc.status.NOT_FOUND, `network "${ref}" not found`);
+  return n;
+}
+
+export function findTask(cache: StateCache, ref: string): Task {
+  // By exact id, else the first task whose id starts so (task ids are random: a short prefix is nearly always unique).
+  let t = cache.tasks.get(ref);
+  if (!t && ref) for (const x of cache.tasks.values()) if (x.id.startsWith(ref)) { t = x; break; }
+  if (!t) throw new ApiError(grpc.status.NOT_FOUND, `task "${ref}" not found`);
+  return t;
+}
+
+/** A node as the Control API shows it: never its session id or lease (they are the node's credentials with the dispatcher). */
+export function publicNode(n: Node): Node {
+  return { ...n, sessionId: '', leaseId: 0 };
+}

@@ -1,0 +1,340 @@
+// The Store on etcd: the only code of the manager that imports etcd3 (with
+// the embedded etcd launcher). Every etcd failure leaves here as one of the
+// typed errors of ./errors.ts.
+import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
+import type { Service } from '../../proto/mod';
+import { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './errors';
+import {
+  DEFAULT_MAX_TXN_OPS,
+  ELECTION,
+  MAX_TXN_BYTES,
+  PREFIX,
+  decodeObject,
+  encodeObject,
+  guardOf,
+  key,
+  nameKey,
+  updateWithRetry,
+  type BatchResult,
+  type Campaign,
+  type CampaignEvent,
+  type EtcdObserver,
+  type KeyValue,
+  type Kind,
+  type Lease,
+  type Store,
+  type StoreWatch,
+  type Stored,
+  type Versioned,
+  type Write,
+} from './store';
+
+/** Transactions of one batch in flight at once. */
+const BATCH_CONCURRENCY = 8;
+/**
+ * Rounds of one chunk: each failed round names at least one conflicting
+ * write (its else branch reads the chunk's keys in the same transaction) and
+ * commits the rest again; a chunk still failing after this many rounds
+ * returns what is left as conflicts.
+ */
+const CHUNK_ROUNDS = 4;
+/** Keys per page of `load` (a page stays well under gRPC's message limit). */
+const LOAD_PAGE = 2000;
+
+const toKv = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
+
+/** etcd3's errors as the store's: a lapsed lease, or etcd out of reach / refusing for now. */
+export function storeError(e: unknown): unknown {
+  if (e instanceof ConflictError || e instanceof StoreUnavailableError || e instanceof LeaseNotFoundError) return e;
+  if (e instanceof EtcdLeaseInvalidError) return new LeaseNotFoundError(/\d+/.exec(e.message)?.[0] ?? '', e);
+  // Out of reach, deadline, too many requests, leader change, closed client: "try again later"
+  // (etcd3 marks these recoverable). Anything else (a request etcd refuses as malformed or too
+  // large) is left as is: a bug, INTERNAL.
+  if ((e instanceof Error && isRecoverableError(e)) || e instanceof ClientClosedError) {
+    return new StoreUnavailableError(`etcd: ${e.message}`, e);
+  }
+  return e;
+}
+
+export class EtcdStore implements Store {
+  constructor(
+    readonly client: Etcd3,
+    private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
+    private readonly observe: EtcdObserver = () => undefined,
+  ) {}
+
+  /** A store on its own client (closed with the store). */
+  static connect(endpoints: string[], maxTxnOps = DEFAULT_MAX_TXN_OPS, observe?: EtcdObserver): EtcdStore {
+    return new EtcdStore(new Etcd3({ hosts: endpoints }), maxTxnOps, observe);
+  }
+
+  private async timed<T>(op: string, p: Promise<T>): Promise<T> {
+    const t0 = process.hrtime.bigint();
+    try {
+      return await p;
+    } catch (e) {
+      throw storeError(e);
+    } finally {
+      this.observe(op, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+
+  async list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }> {
+    const res = await this.timed('range', this.client.getAll().prefix(`${PREFIX}${kind}/`).exec());
+    return { items: res.kvs.map((kv) => decodeObject<T>(toKv(kv))), revision: Number(res.header.revision) };
+  }
+
+  async get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined> {
+    const res = await this.timed('get', this.client.get(key(kind, id)).exec());
+    return res.kvs.length ? decodeObject<T>(toKv(res.kvs[0])) : undefined;
+  }
+
+  async serviceIdByName(name: string): Promise<string | undefined> {
+    return (await this.timed('get', this.client.get(nameKey(name)).string())) ?? undefined;
+  }
+
+  async aliveNodeIds(): Promise<Set<string>> {
+    const keys = await this.timed('range', this.client.getAll().prefix(`${PREFIX}alive/`).keys());
+    return new Set(keys.map((k) => k.slice(`${PREFIX}alive/`.length)));
+  }
+
+  async createService(svc: Service): Promise<number> {
+    const name = svc.spec?.name ?? '';
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(nameKey(name), 'Create', '==', 0)
+        .then(this.client.put(nameKey(name)).value(svc.id), this.client.put(key('services', svc.id)).value(encodeObject(svc)))
+        .commit(),
+    );
+    if (!res.succeeded) throw new ConflictError(`service name "${name}" is already in use`);
+    return Number(res.header.revision);
+  }
+
+  async removeService(svc: Service): Promise<number> {
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(key('services', svc.id), 'Mod', '==', svc.meta?.version ?? 0)
+        .then(this.client.delete().key(key('services', svc.id)), this.client.delete().key(nameKey(svc.spec?.name ?? '')))
+        .commit(),
+    );
+    if (!res.succeeded) throw new ConflictError(`service ${svc.id} changed meanwhile; retry`);
+    return Number(res.header.revision);
+  }
+
+  async put(kind: Kind, obj: Stored, create = false): Promise<number> {
+    const res = await this.timed(
+      'txn',
+      this.client
+        .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
+        .then(this.client.put(key(kind, obj.id)).value(encodeObject(obj)))
+        .commit(),
+    );
+    if (!res.succeeded) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
+    return Number(res.header.revision);
+  }
+
+  update<T extends Stored>(kind: Kind, id: string, mutate: (cur: T | undefined) => T | undefined, attempts?: number): Promise<T | undefined> {
+    return updateWithRetry<T>(this, kind, id, mutate, attempts);
+  }
+
+  /**
+   * Chunks under etcd's limits (operations and bytes per request), in
+   * flight concurrently. A chunk is one transaction: if every guard holds,
+   * its writes; else it reads the chunk's keys, which tells which writes
+   * conflicted; those are set aside and the rest go again.
+   */
+  async batch(writes: Write[]): Promise<BatchResult> {
+    // A compare and an op per write: stay under the limit on both.
+    const maxOps = Math.max(1, Math.floor(this.maxTxnOps / 2));
+    let committed = 0;
+    let dropped = 0;
+    let revision = 0;
+    const conflicts: Write[] = [];
+    // Chunks are encoded as the transactions go out, not all up front: 100,000 tasks encode in
+    // most of a second, and one synchronous stretch that long starves the election lease's
+    // keepalive (2 s TTL) and costs the leadership.
+    let pos = 0;
+    type Chunk = { ws: Write[]; values: (string | undefined)[] };
+    const nextChunk = (): Chunk | undefined => {
+      if (pos >= writes.length) return undefined;
+      const cur: Chunk = { ws: [], values: [] };
+      let bytes = 0;
+      while (pos < writes.length) {
+        const w = writes[pos];
+        const v = w.op === 'delete' ? undefined : encodeObject(w.obj);
+        const size = (v?.length ?? 0) + 64;
+        if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) break; // w starts the next chunk
+        cur.ws.push(w);
+        cur.values.push(v);
+        bytes += size;
+        pos++;
+      }
+      return cur;
+    };
+    let firstError: string | undefined;
+    const one = async (chunk: Chunk) => {
+      let { ws, values } = chunk;
+      for (let round = 1; ws.length; round++) {
+        if (round > CHUNK_ROUNDS) {
+          conflicts.push(...ws);
+          dropped += ws.length;
+          return;
+        }
+        const guards = ws.map(guardOf);
+        let txn = this.client.if(guards[0].key, ws[0].op === 'create' ? 'Create' : 'Mod', '==', guards[0].version);
+        for (let i = 1; i < ws.length; i++) txn = txn.and(guards[i].key, ws[i].op === 'create' ? 'Create' : 'Mod', '==', guards[i].version);
+        const ops = ws.map((w, i) => (w.op === 'delete' ? this.client.delete().key(guards[i].key) : this.client.put(guards[i].key).value(values[i]!)));
+        let res;
+        try {
+          // Keys only: the revisions tell which guards failed, the values are not needed.
+          const reads = guards.map((g) => ({ request_range: { key: Buffer.from(g.key), keys_only: true } }));
+          res = await this.timed('txn', txn.then(...ops).else(...reads).commit());
+        } catch (e) {
+          // etcd refused or lost this chunk (overload, leader change): the others may have landed.
+          dropped += ws.length;
+          firstError ??= e instanceof Error ? e.message : String(e);
+          return;
+        }
+        if (res.succeeded) {
+          committed += ws.length;
+          revision = Math.max(revision, Number(res.header.revision));
+          return;
+        }
+        // Which guards failed, as of the same revision the compare saw.
+        const keep: number[] = [];
+        ws.forEach((w, i) => {
+          const kv = res.responses[i]?.response_range?.kvs?.[0];
+          const ok = w.op === 'create' ? !kv : !!kv && Number(kv.mod_revision) === guards[i].version;
+          if (ok) keep.push(i);
+          else {
+            conflicts.push(w);
+            dropped++;
+          }
+        });
+        if (keep.length === ws.length) {
+          // No guard visibly failed (cannot happen with mod revisions): give the chunk back whole.
+          conflicts.push(...ws);
+          dropped += ws.length;
+          return;
+        }
+        values = keep.map((i) => values[i]);
+        ws = keep.map((i) => ws[i]);
+      }
+    };
+    // A bounded number of transactions in flight: etcd answers "too many requests" beyond its apply backlog.
+    await Promise.all(
+      Array.from({ length: BATCH_CONCURRENCY }, async () => {
+        for (let c = nextChunk(); c; c = nextChunk()) await one(c);
+      }),
+    );
+    if (firstError && !committed && !conflicts.length) throw new StoreUnavailableError(firstError);
+    return { committed, dropped, revision, error: firstError, conflicts };
+  }
+
+  async syncRevision(who: string): Promise<number> {
+    const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
+    return Number(res.header?.revision);
+  }
+
+  async load(onKv: (kv: KeyValue) => void): Promise<number> {
+    const end = PREFIX.slice(0, -1) + String.fromCharCode(PREFIX.charCodeAt(PREFIX.length - 1) + 1);
+    let start = PREFIX;
+    let rev = 0;
+    for (;;) {
+      let q = this.client.getAll().inRange({ start, end }).limit(LOAD_PAGE);
+      if (rev) q = q.revision(rev);
+      const res = await this.timed('range', q.exec());
+      if (!rev) rev = Number(res.header.revision);
+      for (const kv of res.kvs) onKv(toKv(kv));
+      if (!res.more || !res.kvs.length) break;
+      start = res.kvs[res.kvs.length - 1].key.toString() + '\0';
+    }
+    return rev;
+  }
+
+  async watch(fromRevision: number, onBatch: (b: { events: { type: 'put' | 'delete'; kv: KeyValue }[]; revision: number }) => void, onError: (e: Error) => void): Promise<StoreWatch> {
+    let w: Watcher;
+    try {
+      w = await this.client
+        .watch()
+        .prefix(PREFIX)
+        .startRevision(String(fromRevision + 1))
+        .create();
+    } catch (e) {
+      throw storeError(e);
+    }
+    w.on('data', (res) => {
+      onBatch({ events: res.events.map((e) => ({ type: e.type === 'Put' ? 'put' : 'delete', kv: toKv(e.kv) })), revision: Number(res.header.revision) });
+    });
+    w.on('error', (e) => onError(e));
+    return { cancel: () => w.cancel() };
+  }
+
+  async grantLease(ttlS: number): Promise<Lease> {
+    const lease = this.client.lease(ttlS, { autoKeepAlive: false });
+    // A lost lease is reported by the next keepAlive; keep the emitter from warning meanwhile.
+    lease.on('lost', () => undefined);
+    const id = await this.timed('lease-grant', lease.grant());
+    return new EtcdStoreLease(lease, id, ttlS, (op, p) => this.timed(op, p));
+  }
+
+  async registerManager(id: string, addr: string, ttlS: number): Promise<{ close(): Promise<void> }> {
+    // Kept alive by etcd3 in the background for as long as this manager runs.
+    const lease = this.client.lease(ttlS);
+    lease.on('lost', () => undefined);
+    await this.timed('put', lease.put(key('managers', id)).value(addr).exec());
+    return { close: () => lease.revoke().catch(() => undefined) };
+  }
+
+  async managers(): Promise<Map<string, string>> {
+    const m = (await this.timed('range', this.client.getAll().prefix(`${PREFIX}managers/`).strings())) as Record<string, string>;
+    return new Map(Object.entries(m).map(([k, addr]) => [k.slice(`${PREFIX}managers/`.length), addr]));
+  }
+
+  campaign(id: string, ttlS: number): Campaign {
+    const c = this.client.election(ELECTION, ttlS).campaign(id);
+    const fns: ((e: CampaignEvent) => void)[] = [];
+    c.on('elected', () => fns.forEach((f) => f({ type: 'elected' })));
+    c.on('error', (err) => fns.forEach((f) => f({ type: 'lost', err: storeError(err) as Error })));
+    return {
+      on: (fn) => void fns.push(fn),
+      resign: () => c.resign(),
+    };
+  }
+
+  async leader(): Promise<string | undefined> {
+    return (await this.timed('get', this.client.election(ELECTION).leader())) ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+class EtcdStoreLease implements Lease {
+  constructor(
+    private readonly lease: EtcdLease,
+    readonly id: string,
+    readonly ttlS: number,
+    private readonly timed: <T>(op: string, p: Promise<T>) => Promise<T>,
+  ) {}
+
+  async keepAlive(): Promise<void> {
+    await this.timed('lease-keepalive', this.lease.keepaliveOnce());
+  }
+
+  async put(kind: Kind, id: string, value: string): Promise<number> {
+    const res = await this.timed('put', this.lease.put(key(kind, id)).value(value).exec());
+    return Number(res.header.revision);
+  }
+
+  async revoke(): Promise<void> {
+    await this.timed('lease-revoke', this.lease.revoke());
+  }
+
+  release(): void {
+    this.lease.release();
+  }
+}
