@@ -9,7 +9,8 @@ import { nullLogger } from '../common/logger';
 import { nullAutoscaler, nullObserver, type ManagerObserver } from './hooks';
 import { createLeader, FULL_TICK_MS, MIN_DEBOUNCE_MS, type BatchResult, type Leader, type LeaderCache, type LeaderClock, type LeaderStore } from './leader';
 import { cluster, counter, node, service } from './orchestrator/testing/fixtures';
-import type { Change } from './state/cache';
+import { StateCache, type Change } from './state/cache';
+import { MemoryStore } from './store/memory-store';
 import { isNetwork, isNode, isService, isTask, type Write } from './state/snapshot';
 
 /** Timers that fire only when the test advances the clock. */
@@ -263,5 +264,64 @@ describe('leader loop', () => {
     await s.clock.advance(MIN_DEBOUNCE_MS, s.leader);
     assert.equal(s.etcd.syncs, 2, 'caught up with etcd again');
     assert.equal(tasksOf(s.etcd, 'web').length, 1, 'and recomputed');
+  });
+
+  describe('on the in-memory Store and a real StateCache', () => {
+    let store: MemoryStore | undefined;
+    let cache: StateCache | undefined;
+    afterEach(async () => {
+      await cache?.close();
+      await store?.close();
+    });
+
+    it('places a service; a write racing its commit costs one re-reconcile from the newer version, not a re-sync', async () => {
+      const clock = new FakeClock();
+      store = new MemoryStore({ now: () => clock.now() });
+      await store.put('cluster', cluster(), true);
+      await store.put('nodes', node('a'), true);
+      const lease = await store.grantLease(3600);
+      await lease.put('alive', 'a', '1');
+      await store.createService(service('web', { replicas: 3 }));
+      cache = new StateCache(store, nullLogger);
+      await cache.start();
+      const batches: string[][] = [];
+      const raced = new Set<string>();
+      const real = store;
+      const racing = {
+        syncRevision: (who: string) => real.syncRevision(who),
+        async batch(ws: Write[]): Promise<BatchResult> {
+          batches.push(ws.filter((w) => w.kind === 'tasks').map((w) => w.obj.id));
+          // An agent reports the first stopping task meanwhile: its write lands first.
+          const hit = ws.find((w) => isTask(w.obj) && w.obj.desiredState === 'SHUTDOWN');
+          if (hit && !raced.size) {
+            raced.add(hit.obj.id);
+            await real.update<Task>('tasks', hit.obj.id, (t) => t && { ...t, status: { ...t.status!, state: 'RUNNING', message: 'started' } });
+          }
+          return real.batch(ws);
+        },
+      };
+      const l = createLeader({ store: racing, cache, managerId: 'm1', log: nullLogger, observer: nullObserver, autoscaler: nullAutoscaler, clock, reconcile: { newId: counter('t') } });
+      leader = l;
+      cache.onChange((c) => l.onChange(c));
+      l.start();
+      await clock.advance(0, l);
+      const tasks = () => [...cache!.tasks.values()];
+      assert.equal(tasks().filter((t) => t.status?.state === 'ASSIGNED' && t.nodeId === 'a').length, 3);
+
+      await store.update<Service>('services', 'web', (s) => s && { ...s, spec: { ...s.spec!, replicas: 1 } });
+      for (let i = 0; i < 5; i++) await clock.advance(MIN_DEBOUNCE_MS, l);
+      const [racedId] = [...raced];
+      assert.ok(racedId, 'a write raced the commit');
+      assert.equal(batches.length, 3, 'create; stop two; retry');
+      assert.equal(batches[1].length, 2, 'scale 3 → 1: two tasks told to stop in one batch');
+      assert.ok(batches[1].includes(racedId));
+      assert.equal(batches[2].length, 1, 'the retry writes one task, not the slot already committed');
+      // Re-reconciled from the newer version: the task now running stays (running tasks are the last
+      // to go in a scale-down), and another one stops in its place.
+      assert.notEqual(batches[2][0], racedId);
+      assert.equal(cache.tasks.get(racedId)?.status?.state, 'RUNNING', "the agent's report is kept");
+      assert.equal(cache.tasks.get(racedId)?.desiredState, 'RUNNING');
+      assert.equal(tasks().filter((t) => t.desiredState === 'SHUTDOWN').length, 2);
+    });
   });
 });
