@@ -22,13 +22,17 @@ import { startHollowFleet } from '../agent/hollow/fleet';
 import { freePort } from '../common/net';
 import { watchKind } from '../manager/mod';
 import { nullLogger } from '../common/logger';
-import { grpcPackages, type ControlClient, type Node } from '../proto/mod';
+import { grpcPackages, type ControlClient, type Network, type Node, type Task } from '../proto/mod';
 import { reconcile } from '../manager/reconcile';
-import { cluster, node, service } from '../manager/orchestrator/testing/fixtures';
+import { applyWrite, cluster, node, service } from '../manager/orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../manager/state/snapshot';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
+/** PROFILE=1: the manager runs under --cpu-prof; its profile and log stay in the printed directory. */
+const PROFILE = process.env.PROFILE === '1';
+/** KEEP=1 (or PROFILE=1): the manager's directory and log stay after the run. */
+const KEEP = PROFILE || process.env.KEEP === '1';
 
 /** 1,000 nodes need more than the default /16 (256 node subnets): the bench uses a /12. */
 // 4,096 node subnets, clear of the default VIP range (10.43.0.0/16) and the lab (10.41.0.0/24).
@@ -56,22 +60,17 @@ function inMemory(): Record<string, string | number> {
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const ms = r.stats.ms;
-  console.log(`in memory: ${NODES} nodes, ${TASKS} tasks: ${r.actions.length} actions in ${wall.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU`);
+  console.log(`in memory: ${NODES} nodes, ${TASKS} tasks: ${r.writes.length} writes in ${wall.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU`);
   console.log(`  allocate ${ms.allocate.toFixed(1)} ms, orchestrate ${ms.orchestrate.toFixed(1)} ms, schedule ${ms.schedule.toFixed(1)} ms, addresses ${ms.addresses.toFixed(1)} ms, reap ${ms.reap.toFixed(1)} ms`);
   console.log(`  assigned ${r.stats.assigned}, unschedulable ${r.stats.unschedulable}`);
   // A second tick on the committed result must be cheap and write nothing.
-  const tasks = new Map<string, (typeof r.actions)[number] extends infer A ? (A extends { task: infer T } ? T : never) : never>();
-  for (const a of r.actions) if (a.op === 'createTask') tasks.set(a.task.id, { ...a.task, meta: { version: 2, createdAt: snap.now, updatedAt: snap.now } });
-  const nodes2 = new Map(snap.nodes);
-  for (const a of r.actions) if (a.op === 'updateNode') nodes2.set(a.node.id, a.node);
-  const networks = new Map();
-  for (const a of r.actions) if (a.op === 'createNetwork') networks.set(a.network.id, a.network);
-  const services = new Map(snap.services);
-  for (const a of r.actions) if (a.op === 'updateService') services.set(a.service.id, a.service);
+  const next = { tasks: new Map<string, Task>(), services: new Map(snap.services), nodes: new Map(snap.nodes), networks: new Map<string, Network>() };
+  for (const w of r.writes) applyWrite(next, w, (m) => ({ version: 2, createdAt: m?.createdAt || snap.now, updatedAt: snap.now }));
+  const tasks = next.tasks;
   const t1 = performance.now();
-  const r2 = reconcile({ ...snap, tasks, nodes: nodes2, networks, services });
+  const r2 = reconcile({ ...snap, ...next });
   const steady = performance.now() - t1;
-  console.log(`  steady-state tick over ${tasks.size} tasks: ${steady.toFixed(0)} ms, ${r2.actions.length} actions`);
+  console.log(`  steady-state tick over ${tasks.size} tasks: ${steady.toFixed(0)} ms, ${r2.writes.length} writes`);
   return { mem_reconcile_ms: Math.round(wall), mem_cpu_ms: Math.round(cpuMs), mem_schedule_ms: Math.round(ms.schedule), mem_steady_ms: Math.round(steady), mem_tasks_per_s: Math.round(TASKS / (wall / 1000)) };
 }
 
@@ -80,6 +79,22 @@ async function main(): Promise<void> {
   Object.assign(figures, inMemory());
   if (process.env.ETCD !== '0') Object.assign(figures, await withEtcd());
   console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' '));
+}
+
+/**
+ * How many times the lead moved during the run, from the manager's own log
+ * (no etcd client needed): every "lost leadership" is a move, and so is every
+ * election after the first (a lead lost and won back without the loss being
+ * logged, e.g. a campaign that ended quietly).
+ */
+export function leaderChangesIn(log: string): number {
+  let elected = 0;
+  let lost = 0;
+  for (const line of log.split('\n')) {
+    if (line.includes('"msg":"elected leader"')) elected++;
+    else if (line.includes('"msg":"lost leadership"')) lost++;
+  }
+  return Math.max(lost, elected - 1);
 }
 
 function call<Res>(fn: (cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown): Promise<Res> {
@@ -93,7 +108,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   const log = fs.openSync(path.join(dir, 'manager.log'), 'a');
   const mgr = spawn(
     process.execPath,
-    [main, 'manager', '--data-dir', path.join(dir, 'm'), '--listen', `127.0.0.1:${port}`, '--nats', 'none', '--metrics-listen', 'none', '--cluster-cidr', BENCH_CLUSTER_CIDR, '--heartbeat-period', '5s'],
+    [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, 'prof')] : []), main, 'manager', '--data-dir', path.join(dir, 'm'), '--listen', `127.0.0.1:${port}`, '--nats', 'none', '--metrics-listen', 'none', '--cluster-cidr', BENCH_CLUSTER_CIDR, '--heartbeat-period', '5s'],
     { stdio: ['ignore', log, log] },
   );
   fs.closeSync(log);
@@ -155,7 +170,15 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const secs = (lastCommit - t) / 1000;
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
     else console.log(`all ${TASKS} tasks assigned and committed ${secs.toFixed(2)} s after CreateService (the call itself: ${createMs.toFixed(0)} ms)`);
-    return { join_s: joinS.toFixed(1), seconds: secs.toFixed(2), tasks_per_s: Math.round(placed.size / secs), tasks_per_s_scope: 'create_to_committed_etcd' };
+    const leaderChanges = leaderChangesIn(fs.readFileSync(path.join(dir, 'manager.log'), 'utf8'));
+    if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
+    return {
+      join_s: joinS.toFixed(1),
+      seconds: secs.toFixed(2),
+      tasks_per_s: Math.round(placed.size / secs),
+      tasks_per_s_scope: 'create_to_committed_etcd',
+      leader_changes: leaderChanges,
+    };
   } finally {
     await fleet?.stop().catch(() => undefined);
     control.close();
@@ -165,7 +188,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     if (!died) {
       mgr.kill('SIGTERM');
       await new Promise((r) => mgr.once('exit', r));
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
 }

@@ -3,33 +3,113 @@
 // then a wait until the cache has seen them (so the next tick never acts on
 // its own stale view). A tick runs when the cache changes (only the services
 // and nodes that changed are re-orchestrated), when a time-based decision
-// falls due (`wakeAt`: restart delays, update delay and monitor), and every
-// FULL_TICK_MS as a safety net over everything.
-import type { Node, Service, Task } from '../proto/mod';
+// falls due (`wakeAt`: restart delays, update delay and monitor, a new
+// session's grace period), and every FULL_TICK_MS as a safety net over
+// everything.
+//
+// A tick runs in slices. The election's lease is kept alive by a keepalive
+// on this same event loop, with a 2 s TTL; a tick over 100,000 new tasks is
+// seconds of CPU, and run in one piece it cost the lead mid-burst. So the
+// reconcile is a generator (reconcileSteps) that pauses every SLICE_MS, and
+// the loop gives the event loop back (setImmediate: timers and I/O run)
+// before resuming it. The snapshot it works on is a copy: the cache keeps
+// applying watch events between slices. A tick whose leader lost the lead
+// meanwhile is dropped, uncommitted.
+//
+// A write that loses its compare-and-swap (someone wrote the object since
+// the tick read it) is retried alone: the loop waits until the cache holds
+// the newer version, marks what the object belongs to dirty, and the next
+// tick re-reconciles just that. Only a write lost for another reason (etcd
+// refused or lost a transaction) costs a full re-sync.
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import type { Cluster, Network, Node, Service, Task } from '../proto/mod';
 import { errMsg, type Logger } from '../common/logger';
+import { eventsFor, placements } from './events';
 import type { Autoscaler, ManagerObserver } from './hooks';
-import { reconcile, type ReconcileOptions } from './reconcile';
-import type { Change, StateCache } from './state/cache';
-import type { ClusterSnapshot } from './state/snapshot';
-import type { Store, Write } from './store/store';
+import { reconcileSteps, type ReconcileOptions, type ReconcileResult } from './reconcile';
+import type { Change } from './state/cache';
+import { isTask, type ClusterSnapshot } from './state/snapshot';
+import type { Write } from './store/store';
+
+/** What a batch commit reports. */
+export interface BatchResult {
+  committed: number;
+  /** Writes not committed: conflicts, plus any lost with a failed transaction. */
+  dropped: number;
+  /** Highest revision a committed transaction made. */
+  revision: number;
+  error?: string;
+  /** The writes whose compare failed (the object changed since it was read); the rest of their transaction is committed. */
+  conflicts?: Write[];
+}
+
+/** The part of the Store the leader uses. */
+export interface LeaderStore {
+  batch(writes: Write[]): Promise<BatchResult>;
+  /** A revision the cache is sure to reach, after every write made before the call. */
+  syncRevision(who: string): Promise<number>;
+}
+
+/** The part of the StateCache the leader reads. */
+export interface LeaderCache {
+  readonly cluster: Cluster | undefined;
+  readonly services: ReadonlyMap<string, Service>;
+  readonly tasks: ReadonlyMap<string, Task>;
+  readonly nodes: ReadonlyMap<string, Node>;
+  readonly networks: ReadonlyMap<string, Network>;
+  /** Nodes whose session key is alive. */
+  readonly alive: ReadonlySet<string>;
+  readonly revision: number;
+  waitFor(rev: number, timeoutMs?: number): Promise<boolean>;
+}
+
+/** Wall clock and timers (tests pass a fake one). */
+export interface LeaderClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): { cancel(): void };
+}
+
+export const realClock: LeaderClock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+};
 
 export interface LeaderDeps {
-  store: Store;
-  cache: StateCache;
+  store: LeaderStore;
+  cache: LeaderCache;
   managerId: string;
   log: Logger;
   observer: ManagerObserver;
   autoscaler: Autoscaler;
-  reconcile?: Omit<ReconcileOptions, 'dirty'>;
+  reconcile?: Omit<ReconcileOptions, 'dirty' | 'alive' | 'scale' | 'sliceMs'>;
+  clock?: LeaderClock;
+  /** Gives the event loop back between slices. Default: setImmediate. */
+  yieldToLoop?: () => Promise<void>;
 }
 
 /** Safety net: a full reconcile at least this often. */
-const FULL_TICK_MS = 2000;
+export const FULL_TICK_MS = 2000;
 /** Debounce of cache changes before a tick; grows with the cost of the last tick. */
-const MIN_DEBOUNCE_MS = 15;
-const MAX_DEBOUNCE_MS = 500;
-/** A node whose lease key is gone is only marked down once its session is this old (the session writes the node, then the key). */
-const NEW_SESSION_GRACE_MS = 1500;
+export const MIN_DEBOUNCE_MS = 15;
+export const MAX_DEBOUNCE_MS = 500;
+/**
+ * Work per slice of a tick before the loop yields. Far under the election
+ * TTL (2 s, a keepalive every third of it), and long enough that the pauses
+ * (one event-loop turn each) cost a few percent of a big tick.
+ */
+export const SLICE_MS = 50;
+/**
+ * Writes per store.batch call (see commitAll). The store sends up to 8
+ * transactions at once, of up to 1,024 writes each on the embedded etcd: a
+ * portion of 8,192 keeps them all busy (2,048 left six idle and halved the
+ * commit rate), and encodes in a few hundred ms even on a busy machine.
+ */
+export const COMMIT_PORTION = 8192;
+/** An event-loop stall this long is logged as a warning: half the election TTL. */
+const STALL_WARN_MS = 1000;
 
 export interface Leader {
   start(): void;
@@ -39,15 +119,19 @@ export interface Leader {
   idle(): Promise<void>;
 }
 
+const immediate = () => new Promise<void>((r) => setImmediate(r));
+
 export function createLeader(d: LeaderDeps): Leader {
   const { store, cache, log, observer } = d;
+  const clock = d.clock ?? realClock;
+  const yieldToLoop = d.yieldToLoop ?? immediate;
   const source = `manager/${d.managerId}`;
   let leading = false;
   let running: Promise<void> | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: { cancel(): void } | undefined;
   let timerAt = Infinity;
   let full = true;
-  /** The cache may lag etcd (first tick, a failed or partly dropped commit): catch up before deciding. */
+  /** The cache may lag etcd (first tick, a failed or partly lost commit): catch up before deciding. */
   let sync = true;
   const dirtyServices = new Set<string>();
   const dirtyNodes = new Set<string>();
@@ -55,14 +139,15 @@ export function createLeader(d: LeaderDeps): Leader {
   let lastFull = 0;
   /** The next tick at or after this time is a full one (a wakeAt came due). */
   let fullAt = Infinity;
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 
   const schedule = (delayMs: number) => {
     if (!leading) return;
-    const at = Date.now() + Math.max(0, delayMs);
+    const at = clock.now() + Math.max(0, delayMs);
     if (timer && timerAt <= at) return;
-    if (timer) clearTimeout(timer);
+    timer?.cancel();
     timerAt = at;
-    timer = setTimeout(() => {
+    timer = clock.setTimeout(() => {
       timer = undefined;
       timerAt = Infinity;
       void run();
@@ -82,9 +167,110 @@ export function createLeader(d: LeaderDeps): Leader {
     await running;
   };
 
+  /** The cache as of now, copied: the tick runs in slices while the cache moves on. */
+  const snapshot = (now: number, cluster: Cluster): ClusterSnapshot => ({
+    revision: cache.revision,
+    now,
+    cluster,
+    services: new Map(cache.services),
+    tasks: new Map(cache.tasks),
+    nodes: new Map(cache.nodes),
+    networks: new Map(cache.networks),
+  });
+
+  /** Runs the reconcile in slices; undefined when the lead was lost meanwhile. */
+  const reconcileSliced = async (snap: ClusterSnapshot, opts: ReconcileOptions) => {
+    const steps = reconcileSteps(snap, { ...opts, sliceMs: SLICE_MS });
+    let slices = 0;
+    let longest = 0;
+    for (;;) {
+      const t0 = performance.now();
+      const r = steps.next();
+      longest = Math.max(longest, performance.now() - t0);
+      slices++;
+      if (r.done) return { res: r.value, slices, longest };
+      await yieldToLoop();
+      if (!leading) return undefined;
+    }
+  };
+
+  /** The objects a conflicting write belongs to become dirty; networks and the cluster are everyone's. */
+  const markDirty = (w: Write) => {
+    if (w.kind === 'tasks' && isTask(w.obj)) dirtyServices.add(w.obj.serviceId);
+    else if (w.kind === 'services') dirtyServices.add(w.obj.id);
+    else if (w.kind === 'nodes') dirtyNodes.add(w.obj.id);
+    else full = true;
+  };
+
+  /** True when the cache already holds a version of w's object newer than the one w was computed from. */
+  const seenNewer = (w: Write): boolean => {
+    const m: ReadonlyMap<string, { meta: { version: number } | null }> | undefined =
+      w.kind === 'tasks' ? cache.tasks : w.kind === 'services' ? cache.services : w.kind === 'nodes' ? cache.nodes : w.kind === 'networks' ? cache.networks : undefined;
+    const cur = m?.get(w.obj.id);
+    if (w.op === 'create') return !!cur;
+    return !cur || (cur.meta?.version ?? 0) > (w.obj.meta?.version ?? 0);
+  };
+
+  /**
+   * Commits in portions of COMMIT_PORTION writes, with a turn of the event
+   * loop between them: the store encodes each transaction as it sends it,
+   * and when etcd refuses at once (the client's circuit breaker open) the
+   * next chunk follows in a microtask, never yielding: 100,000 writes then
+   * encode in one stretch of seconds (measured: 5.7 s) and the lease expires.
+   */
+  const commitAll = async (writes: Write[]): Promise<BatchResult> => {
+    const total: BatchResult = { committed: 0, dropped: 0, revision: 0, conflicts: [] };
+    for (let i = 0; i < writes.length; i += COMMIT_PORTION) {
+      if (i > 0) await yieldToLoop();
+      let r: BatchResult;
+      try {
+        r = await store.batch(writes.slice(i, i + COMMIT_PORTION));
+      } catch (e) {
+        // Nothing of this portion landed; what earlier portions committed stands.
+        if (!total.committed) throw e;
+        r = { committed: 0, dropped: Math.min(COMMIT_PORTION, writes.length - i), revision: 0, error: errMsg(e) };
+      }
+      total.committed += r.committed;
+      total.dropped += r.dropped;
+      total.revision = Math.max(total.revision, r.revision);
+      total.error ??= r.error;
+      total.conflicts!.push(...(r.conflicts ?? []));
+      if (!leading) {
+        // The rest would be refused by the next leader's view anyway; stop writing.
+        total.dropped += Math.max(0, writes.length - i - COMMIT_PORTION);
+        break;
+      }
+    }
+    return total;
+  };
+
+  const commit = async (writes: Write[]): Promise<{ retryInMs?: number }> => {
+    const r = await commitAll(writes);
+    const conflicts = r.conflicts ?? [];
+    if (r.error) log.warn('some writes failed; retrying', { err: r.error, dropped: r.dropped, conflicts: conflicts.length, committed: r.committed });
+    let retryInMs: number | undefined;
+    if (r.dropped > conflicts.length) {
+      // Writes lost with a failed transaction (or a store that cannot say which lost their
+      // compare): recompute everything from what etcd has now.
+      full = true;
+      sync = true;
+      retryInMs = MIN_DEBOUNCE_MS;
+    } else if (conflicts.length) {
+      // Someone wrote these objects meanwhile: once the cache has their newer versions,
+      // re-reconcile what they belong to, and nothing else.
+      log.debug('write conflicts; retrying those objects', { conflicts: conflicts.length, committed: r.committed });
+      if (!conflicts.every(seenNewer) && !(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) sync = true;
+      for (const w of conflicts) markDirty(w);
+      retryInMs = MIN_DEBOUNCE_MS;
+    }
+    if (r.revision) await cache.waitFor(r.revision);
+    return { retryInMs };
+  };
+
   const tick = async () => {
     const t0 = performance.now();
-    const now = Date.now();
+    const c0 = clock.now();
+    const now = c0;
     // A tick that is due for time-based decisions (restart delay, update pacing: wakeAt) looks at
     // everything: the services concerned are not dirty, and would otherwise wait for the next full tick.
     const isFull = full || now - lastFull >= FULL_TICK_MS || now >= fullAt;
@@ -101,145 +287,63 @@ export function createLeader(d: LeaderDeps): Leader {
         if (!(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) throw new Error('state cache is behind etcd');
       }
       if (!cache.cluster) return;
-      // Node liveness: a node is up while its session's lease-bound key lives.
-      const writes: Write[] = [];
-      let nodes: Map<string, Node> | undefined;
-      for (const n of cache.nodes.values()) {
-        const up = cache.alive.has(n.id);
-        const want = up ? 'NODE_READY' : 'NODE_DOWN';
-        if (n.status?.state === want) continue;
-        if (!up && now - (n.status?.updatedAt ?? 0) < NEW_SESSION_GRACE_MS) {
-          wakeAt = Math.min(wakeAt, (n.status?.updatedAt ?? 0) + NEW_SESSION_GRACE_MS);
-          continue;
-        }
-        const next: Node = { ...n, status: { ...(n.status ?? { message: '', addr: '', updatedAt: 0 }), state: want, message: up ? '' : 'heartbeat failure', updatedAt: now } };
-        nodes ??= new Map(cache.nodes);
-        nodes.set(n.id, next);
-        writes.push({ op: 'update', kind: 'nodes', obj: next });
-        dirty?.nodes.add(n.id);
-        log.info(up ? 'node up' : 'node down', { 'node.id': n.id });
-        observer.event({ type: 'node', action: up ? 'up' : 'down', time: now, source, nodeId: n.id, hostname: n.description?.hostname ?? '', message: up ? undefined : 'heartbeat failure' });
-      }
-      let snap: ClusterSnapshot = {
-        revision: cache.revision,
-        now,
-        cluster: cache.cluster,
-        services: cache.services,
-        tasks: cache.tasks,
-        nodes: nodes ?? cache.nodes,
-        networks: cache.networks,
-      };
-      // The autoscaler's decisions go into this tick's snapshot, so the
-      // orchestrator acts on them at once.
-      const decisions = d.autoscaler.decide(snap);
-      if (decisions.length) {
-        const services = new Map(snap.services);
-        for (const dec of decisions) {
-          const s = services.get(dec.serviceId);
-          if (!s?.spec || Number(s.spec.replicas) === dec.to) continue;
-          const next: Service = { ...s, spec: { ...s.spec, replicas: dec.to } };
-          services.set(s.id, next);
-          writes.push({ op: 'update', kind: 'services', obj: next });
-          dirty?.services.add(s.id);
-          log.info('autoscaled', { 'service.id': s.id, 'service.name': s.spec.name, from: dec.from, to: dec.to, reason: dec.reason });
-          observer.event({ type: 'service', action: 'autoscaled', time: now, source, serviceId: s.id, serviceName: s.spec.name, from: dec.from, to: dec.to, message: dec.reason });
-        }
-        snap = { ...snap, services };
-      }
+      const snap = snapshot(now, cache.cluster);
+      const tCopy = performance.now();
+      // The autoscaler decides on the snapshot (it keeps its own samples); its decisions are a step of the reconcile.
+      const scale = d.autoscaler.decide(snap);
       observer.state(snap);
-
-      const res = reconcile(snap, { ...d.reconcile, dirty });
+      const sliced = await reconcileSliced(snap, { ...d.reconcile, dirty, alive: new Set(cache.alive), scale });
+      if (!sliced) return;
+      const { res, slices, longest } = sliced;
+      const tReconcile = performance.now();
       if (res.wakeAt !== undefined) {
         wakeAt = Math.min(wakeAt, res.wakeAt);
         fullAt = Math.min(fullAt, res.wakeAt);
       }
-      for (const a of res.actions) {
-        switch (a.op) {
-          case 'createTask':
-            writes.push({ op: 'create', kind: 'tasks', obj: a.task });
-            break;
-          case 'updateTask': {
-            writes.push({ op: 'update', kind: 'tasks', obj: a.task });
-            const before = snap.tasks.get(a.task.id);
-            if (a.task.status?.state === 'ASSIGNED' && before?.status?.state !== 'ASSIGNED') observer.scheduled(Math.max(0, now - (before?.meta?.createdAt ?? now)) / 1000);
-            else taskEvent(before, a.task, now);
-            break;
-          }
-          case 'deleteTask':
-            writes.push({ op: 'delete', kind: 'tasks', obj: a.task });
-            break;
-          case 'updateService':
-            writes.push({ op: 'update', kind: 'services', obj: a.service });
-            updateEvent(snap.services.get(a.service.id), a.service, now);
-            break;
-          case 'updateNode':
-            writes.push({ op: 'update', kind: 'nodes', obj: a.node });
-            break;
-          case 'createNetwork':
-            writes.push({ op: 'create', kind: 'networks', obj: a.network });
-            break;
-          case 'updateNetwork':
-            writes.push({ op: 'update', kind: 'networks', obj: a.network });
-            break;
-        }
+      report(snap, res, now, scale);
+      if (res.writes.length) {
+        const { retryInMs } = await commit(res.writes);
+        if (retryInMs !== undefined) wakeAt = Math.min(wakeAt, clock.now() + retryInMs);
       }
-      // One write per object: a later write of the same object carries the earlier one's change.
-      const byKey = new Map<string, Write>();
-      for (const w of writes) {
-        const k = `${w.kind}/${w.obj.id}`;
-        const prev = byKey.get(k);
-        byKey.set(k, prev && prev.op === 'create' && w.op === 'update' ? { ...w, op: 'create' } : w);
-      }
-      if (byKey.size) {
-        const r = await store.batch([...byKey.values()]);
-        if (r.error) log.warn('some writes failed; retrying', { err: r.error, dropped: r.dropped, committed: r.committed });
-        if (r.dropped) {
-          // Someone wrote meanwhile (or etcd refused a chunk): recompute from what etcd has now.
-          full = true;
-          sync = true;
-          wakeAt = Math.min(wakeAt, Date.now() + MIN_DEBOUNCE_MS);
-        }
-        if (r.revision) await cache.waitFor(r.revision);
-      }
-      log.debug('tick', { full: isFull, dirtyServices: dirty?.services.size ?? -1, writes: byKey.size, wakeAt: Number.isFinite(wakeAt) ? wakeAt - Date.now() : -1, ms: Math.round(performance.now() - t0) });
-      observer.reconciled({ seconds: (performance.now() - t0) / 1000, created: res.stats.created, assigned: res.stats.assigned, unschedulable: res.stats.unschedulable });
+      const ms = performance.now() - t0;
+      const stall = loopDelay.max / 1e6;
+      loopDelay.reset();
+      const fields = {
+        full: isFull,
+        dirtyServices: dirty?.services.size ?? -1,
+        writes: res.writes.length,
+        wakeAt: Number.isFinite(wakeAt) ? wakeAt - clock.now() : -1,
+        ms: Math.round(ms),
+        copyMs: Math.round(tCopy - t0),
+        reconcileMs: Math.round(tReconcile - tCopy),
+        commitMs: Math.round(performance.now() - tReconcile),
+        slices,
+        longestSliceMs: Math.round(longest),
+        loopStallMs: Math.round(stall),
+      };
+      if (stall >= STALL_WARN_MS) log.warn('event loop stalled (the election keepalive waits on it)', fields);
+      else log.debug('tick', fields);
+      observer.reconciled({ seconds: ms / 1000, created: res.stats.created, assigned: res.stats.assigned, unschedulable: res.stats.unschedulable });
     } catch (e) {
       log.warn('reconcile failed', { err: errMsg(e) });
       full = true;
       sync = true;
-      wakeAt = Math.min(wakeAt, Date.now() + 200);
+      wakeAt = Math.min(wakeAt, clock.now() + 200);
     } finally {
-      lastTickMs = performance.now() - t0;
-      if (Number.isFinite(wakeAt)) schedule(wakeAt - Date.now());
+      lastTickMs = clock.now() - c0;
+      if (Number.isFinite(wakeAt)) schedule(wakeAt - clock.now());
       schedule(FULL_TICK_MS);
     }
   };
 
-  const taskEvent = (before: Task | undefined, t: Task, now: number) => {
-    const st = t.status?.state;
-    if (!st || st === before?.status?.state && t.status?.message === before?.status?.message) return;
-    // The agents report the running lifecycle; the leader reports what it decides itself.
-    if (st !== 'PENDING' && st !== 'ORPHANED' && st !== 'SHUTDOWN' && st !== 'REJECTED') return;
-    observer.event({
-      type: 'task',
-      action: 'state',
-      time: now,
-      source,
-      taskId: t.id,
-      serviceId: t.serviceId,
-      serviceName: t.serviceName,
-      slot: t.slot,
-      nodeId: t.nodeId,
-      state: st,
-      desiredState: t.desiredState,
-      message: t.status?.message,
-    });
-  };
-  const updateEvent = (before: Service | undefined, s: Service, now: number) => {
-    const st = s.updateStatus?.state;
-    if (!st || st === before?.updateStatus?.state) return;
-    const action = st === 'UPDATE_PAUSED' || st === 'ROLLBACK_PAUSED' ? 'update-paused' : st === 'UPDATE_COMPLETED' || st === 'ROLLBACK_COMPLETED' ? 'update-completed' : st === 'ROLLBACK_STARTED' ? 'rollback' : undefined;
-    if (action) observer.event({ type: 'service', action, time: now, source, serviceId: s.id, serviceName: s.spec?.name ?? '', message: s.updateStatus?.message });
+  /** Events, logs and the placement metric of a tick, from its snapshot and writes. */
+  const report = (snap: ClusterSnapshot, res: ReconcileResult, now: number, scale: ReturnType<Autoscaler['decide']>) => {
+    for (const s of placements(snap, res.writes, now)) observer.scheduled(s);
+    for (const e of eventsFor(snap, res.writes, { now, source, scale })) {
+      if (e.type === 'node') log.info(e.action === 'up' ? 'node up' : 'node down', { 'node.id': e.nodeId });
+      else if (e.type === 'service' && e.action === 'autoscaled') log.info('autoscaled', { 'service.id': e.serviceId, 'service.name': e.serviceName, from: e.from, to: e.to, reason: e.message });
+      observer.event(e);
+    }
   };
 
   return {
@@ -247,20 +351,22 @@ export function createLeader(d: LeaderDeps): Leader {
       leading = true;
       full = true;
       sync = true;
+      loopDelay.enable();
       observer.leader(true);
       d.autoscaler.leading(true);
-      observer.event({ type: 'manager', action: 'leader-elected', time: Date.now(), source, managerId: d.managerId });
+      observer.event({ type: 'manager', action: 'leader-elected', time: clock.now(), source, managerId: d.managerId });
       schedule(0);
     },
     stop() {
       if (!leading) return;
       leading = false;
-      if (timer) clearTimeout(timer);
+      loopDelay.disable();
+      timer?.cancel();
       timer = undefined;
       timerAt = Infinity;
       observer.leader(false);
       d.autoscaler.leading(false);
-      observer.event({ type: 'manager', action: 'leader-lost', time: Date.now(), source, managerId: d.managerId });
+      observer.event({ type: 'manager', action: 'leader-lost', time: clock.now(), source, managerId: d.managerId });
     },
     onChange(c: Change) {
       if (!leading) return;

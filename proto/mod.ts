@@ -62,41 +62,8 @@ export { MountType } from './generated/convoy/MountType';
 export { AssignmentAction } from './generated/convoy/AssignmentAction';
 export { AssignmentsType } from './generated/convoy/AssignmentsType';
 
-import type { TaskState__Output } from './generated/convoy/TaskState';
-
-/**
- * Numeric order of task states (the .proto values, spaced 64 apart as in
- * swarmkit), so "only forward" is one comparison.
- */
-export const TASK_STATE_ORDER: Readonly<Record<TaskState__Output, number>> = {
-  NEW: 0,
-  PENDING: 64,
-  ASSIGNED: 192,
-  ACCEPTED: 256,
-  PREPARING: 320,
-  STARTING: 448,
-  RUNNING: 512,
-  COMPLETE: 576,
-  SHUTDOWN: 640,
-  FAILED: 704,
-  REJECTED: 768,
-  REMOVE: 800,
-  ORPHANED: 832,
-};
-
-export function stateRank(s: TaskState__Output): number {
-  return TASK_STATE_ORDER[s];
-}
-
-/** True when moving from `from` to `to` is a forward (or same-state) move. */
-export function isForward(from: TaskState__Output, to: TaskState__Output): boolean {
-  return TASK_STATE_ORDER[to] >= TASK_STATE_ORDER[from];
-}
-
-/** States after which a task never runs again. */
-export function isTerminal(s: TaskState__Output): boolean {
-  return TASK_STATE_ORDER[s] > TASK_STATE_ORDER.RUNNING;
-}
+// The task-state order lives in its own module (a contract of its own, tested against types.proto).
+export { TASK_STATES, TASK_STATE_ORDER, stateRank, isForward, isTerminal } from './task-state';
 
 /** Options shared by the loader and the type generator (see package.json "proto"). */
 export const LOADER_OPTIONS: protoLoader.Options = {

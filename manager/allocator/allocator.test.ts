@@ -15,7 +15,7 @@ describe('allocator', () => {
     assert.equal(nets[0].vni, 4096);
     const subnets = [...s.nodes.values()].map((n) => n.subnet).sort();
     assert.deepEqual(subnets, ['10.42.0.0/24', '10.42.1.0/24', '10.42.2.0/24']);
-    assert.equal(s.tick().actions.length, 0, 'stable');
+    assert.equal(s.tick().writes.length, 0, 'stable');
   });
 
   it('gives every placed task a unique address of its node, skipping .0, .1 and .255', () => {
@@ -58,7 +58,7 @@ describe('allocator', () => {
     assert.notEqual(a.virtualIps[0].addr, b.virtualIps[0].addr);
     assert.match(a.virtualIps[0].addr, /^10\.43\.0\.\d+$/);
     assert.equal(s.services.get('c')!.endpoint?.virtualIps.length ?? 0, 0);
-    assert.equal(s.tick().actions.length, 0);
+    assert.equal(s.tick().writes.length, 0);
   });
 
   it('picks host-mode ports per node from the host range without collisions', () => {

@@ -212,9 +212,10 @@ function needsAllocation(t: Task): boolean {
 }
 
 /** Task addresses and host ports for tasks placed on a node that have none yet. */
-export function allocateTasks(w: Working, opts: AllocatorOptions = {}, candidates?: Iterable<Task>): number {
+export function* allocateTasks(w: Working, opts: AllocatorOptions = {}, candidates?: Iterable<Task>): Generator<void, number> {
   const todo: Task[] = [];
   for (const t of candidates ?? w.tasks.values()) {
+    if (w.due()) yield;
     const cur = w.tasks.get(t.id);
     if (cur && needsAllocation(cur)) todo.push(cur);
   }
@@ -241,6 +242,7 @@ export function allocateTasks(w: Working, opts: AllocatorOptions = {}, candidate
     return cidrs.get(nodeId);
   };
   for (const t of w.tasks.values()) {
+    if (w.due()) yield;
     const a = usedAddrs.get(t.nodeId);
     if (!a || !holdsAddresses(w, t)) continue;
     const c = cidrOf(t.nodeId);
@@ -260,6 +262,7 @@ export function allocateTasks(w: Working, opts: AllocatorOptions = {}, candidate
   const hostSpan = hostRange.max - hostRange.min + 1;
   let done = 0;
   for (const t of todo.sort((a, b) => a.slot - b.slot || (a.id < b.id ? -1 : 1))) {
+    if (w.due()) yield;
     const c = cidrOf(t.nodeId);
     const used = usedAddrs.get(t.nodeId)!;
     const networks: Task['networks'] = [];

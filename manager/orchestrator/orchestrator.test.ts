@@ -27,7 +27,7 @@ describe('replicated orchestrator', () => {
     const s = new Sim({ services: [service('web')], nodes: [node('a')] });
     s.tick();
     s.agentsRun();
-    assert.equal(s.tick().actions.length, 0);
+    assert.equal(s.tick().writes.length, 0);
   });
 
   it('scales up into new slots and down by dropping slots from the most loaded node', () => {
@@ -53,7 +53,7 @@ describe('replicated orchestrator', () => {
     s.agentsRun();
     const [first] = s.report((t) => t.slot === 1, 'FAILED', { err: 'exit code 1', exitCode: 1 });
     let r = s.tick();
-    assert.equal(r.actions.length, 0, 'nothing before the delay');
+    assert.equal(r.writes.length, 0, 'nothing before the delay');
     assert.equal(r.wakeAt, s.now + 5000);
     s.now += 5000;
     r = s.tick();
@@ -72,7 +72,7 @@ describe('replicated orchestrator', () => {
     none.tick();
     assert.equal(none.live('w').length, 0);
     assert.equal(none.of('w')[0].desiredState, 'COMPLETE');
-    assert.equal(none.tick().actions.length, 0, 'a finished slot stays finished');
+    assert.equal(none.tick().writes.length, 0, 'a finished slot stays finished');
 
     const onf = new Sim({ services: [service('w', { replicas: 2, restart: { condition: 'RESTART_ON_FAILURE', delayMs: 0, maxAttempts: 0, windowMs: 0 } })], nodes: [node('a')] });
     onf.tick();

@@ -9,17 +9,19 @@
 //   draining node is shut down and replaced at once (neither counts as a
 //   restart); a task that ended on its own follows the restart policy.
 import type { Service } from '../../proto/mod';
-import { groupBySlot, settleSlot, type SlotOutcome } from './slots';
+import { groupSlots, settleSlot, type SlotOutcome } from './slots';
 import { IndexHeap } from '../scheduler/heap';
 import { isLive, newTask, shutdown } from './task';
 import type { Working } from './working';
 
-export function reconcileReplicated(w: Working, svc: Service): void {
+/** A generator: it pauses (yields) when `w`'s slice is used up; reconcileSteps resumes it. */
+export function* reconcileReplicated(w: Working, svc: Service): Generator<void, void> {
   const want = Math.max(0, Math.floor(Number(svc.spec?.replicas ?? 0)) || 0);
-  const groups = groupBySlot(w.tasksOf(svc.id));
+  const groups = yield* groupSlots(w, w.tasksOf(svc.id));
   const held: { slot: number; outcome: SlotOutcome }[] = [];
   const heldSlots = new Set<number>();
   for (const [k, hist] of groups) {
+    if (w.due()) yield;
     const slot = Number(k);
     if (!(slot > 0)) continue;
     const outcome = settleSlot(w, svc, hist, {
@@ -35,6 +37,7 @@ export function reconcileReplicated(w: Working, svc: Service): void {
   if (held.length < want) {
     let next = 1;
     for (let n = held.length; n < want; n++) {
+      if (w.due()) yield;
       while (heldSlots.has(next)) next++;
       heldSlots.add(next);
       w.createTask(newTask(svc, w.newId(), w.now, { slot: next, attempt: 0 }, w.taskSpecs));

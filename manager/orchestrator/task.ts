@@ -1,5 +1,5 @@
 // Small facts about tasks that every reconciler agrees on.
-import { isTerminal, type Service, type Task, type TaskStateName, type TaskStatus } from '../../proto/mod';
+import { isForward, isTerminal, type Service, type Task, type TaskStateName, type TaskStatus } from '../../proto/mod';
 
 /** The task should run and has not ended: it holds its slot. */
 export function isLive(t: Task): boolean {
@@ -32,9 +32,24 @@ export function slotKey(t: Task): string {
   return t.slot > 0 ? String(t.slot) : t.nodeId;
 }
 
-export function status(t: Task, state: TaskStateName, message: string, now: number): TaskStatus {
+/**
+ * The one way the manager changes a task's observed state (the agents report
+ * theirs through the dispatcher, under the same rule): `t` in state `to` with
+ * `message`, stamped `now`. A backward move is refused: the result is
+ * undefined and the caller keeps the task as it is (it has moved on meanwhile,
+ * e.g. an agent reported it running; the next tick decides from that). The
+ * same state with a new message is allowed.
+ */
+export function transition(t: Task, to: TaskStateName, message: string, now: number): Task | undefined {
+  const s = nextStatus(t, to, message, now);
+  return s && { ...t, status: s };
+}
+
+/** transition()'s status alone, for a task the tick created and finishes in place (the scheduler's hot path). */
+export function nextStatus(t: Task, to: TaskStateName, message: string, now: number): TaskStatus | undefined {
+  if (!isForward(t.status?.state ?? 'NEW', to)) return undefined;
   return {
-    state,
+    state: to,
     timestamp: now,
     message,
     err: t.status?.err ?? '',
@@ -49,8 +64,8 @@ export function status(t: Task, state: TaskStateName, message: string, now: numb
  * right here: nobody else will ever report on it.
  */
 export function shutdown(t: Task, now: number, message: string, desired: TaskStateName = 'SHUTDOWN'): Task {
-  if (isUnassigned(t)) return { ...t, desiredState: desired, status: status(t, 'SHUTDOWN', message, now) };
-  return { ...t, desiredState: desired };
+  const ended = isUnassigned(t) ? transition(t, 'SHUTDOWN', message, now) : undefined;
+  return { ...(ended ?? t), desiredState: desired };
 }
 
 /** Oldest first: creation time, then attempt, then id (stable). */

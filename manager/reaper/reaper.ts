@@ -9,7 +9,7 @@
 //   is never reaped: it is what holds its slot.
 import type { Task } from '../../proto/mod';
 import { historyNeeded } from '../restart/restart';
-import { groupBySlot } from '../orchestrator/slots';
+import { groupSlots } from '../orchestrator/slots';
 import { byAge, hasEnded } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
 import { DEFAULT_TASK_HISTORY } from '../../proto/defaults';
@@ -20,9 +20,11 @@ function reapable(t: Task): boolean {
   return hasEnded(t) && t.desiredState !== 'RUNNING';
 }
 
-export function reap(w: Working, keep = DEFAULT_TASK_HISTORY, serviceIds: Iterable<string> = w.serviceIdsWithTasks()): number {
+/** A generator: pauses when `w`'s slice is used up (see reconcileSteps). */
+export function* reap(w: Working, keep = DEFAULT_TASK_HISTORY, serviceIds: Iterable<string> = w.serviceIdsWithTasks()): Generator<void, number> {
   let deleted = 0;
   for (const sid of serviceIds) {
+    if (w.due()) yield;
     const svc = w.services.get(sid);
     const tasks = w.tasksOf(sid);
     if (!svc) {
@@ -39,7 +41,7 @@ export function reap(w: Working, keep = DEFAULT_TASK_HISTORY, serviceIds: Iterab
     let ended = 0;
     for (const t of tasks) if (reapable(t)) ended++;
     if (ended <= limit) continue;
-    for (const hist of groupBySlot(tasks).values()) {
+    for (const hist of (yield* groupSlots(w, tasks)).values()) {
       const old = hist.filter(reapable);
       if (old.length <= limit) continue;
       old.sort(byAge);

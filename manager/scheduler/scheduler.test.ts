@@ -29,7 +29,7 @@ describe('scheduler', () => {
     assert.equal(pending.status?.state, 'PENDING');
     // The same reason is not written again.
     s.agentsRun();
-    assert.equal(s.tick().actions.length, 0);
+    assert.equal(s.tick().writes.length, 0);
     // Placed as soon as a node that fits appears.
     s.nodes.set('d', node('d', { mem: 4 * GiB }));
     s.tick();

@@ -22,9 +22,9 @@
 // the first tick a node that fits shows up.
 import type { Node, Platform, Service, Task } from '../../proto/mod';
 import { taskAddressCapacity } from '../allocator/ipam';
-import { hasEnded, holdsNode, isStopping, slotKey, status } from '../orchestrator/task';
+import { hasEnded, holdsNode, isStopping, nextStatus, slotKey, transition } from '../orchestrator/task';
 import { orderOf } from '../orchestrator/slots';
-import type { Working } from '../orchestrator/working';
+import { drain, type Working } from '../orchestrator/working';
 import { constraintMatches, nodeValue, parseConstraints, platformMatches, type Constraint } from './constraint';
 import { IndexHeap } from './heap';
 
@@ -162,6 +162,10 @@ export function requirementsOf(t: Task): Requirements {
 
 /** Builds the per-node counters once per tick: one pass over the tasks. */
 export function nodeInfos(w: Working): NodeInfo[] {
+  return drain(nodeInfoSteps(w));
+}
+
+function* nodeInfoSteps(w: Working): Generator<void, NodeInfo[]> {
   const nodes = [...w.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const infos: NodeInfo[] = nodes.map((node, idx) => ({
     idx,
@@ -176,6 +180,7 @@ export function nodeInfos(w: Working): NodeInfo[] {
   }));
   const byId = new Map(infos.map((i) => [i.node.id, i]));
   for (const t of w.tasks.values()) {
+    if (w.due()) yield;
     if (!holdsNode(t)) continue;
     const n = byId.get(t.nodeId);
     if (n) charge(n, t, requirementsUsage(t));
@@ -229,14 +234,17 @@ const WAITING = 'waiting for the previous task of its slot to stop';
 
 /**
  * Places every PENDING task of the working copy. Writes ASSIGNED tasks
- * (node chosen) and, for tasks that fit nowhere, the explanation.
+ * (node chosen) and, for tasks that fit nowhere, the explanation. A
+ * generator: pauses when `w`'s slice is used up (see reconcileSteps).
  */
-export function schedule(w: Working, infos: NodeInfo[] = nodeInfos(w)): ScheduleResult {
+export function* schedule(w: Working): Generator<void, ScheduleResult> {
+  const infos = yield* nodeInfoSteps(w);
   const byNodeId = new Map(infos.map((i) => [i.node.id, i]));
   const pending: Task[] = [];
   /** service/slot → spec version of a task still stopping there. */
   const stopping = new Map<string, number>();
   for (const t of w.tasks.values()) {
+    if (w.due()) yield;
     const st = t.status?.state ?? 'NEW';
     if ((st === 'PENDING' || st === 'NEW') && t.desiredState === 'RUNNING') pending.push(t);
     else if (t.nodeId && isStopping(t) && !hasEnded(t)) stopping.set(`${t.serviceId}/${slotKey(t)}`, t.specVersion);
@@ -246,16 +254,21 @@ export function schedule(w: Working, infos: NodeInfo[] = nodeInfos(w)): Schedule
 
   const unschedulable = (t: Task, reason: string) => {
     res.unschedulable.push({ taskId: t.id, reason });
-    if (t.status?.message !== reason) w.updateTask({ ...t, status: status(t, t.status?.state === 'NEW' ? 'PENDING' : (t.status?.state ?? 'PENDING'), reason, w.now) });
+    if (t.status?.message === reason) return;
+    const next = transition(t, t.status?.state === 'NEW' ? 'PENDING' : (t.status?.state ?? 'PENDING'), reason, w.now);
+    if (next) w.updateTask(next);
   };
   const assign = (t: Task, n: NodeInfo, r: Requirements) => {
+    const st = nextStatus(t, 'ASSIGNED', 'assigned', w.now);
+    if (!st) return false;
     charge(n, t, { cpu: r.cpu, mem: r.mem, ports: r.hostPorts, addrs: r.addrs, live: true });
     if (w.isOwned(t)) {
       // Created this tick: finish it in place.
       t.nodeId = n.node.id;
-      t.status = status(t, 'ASSIGNED', 'assigned', w.now);
-    } else w.updateTask({ ...t, nodeId: n.node.id, status: status(t, 'ASSIGNED', 'assigned', w.now) });
+      t.status = st;
+    } else w.updateTask({ ...t, nodeId: n.node.id, status: st });
     res.assigned++;
+    return true;
   };
   const mustWait = (t: Task, svc: Service | undefined) => {
     const v = stopping.get(`${t.serviceId}/${slotKey(t)}`);
@@ -265,6 +278,7 @@ export function schedule(w: Working, infos: NodeInfo[] = nodeInfos(w)): Schedule
   // Groups of identical tasks: same service, same spec version, no node chosen yet.
   const groups = new Map<string, Task[]>();
   for (const t of pending) {
+    if (w.due()) yield;
     const svc = w.services.get(t.serviceId);
     if (!svc) continue;
     if (mustWait(t, svc)) {
@@ -355,13 +369,14 @@ export function schedule(w: Working, infos: NodeInfo[] = nodeInfos(w)): Schedule
 
     let reason: string | undefined;
     for (const t of tasks) {
+      if (w.due()) yield;
       const idx = pick(root);
       if (idx === undefined) {
         reason ??= explain(infos, r);
         unschedulable(t, reason);
         continue;
       }
-      assign(t, infos[idx], r);
+      if (!assign(t, infos[idx], r)) continue;
       svcCount[idx]++;
       const path = pathOf.get(idx)!;
       for (const p of path) p.count++;

@@ -2,9 +2,9 @@
 // etcd) and the reconcilers (orchestrators, scheduler, allocator, update and
 // restart supervisors), which are plain synchronous functions of a snapshot
 // that return the writes they want. The leader loop (manager/leader) feeds
-// them snapshots and commits their actions in batched, revision-guarded
-// transactions; an action whose object changed meanwhile is dropped and the
-// reconciler runs again on the next tick.
+// them snapshots and commits their writes in batched, revision-guarded
+// transactions; a write whose object changed meanwhile is refused and the
+// reconcilers run again for that object on the next tick.
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
 
 export interface ClusterSnapshot {
@@ -21,19 +21,19 @@ export interface ClusterSnapshot {
 }
 
 /**
- * A write a reconciler wants. `update` and `delete` are guarded by the
- * object's meta.version (etcd mod revision) at the time it was read.
+ * What a reconcile returns: the store's own write type (create, update or
+ * delete of one object). `update` and `delete` are guarded by the object's
+ * meta.version (etcd mod revision) at the time it was read.
  */
-export type Action =
-  | { op: 'createTask'; task: Task }
-  | { op: 'updateTask'; task: Task }
-  | { op: 'deleteTask'; task: Task }
-  | { op: 'updateService'; service: Service }
-  | { op: 'updateNode'; node: Node }
-  // The allocator creates the "default" network when the cluster has none and
-  // gives networks created without one a VXLAN id (vni).
-  | { op: 'createNetwork'; network: Network }
-  | { op: 'updateNetwork'; network: Network };
+export type { Write } from '../store/store';
+
+type StoredObj = Cluster | Network | Node | Service | Task;
+
+/** Which object a write carries (Write.obj is the union of every kind). */
+export const isTask = (o: StoredObj): o is Task => 'serviceId' in o;
+export const isService = (o: StoredObj): o is Service => 'updateStatus' in o;
+export const isNode = (o: StoredObj): o is Node => 'sessionId' in o;
+export const isNetwork = (o: StoredObj): o is Network => 'vni' in o;
 
 /** Why a task could not be placed, kept for the task's status message. */
 export interface Unschedulable {

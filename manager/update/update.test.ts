@@ -42,7 +42,7 @@ describe('update supervisor', () => {
     s.now += 1000;
     const r = s.tick();
     assert.equal(s.services.get('web')!.updateStatus?.state, 'UPDATE_COMPLETED');
-    assert.ok(r.actions.length >= 1);
+    assert.ok(r.writes.length >= 1);
   });
 
   it('start-first keeps the old task until the new one runs', () => {

@@ -15,7 +15,7 @@
 // ROLLBACK_STARTED → ROLLBACK_COMPLETED). The update completes once no slot
 // is outdated and every new task has been up for `monitor`.
 import type { Service, Task, UpdateConfig, UpdateStatus } from '../../proto/mod';
-import { groupBySlot } from '../orchestrator/slots';
+import { groupSlots } from '../orchestrator/slots';
 import { hasEnded, isLive, isUp, newTask, shutdown, upSince } from '../orchestrator/task';
 import type { Working } from '../orchestrator/working';
 import { DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
@@ -58,12 +58,14 @@ function failedOnItsOwn(t: Task): boolean {
   return s === 'FAILED' || s === 'REJECTED';
 }
 
-export function superviseUpdate(w: Working, svcIn: Service): void {
+/** A generator: pauses when `w`'s slice is used up (see reconcileSteps). */
+export function* superviseUpdate(w: Working, svcIn: Service): Generator<void, void> {
   let svc = svcIn;
   const state = svc.updateStatus?.state ?? 'UPDATE_NONE';
   const tasks = w.tasksOf(svc.id);
   const outdated: Task[][] = [];
-  for (const hist of groupBySlot(tasks).values()) {
+  for (const hist of (yield* groupSlots(w, tasks)).values()) {
+    if (w.due()) yield;
     const live = hist.filter(isLive);
     if (live.length && !live.some((t) => t.specVersion === svc.specVersion)) outdated.push(live);
   }

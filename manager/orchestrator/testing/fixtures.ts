@@ -1,9 +1,10 @@
 // Fixtures for the reconcilers' unit tests: small object builders and a
-// simulated store that applies a tick's actions the way the leader's commit
+// simulated store that applies a tick's writes the way the leader's commit
 // does (bumping meta.version), plus a fake "agent" that moves tasks along.
 import type { Cluster, Network, Node, Service, ServiceSpec, Task, TaskStateName } from '../../../proto/mod';
 import { withDefaults } from '../../spec/defaults';
-import type { Action, ClusterSnapshot } from '../../state/snapshot';
+import { isNetwork, isNode, isService, isTask, type ClusterSnapshot } from '../../state/snapshot';
+import type { Write } from '../../store/store';
 import { reconcile, type ReconcileOptions, type ReconcileResult } from '../../reconcile';
 
 export const GiB = 1024 ** 3;
@@ -62,7 +63,7 @@ export function counter(prefix = 'id'): () => string {
   return () => `${prefix}${String(++n).padStart(6, '0')}`;
 }
 
-/** A store in memory: applies actions as the leader's commit would. */
+/** A store in memory: applies writes as the leader's commit would. */
 export class Sim {
   now = 1_000_000;
   revision = 1;
@@ -85,35 +86,15 @@ export class Sim {
     return { revision: this.revision, now: this.now, cluster: this.cluster, services: new Map(this.services), tasks: new Map(this.tasks), nodes: new Map(this.nodes), networks: new Map(this.networks) };
   }
 
-  apply(actions: Action[]): void {
+  apply(writes: Write[]): void {
     const v = ++this.revision;
     const meta = (m: { createdAt: number } | null) => ({ version: v, createdAt: m?.createdAt || this.now, updatedAt: this.now });
-    for (const a of actions) {
-      switch (a.op) {
-        case 'createTask':
-        case 'updateTask':
-          this.tasks.set(a.task.id, { ...a.task, meta: meta(a.task.meta) });
-          break;
-        case 'deleteTask':
-          this.tasks.delete(a.task.id);
-          break;
-        case 'updateService':
-          this.services.set(a.service.id, { ...a.service, meta: meta(a.service.meta) });
-          break;
-        case 'updateNode':
-          this.nodes.set(a.node.id, { ...a.node, meta: meta(a.node.meta) });
-          break;
-        case 'createNetwork':
-        case 'updateNetwork':
-          this.networks.set(a.network.id, { ...a.network, meta: meta(a.network.meta) });
-          break;
-      }
-    }
+    for (const w of writes) applyWrite(this, w, meta);
   }
 
   tick(opts: ReconcileOptions = {}): ReconcileResult {
     const r = reconcile(this.snapshot(), { ...this.opts, ...opts });
-    this.apply(r.actions);
+    this.apply(r.writes);
     this.last = r;
     return r;
   }
@@ -121,7 +102,7 @@ export class Sim {
   /** Ticks until nothing is written (at most n times). */
   settle(n = 10): ReconcileResult {
     let r = this.tick();
-    for (let i = 1; i < n && r.actions.length; i++) r = this.tick();
+    for (let i = 1; i < n && r.writes.length; i++) r = this.tick();
     return r;
   }
 
@@ -159,4 +140,21 @@ export class Sim {
   live(serviceId: string): Task[] {
     return this.of(serviceId).filter((t) => t.desiredState === 'RUNNING' && !['COMPLETE', 'SHUTDOWN', 'FAILED', 'REJECTED', 'REMOVE', 'ORPHANED'].includes(t.status?.state ?? ''));
   }
+}
+
+type Meta = (m: { createdAt: number } | null) => { version: number; createdAt: number; updatedAt: number };
+
+/** One write applied to maps of objects (the Sim, the benchmark's second tick). */
+export function applyWrite(
+  to: { tasks: Map<string, Task>; services: Map<string, Service>; nodes: Map<string, Node>; networks: Map<string, Network> },
+  w: Write,
+  meta: Meta,
+): void {
+  const o = w.obj;
+  if (w.kind === 'tasks' && isTask(o)) {
+    if (w.op === 'delete') to.tasks.delete(o.id);
+    else to.tasks.set(o.id, { ...o, meta: meta(o.meta) });
+  } else if (w.kind === 'services' && isService(o)) to.services.set(o.id, { ...o, meta: meta(o.meta) });
+  else if (w.kind === 'nodes' && isNode(o)) to.nodes.set(o.id, { ...o, meta: meta(o.meta) });
+  else if (w.kind === 'networks' && isNetwork(o)) to.networks.set(o.id, { ...o, meta: meta(o.meta) });
 }
