@@ -8,7 +8,7 @@
 // their node already chosen, PENDING: the scheduler still checks resources
 // and ports on that node before it marks them ASSIGNED.
 import type { Node, Service } from '../../proto/mod';
-import { parseConstraints, platformMatches, constraintMatches, type Constraint } from '../scheduler/constraint';
+import { constraintsOf, platformMatches, constraintMatches, type Constraint } from '../scheduler/constraint';
 import { groupBySlot, nodeIsDown, orphan, settleSlot } from './slots';
 import { hasEnded, isLive, newTask, shutdown } from './task';
 import type { Working } from './working';
@@ -18,7 +18,7 @@ export function nodeMatches(svc: Service, cs: readonly Constraint[], n: Node): b
 }
 
 export function reconcileGlobal(w: Working, svc: Service): void {
-  const cs = parseConstraints(svc.spec?.placement);
+  const cs = constraintsOf(svc.id, svc.specVersion, svc.spec?.placement);
   const groups = groupBySlot(w.tasksOf(svc.id).filter((t) => t.slot === 0 && t.nodeId));
   for (const node of w.nodes.values()) {
     const hist = groups.get(node.id) ?? [];

@@ -25,7 +25,7 @@ import { taskAddressCapacity } from '../allocator/ipam';
 import { hasEnded, holdsNode, isStopping, nextStatus, slotKey, transition } from '../orchestrator/task';
 import { orderOf } from '../orchestrator/slots';
 import { drain, type Working } from '../orchestrator/working';
-import { constraintMatches, nodeValue, parseConstraints, platformMatches, type Constraint } from './constraint';
+import { constraintMatches, nodeValue, constraintsOf, platformMatches, type Constraint } from './constraint';
 import { IndexHeap } from './heap';
 
 /** One node as the scheduler sees it this tick. Counters grow as tasks are placed. */
@@ -154,7 +154,7 @@ export function requirementsOf(t: Task): Requirements {
     maxPerNode: s?.placement?.maxReplicasPerNode ?? 0,
     hostPorts: hostPortsOf(s?.ports),
     addrs: addressesNeeded(t),
-    constraints: parseConstraints(s?.placement),
+    constraints: constraintsOf(t.serviceId, t.specVersion, s?.placement),
     platforms: s?.placement?.platforms ?? [],
     preferences: (s?.placement?.preferences ?? []).map((p) => p.replace(/^spread=/, '').trim()).filter(Boolean),
   };
