@@ -18,6 +18,7 @@ import type { LocalTasks } from './local-tasks';
 import { type Sh, hostSh } from './sh';
 import { Coalescer, ipBatch } from './batch';
 import { findHelper } from '../runtime/native';
+import { taskHostname } from '../runtime/hostname';
 
 /** Prefix of every task network namespace (under /run/netns). */
 export const TASK_NETNS_PREFIX = 'convoy-t-';
@@ -117,7 +118,8 @@ export class Attacher implements NetworkAttacher {
       veth,
     });
     this.log.info('task attached', { 'task.id': task.id, 'task.addr': addrs.join(','), netns: ns });
-    const hostname = task.spec?.container?.hostname || task.id.slice(0, 12);
+    // The same name the runtime gives the container's UTS namespace: `hostname -i` finds its address here.
+    const hostname = taskHostname(task);
     return {
       netnsPath: `/run/netns/${ns}`,
       resolvConf: `nameserver ${gw}\noptions ndots:0\n`,

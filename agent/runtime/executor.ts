@@ -17,6 +17,7 @@ import {
 } from '../executor';
 import type { CgroupDriver } from './cgroups/cgroups';
 import { HealthChecker, healthCommand, healthSpec } from './health';
+import { taskHostname } from './hostname';
 import { hostArch } from './image/oci';
 import { ImageError, type RegistryOptions } from './image/registry';
 import { ImageStore, type ImageLimits, type ImageRecord } from './image/store';
@@ -68,7 +69,7 @@ export function taskToConfig(task: Task, image: ImageRecord, layers: string[], n
   const args = [...entrypoint, ...cmd];
   if (!args.length) throw new ExecutorError(`image ${spec.image} has no entrypoint or cmd and the task gives no command`, false);
   const env = mergeEnv(ic.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], spec.env);
-  const hostname = spec.hostname || task.id.slice(0, 12);
+  const hostname = taskHostname(task);
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${hostname}`);
   const mounts: MountSpec[] = (spec.mounts ?? []).map((m) => ({
     type: m.type === 'BIND' ? 'bind' : m.type === 'VOLUME' ? 'volume' : 'tmpfs',

@@ -6,3 +6,4 @@ export { ImageError, RegistryClient, type RegistryOptions } from './image/regist
 export { pushDirectory, pushOciLayout, pushImage, buildLayer, assembleImage, type ImageSpec, type PushResult } from './image/push';
 export { detectCgroupDriver, CgroupV1Driver, CgroupV2Driver, type CgroupDriver, type CgroupLimits } from './cgroups/cgroups';
 export { findHelper } from './native';
+export { taskHostname, defaultHostname } from './hostname';

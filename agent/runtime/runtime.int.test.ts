@@ -18,6 +18,8 @@ const PREFIX = 'convoy-test-rt-';
 const STATE_DIR = '/tmp/convoy-test-runtime';
 const NETNS = 'convoy-test-rt-ns';
 const MiB = 1024 * 1024;
+/** Ids whose first 12 characters are digits (as about one random hex task id in 280). */
+const NUMERIC_PREFIX = `123456789012${PREFIX}`;
 
 let seq = 0;
 const newId = () => `${PREFIX}${++seq}-${randomBytes(3).toString('hex')}`;
@@ -25,6 +27,7 @@ const newId = () => `${PREFIX}${++seq}-${randomBytes(3).toString('hex')}`;
 async function clearLeftovers(): Promise<void> {
   const ex = new ContainerExecutor({ stateDir: STATE_DIR });
   await ex.runtime.cleanupAll(PREFIX);
+  await ex.runtime.cleanupAll(NUMERIC_PREFIX);
   fs.rmSync(STATE_DIR, { recursive: true, force: true });
   try {
     execFileSync('ip', ['netns', 'del', NETNS], { stdio: 'ignore' });
@@ -149,6 +152,22 @@ describe('runtime (integration)', function () {
       assert.deepEqual(procs.map((p) => p[0]), ['1', procs[1][0]]); // sh (pid 1) and ps
       assert.equal(procs.length, 2);
       assert.deepEqual(r.out.slice(-2), ['isolated-1', 'isolated-1']);
+    });
+
+    it('resolves its own hostname from /etc/hosts, also when the task id starts with 12 digits', async () => {
+      // glibc takes an all-digit name for a (bad) numeric address and never reads /etc/hosts for it:
+      // `hostname -i` of a container named after such an id printed nothing (e2e "keeps services on
+      // different networks apart" got a page without an address about once in 280 tasks).
+      for (const id of [`${NUMERIC_PREFIX}${++seq}`, newId()]) {
+        used.push(id);
+        const task = makeTask(id, { image: base.ref, command: ['sh', '-c', 'hostname; hostname -i'] });
+        await ex.prepare(task);
+        await ex.start(task);
+        assert.equal((await ex.wait(id)).exitCode, 0, readLog(ex.logPath(id)).map((l) => l.log).join(''));
+        const [name, addr] = stdoutLines(ex.logPath(id));
+        assert.ok(id.startsWith(name), `hostname ${name} is a prefix of the task id ${id}`);
+        assert.equal(addr, '127.0.1.1');
+      }
     });
 
     it("cannot see the host's files; writes go to its upper layer, not to the image", async () => {
