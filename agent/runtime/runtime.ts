@@ -164,6 +164,8 @@ const RLIMIT_NUMBERS: Record<string, number> = {
   cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9,
   locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
 };
+/** Under the state dir: the helper's compiled seccomp filters, one file per capability set and helper build. */
+const SECCOMP_CACHE_DIR = 'seccomp';
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VOLUME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const REMOVE_WAIT_MS = 5_000;
@@ -352,6 +354,8 @@ export class Runtime {
       r.push(['rlimit', `${n}:${l.soft}:${l.hard}`]);
     }
     if (c.seccomp === false) r.push(['seccomp', 'none']);
+    // compiled filters, per capability set (the helper makes the dir, 0700): see apply_seccomp's cache in convoy-init.c
+    else r.push(['seccompcache', path.join(this.stateDir, SECCOMP_CACHE_DIR)]);
   }
 
   /** Starts the container's process; resolves with its pid once it runs. Idempotent. */
