@@ -240,6 +240,28 @@ describe('cli flags', () => {
     });
   });
 
+  describe('capabilities and read-only root', () => {
+    it('takes Docker\'s capability names in any case, with or without CAP_, and ALL', () => {
+      const s = buildServiceSpec('x:1', [], { capAdd: ['net_admin', 'CAP_SYS_TIME', 'NET_ADMIN'], capDrop: ['chown', 'all'], readOnly: true }, noFiles);
+      assert.deepEqual(s.container?.capAdd, ['CAP_NET_ADMIN', 'CAP_SYS_TIME']);
+      assert.deepEqual(s.container?.capDrop, ['CAP_CHOWN', 'ALL']);
+      assert.equal(s.container?.readOnly, true);
+      assert.equal(buildServiceSpec('x:1', [], {}, noFiles).container?.readOnly, false);
+      assert.throws(() => buildServiceSpec('x:1', [], { capAdd: ['NET_WIZARD'] }, noFiles), /^CliError: --cap-add: "NET_WIZARD" is not a capability/);
+      assert.throws(() => buildServiceSpec('x:1', [], { capDrop: [''] }, noFiles), /^CliError: --cap-drop: "" is not a capability/);
+    });
+
+    it('updates capabilities as Docker: an add takes the name out of the drops and the reverse', () => {
+      const cur = buildServiceSpec('x:1', [], { capAdd: ['NET_ADMIN', 'SYS_TIME'], capDrop: ['MKNOD'] }, noFiles);
+      const s = applyServiceUpdate(cur, { capAdd: ['mknod'], capDrop: ['sys_time', 'CHOWN'] }, noFiles);
+      assert.deepEqual(s.container?.capAdd, ['CAP_NET_ADMIN', 'CAP_MKNOD']);
+      assert.deepEqual(s.container?.capDrop, ['CAP_SYS_TIME', 'CAP_CHOWN']);
+      assert.equal(applyServiceUpdate(cur, { readOnly: true }, noFiles).container?.readOnly, true);
+      assert.equal(applyServiceUpdate({ ...cur, container: { ...cur.container!, readOnly: true } }, { readOnly: false }, noFiles).container?.readOnly, false);
+      assert.throws(() => applyServiceUpdate(cur, { capDrop: ['BOGUS'] }, noFiles), /--cap-drop: "BOGUS"/);
+    });
+  });
+
   describe('service update', () => {
     const current: ServiceSpec = buildServiceSpec(
       'registry.local/web:1',

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { HealthConfig, Mount, PortConfig, ServiceSpec } from '../proto/mod';
+import { canonicalCapability } from '../proto/capabilities';
 import { CliError } from './client';
 import { DEFAULT_RESTART_POLICY as DEFAULT_RESTART, DEFAULT_UPDATE_CONFIG as DEFAULT_UPDATE, DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
@@ -293,6 +294,8 @@ export interface ServiceFlags {
   workdir?: string;
   user?: string;
   entrypoint?: string;
+  /** --read-only (true), on update also --no-read-only (false). */
+  readOnly?: boolean;
 }
 
 /** `service create`: the shared flags plus the ones only creation has. */
@@ -308,6 +311,8 @@ export interface CreateFlags extends ServiceFlags {
   placementPref?: string[];
   network?: string[];
   mount?: string[];
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 /** `service update`: the shared flags plus -add/-rm lists and the replacements. */
@@ -331,6 +336,9 @@ export interface UpdateFlags extends ServiceFlags {
   mountRm?: string[];
   networkAdd?: string[];
   networkRm?: string[];
+  /** Docker's update flags: --cap-add adds (and takes the name out of the drops), --cap-drop the reverse. */
+  capAdd?: string[];
+  capDrop?: string[];
   force?: boolean;
 }
 
@@ -359,6 +367,9 @@ function emptySpec(): ServiceSpec {
       stopGracePeriodMs: DEFAULT_STOP_GRACE_MS,
       healthcheck: null,
       labels: {},
+      capAdd: [],
+      capDrop: [],
+      readOnly: false,
     },
     resources: null,
     restart: null,
@@ -386,6 +397,17 @@ function fullCopy(spec: ServiceSpec): ServiceSpec & {
     container: { ...(base.container as NonNullable<ServiceSpec['container']>), ...(s.container ?? {}) },
     networks: s.networks ?? [],
   };
+}
+
+/** Docker's capability names, any case, with or without CAP_, or ALL → the canonical names ("CAP_NET_ADMIN", "ALL"). */
+export function parseCapabilities(names: readonly string[], flag: string): string[] {
+  const out: string[] = [];
+  for (const n of names) {
+    const c = canonicalCapability(n);
+    if (!c) throw new CliError(`${flag}: "${n}" is not a capability (e.g. NET_ADMIN, CAP_SYS_TIME, ALL)`);
+    if (!out.includes(c)) out.push(c);
+  }
+  return out;
 }
 
 /** "--entrypoint 'sh -c'" → ["sh", "-c"]: split on blanks, quotes honoured (no expansion). */
@@ -476,6 +498,7 @@ function applyShared(spec: ReturnType<typeof fullCopy>, f: ServiceFlags): void {
   if (f.workdir !== undefined) c.dir = f.workdir;
   if (f.user !== undefined) c.user = f.user;
   if (f.entrypoint !== undefined) c.command = splitWords(f.entrypoint);
+  if (f.readOnly !== undefined) c.readOnly = f.readOnly;
 }
 
 function withPorts(spec: ServiceSpec, ports: PortConfig[]): void {
@@ -538,6 +561,8 @@ export function buildServiceSpec(image: string, args: string[], f: CreateFlags, 
   if ((f.placementPref ?? []).length) placement(spec).preferences = (f.placementPref ?? []).map((p) => parsePlacementPref(p));
   if ((f.publish ?? []).length) withPorts(spec, (f.publish ?? []).map((p) => parsePort(p)));
   spec.networks = [...(f.network ?? [])];
+  spec.container.capAdd = parseCapabilities(f.capAdd ?? [], '--cap-add');
+  spec.container.capDrop = parseCapabilities(f.capDrop ?? [], '--cap-drop');
   return spec;
 }
 
@@ -618,6 +643,18 @@ export function applyServiceUpdate(current: ServiceSpec, f: UpdateFlags, fe: Fla
     for (const n of f.networkAdd ?? []) if (!kept.includes(n)) kept.push(n);
     spec.networks = kept;
   }
+  // capabilities: drops first, then adds (so a name in both ends up added), as the other lists
+  if (f.capAdd?.length || f.capDrop?.length) {
+    const drop = parseCapabilities(f.capDrop ?? [], '--cap-drop');
+    const add = parseCapabilities(f.capAdd ?? [], '--cap-add');
+    let capAdd = parseCapabilities(c.capAdd ?? [], 'spec.container.capAdd').filter((x) => !drop.includes(x));
+    let capDrop = parseCapabilities(c.capDrop ?? [], 'spec.container.capDrop');
+    for (const x of drop) if (!capDrop.includes(x)) capDrop.push(x);
+    capDrop = capDrop.filter((x) => !add.includes(x));
+    for (const x of add) if (!capAdd.includes(x)) capAdd.push(x);
+    c.capAdd = capAdd;
+    c.capDrop = capDrop;
+  }
   return spec;
 }
 
@@ -658,6 +695,9 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--placement-pref <pref>', 'placement preference: spread=node.labels.zone (repeatable)');
     many('--network <name>', 'attach to a network (repeatable)');
     many('--mount <spec>', 'mount: type=bind|volume|tmpfs,source=...,target=...,readonly (repeatable)');
+    many('--cap-add <cap>', "add a Linux capability to Docker's default set: NET_ADMIN, CAP_SYS_TIME, ALL (repeatable)");
+    many('--cap-drop <cap>', 'drop a Linux capability from the default set: CHOWN, ALL (repeatable)');
+    one('--read-only', "mount the container's root filesystem read-only");
   } else {
     one('--image <image>', 'new image');
     one('--args <command>', 'new command arguments (quoted words)');
@@ -677,6 +717,10 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--mount-rm <target>', 'remove a mount by its target path (repeatable)');
     many('--network-add <name>', 'attach to a network (repeatable)');
     many('--network-rm <name>', 'detach from a network (repeatable)');
+    many('--cap-add <cap>', 'add a Linux capability (and take it out of the dropped ones) (repeatable)');
+    many('--cap-drop <cap>', 'drop a Linux capability (and take it out of the added ones) (repeatable)');
+    one('--read-only', "mount the container's root filesystem read-only");
+    one('--no-read-only', 'mount it read-write again');
     one('--force', 'replace every task even if nothing changed');
   }
   one('--replicas <n>', 'number of tasks (replicated mode)');
@@ -685,7 +729,7 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
   one('--reserve-memory <size>', 'reserve memory (64M, 1G)');
   one('--limit-cpu <cpus>', 'limit CPUs');
   one('--limit-memory <size>', 'limit memory');
-  one('--limit-pids <n>', 'limit the number of processes (0 = unlimited)');
+  one('--limit-pids <n>', "limit the number of processes (0 = the agent's default, 4096)");
   one('--restart-condition <cond>', 'none | on-failure | any');
   one('--restart-delay <duration>', 'delay between restart attempts (5s)');
   one('--restart-max-attempts <n>', 'restarts before giving up (0 = unlimited)');

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { ExecutorError } from '../executor';
 import { LABEL_TASK_ID, taskToConfig } from './executor';
 import type { ImageRecord } from './image/store';
+import { DEFAULT_CAPABILITIES } from './runtime';
 import { makeTask } from './testing/fixtures';
 
 const image: ImageRecord = {
@@ -64,6 +65,20 @@ describe('task to container config', () => {
     assert.equal(c.resolvConf, 'nameserver 1.1.1.1\n');
     const withArgs = taskToConfig(makeTask('t2', { image: 'r/x:1', args: ['status'] }), image, image.layers);
     assert.deepEqual(withArgs.args, ['/entry', 'status']);
+  });
+
+  it("maps cap_add/cap_drop to capability numbers as Docker, and read_only to a read-only root", () => {
+    const caps = (capAdd: string[], capDrop: string[]) => taskToConfig(makeTask('t4', { image: 'r/x:1', capAdd, capDrop }), image, image.layers).capabilities;
+    assert.equal(caps([], []), undefined); // the runtime's default: Docker's set
+    assert.deepEqual(DEFAULT_CAPABILITIES, [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]);
+    assert.deepEqual(caps(['net_admin'], ['CAP_CHOWN']), [1, 3, 4, 5, 6, 7, 8, 10, 12, 13, 18, 27, 29, 31]);
+    assert.deepEqual(caps(['SYS_TIME'], ['ALL']), [25]);
+    assert.deepEqual(caps([], ['all']), []);
+    assert.equal(caps(['ALL'], ['SYS_ADMIN'])?.length, 40);
+    assert.deepEqual(caps(['CHOWN'], ['CHOWN']), DEFAULT_CAPABILITIES); // dropped from the defaults, then added
+    assert.throws(() => caps(['NOPE'], []), (e: unknown) => e instanceof ExecutorError && !e.retryable && /unknown capability "NOPE"/.test(e.message));
+    assert.equal(taskToConfig(makeTask('t5', { image: 'r/x:1', readOnly: true }), image, image.layers).readonlyRootfs, true);
+    assert.equal(taskToConfig(makeTask('t6', { image: 'r/x:1' }), image, image.layers).readonlyRootfs, undefined);
   });
 
   it('refuses a task with nothing to run', () => {

@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import type { Task } from '../../proto/mod';
+import { capabilitySet } from '../../proto/capabilities';
 import { errMsg, nullLogger, type Logger } from '../../common/logger';
 import {
   ExecutorError,
@@ -79,6 +80,14 @@ export function taskToConfig(task: Task, image: ImageRecord, layers: string[], n
     tmpfsSizeBytes: m.tmpfsSizeBytes || undefined,
   }));
   const limits = task.spec?.resources?.limits;
+  let capabilities: number[] | undefined;
+  if (spec.capAdd?.length || spec.capDrop?.length) {
+    try {
+      capabilities = capabilitySet(spec.capAdd ?? [], spec.capDrop ?? []);
+    } catch (e) {
+      throw new ExecutorError(`task ${task.id}: ${errMsg(e)}`, false, e);
+    }
+  }
   return {
     id: task.id,
     image: spec.image,
@@ -94,6 +103,8 @@ export function taskToConfig(task: Task, image: ImageRecord, layers: string[], n
     resolvConf: net?.resolvConf,
     hosts: net?.hosts,
     stopSignal: spec.stopSignal || ic.StopSignal || 'SIGTERM',
+    readonlyRootfs: spec.readOnly || undefined,
+    capabilities,
     labels: { ...(spec.labels ?? {}), [LABEL_TASK_ID]: task.id, [LABEL_SERVICE]: task.serviceName, [LABEL_SLOT]: String(task.slot) },
   };
 }

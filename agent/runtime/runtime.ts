@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { nullLogger, type Logger } from '../../common/logger';
 import { detectCgroupDriver, type CgroupDriver, type CgroupLimits, type CgroupStats } from './cgroups/cgroups';
+import { capabilitySet } from '../../proto/capabilities';
 import { ensurePrivateDir } from './image/store';
 import { encodeRecords, findHelper, readChannel, spawnHelper, flatten, type Records } from './native';
 
@@ -56,6 +57,7 @@ export interface ContainerConfig {
   user?: string;
   hostname?: string;
   mounts?: MountSpec[];
+  /** Cgroup limits; pids defaults to DEFAULT_PIDS_LIMIT. */
   resources?: CgroupLimits;
   /** Join this network namespace instead of a new one with only loopback. */
   netnsPath?: string;
@@ -63,8 +65,9 @@ export interface ContainerConfig {
   hosts?: string;
   /** "SIGTERM", "TERM", "15"; default SIGTERM. */
   stopSignal?: string;
+  /** The root filesystem read-only (Docker's --read-only): /dev, /dev/shm, /proc and mounts keep their own modes. */
   readonlyRootfs?: boolean;
-  /** Capability numbers; default Docker's set. */
+  /** Capability numbers (bounding, permitted, effective; inheritable and ambient stay empty); default Docker's set. */
   capabilities?: number[];
   /** Per resource name ("nofile", "nproc", ...). */
   rlimits?: Record<string, Rlimit>;
@@ -146,12 +149,23 @@ export const DEFAULT_LOG_MAX_FILES = 3;
 export const DEFAULT_POLL_MS = 100;
 /** Docker's default open-files limit for containers. */
 export const DEFAULT_RLIMITS: Record<string, Rlimit> = { nofile: { soft: 1048576, hard: 1048576 } };
-/** Docker's default capabilities (numbers from linux/capability.h). */
-export const DEFAULT_CAPABILITIES = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
+/** Docker's default capabilities, as numbers (proto/capabilities.ts has them by name). */
+export const DEFAULT_CAPABILITIES = capabilitySet([], []);
+/**
+ * Processes (and threads) of a container whose spec sets no pids limit.
+ * Docker sets none; we do, so that a fork bomb in one container cannot take
+ * the host's pid space (kernel.pid_max is 4,194,304 on 64-bit, but the
+ * default threads-max and the agent's own forks give out far earlier). 4096
+ * is far above what a service runs (a JVM with a big thread pool stays in the
+ * hundreds) and makes a runaway visible; a spec's limits.pids overrides it.
+ */
+export const DEFAULT_PIDS_LIMIT = 4096;
 const RLIMIT_NUMBERS: Record<string, number> = {
   cpu: 0, fsize: 1, data: 2, stack: 3, core: 4, rss: 5, nproc: 6, nofile: 7, memlock: 8, as: 9,
   locks: 10, sigpending: 11, msgqueue: 12, nice: 13, rtprio: 14, rttime: 15,
 };
+/** Under the state dir: the helper's compiled seccomp filters, one file per capability set and helper build. */
+const SECCOMP_CACHE_DIR = 'seccomp';
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VOLUME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const REMOVE_WAIT_MS = 5_000;
@@ -272,7 +286,7 @@ export class Runtime {
     await fsp.mkdir(path.join(dir, 'work'), { recursive: true });
     await fsp.mkdir(path.join(dir, 'merged'), { recursive: true });
     try {
-      await this.cgroups.create(cfg.id, cfg.resources ?? {});
+      await this.cgroups.create(cfg.id, { ...cfg.resources, pids: cfg.resources?.pids || DEFAULT_PIDS_LIMIT });
     } catch (e) {
       await fsp.rm(dir, { recursive: true, force: true });
       throw new RuntimeError(`container ${cfg.id}: cannot create its cgroup: ${e instanceof Error ? e.message : String(e)}`, true, e);
@@ -340,6 +354,8 @@ export class Runtime {
       r.push(['rlimit', `${n}:${l.soft}:${l.hard}`]);
     }
     if (c.seccomp === false) r.push(['seccomp', 'none']);
+    // compiled filters, per capability set (the helper makes the dir, 0700): see apply_seccomp's cache in convoy-init.c
+    else r.push(['seccompcache', path.join(this.stateDir, SECCOMP_CACHE_DIR)]);
   }
 
   /** Starts the container's process; resolves with its pid once it runs. Idempotent. */

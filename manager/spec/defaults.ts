@@ -21,6 +21,9 @@ function container(c: ContainerSpec | null | undefined): ContainerSpec {
     stopGracePeriodMs: c?.stopGracePeriodMs || DEFAULT_STOP_GRACE_MS,
     healthcheck: c?.healthcheck ?? null,
     labels: c?.labels ?? {},
+    capAdd: c?.capAdd ?? [],
+    capDrop: c?.capDrop ?? [],
+    readOnly: c?.readOnly ?? false,
   };
 }
 

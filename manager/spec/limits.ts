@@ -56,6 +56,11 @@ export const SIGNAL_MAX_BYTES = 32;
 /** A volume name: a file name on the node (NAME_MAX). */
 export const VOLUME_NAME_MAX_BYTES = 255;
 
+/** cap_add and cap_drop entries: Linux has 41 capabilities; more entries can only be repeats. */
+export const CAPABILITIES_MAX = 64;
+/** One capability name ("CAP_CHECKPOINT_RESTORE" is 22 characters). */
+export const CAPABILITY_NAME_MAX_BYTES = 64;
+
 /** Mounts of one container; each is a mount in its namespace, set up before it starts. */
 export const MOUNTS_MAX = 256;
 

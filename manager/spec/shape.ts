@@ -210,6 +210,9 @@ function container(r: Shape, f: string, m: Msg | null): ContainerSpec | null {
       startPeriodMs: r.number(`${f}.healthcheck.startPeriodMs`, hc.startPeriodMs),
     },
     labels: r.stringMap(`${f}.labels`, m.labels),
+    capAdd: r.strings(`${f}.capAdd`, m.capAdd),
+    capDrop: r.strings(`${f}.capDrop`, m.capDrop),
+    readOnly: r.bool(`${f}.readOnly`, m.readOnly),
   };
 }
 

@@ -38,6 +38,19 @@ describe('validateServiceSpec', () => {
     assert.equal(p.spec.endpoint?.ports[0].publishMode, 'INGRESS');
   });
 
+  it('takes capabilities by Docker\'s names, refuses unknown ones naming the entry, and keeps read_only', () => {
+    const ok = validateServiceSpec(base({ container: { image: 'x:1', capAdd: ['net_admin', 'CAP_SYS_TIME', 'ALL'], capDrop: ['chown'], readOnly: true } as never }), ctx);
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.spec.container?.capAdd, ['net_admin', 'CAP_SYS_TIME', 'ALL']);
+    assert.deepEqual(ok.spec.container?.capDrop, ['chown']);
+    assert.equal(ok.spec.container?.readOnly, true);
+    refuses({ container: { image: 'x:1', capAdd: ['NET_ADMIN', 'NET_WIZARD'] } as never }, 'spec.container.capAdd[1]', /"NET_WIZARD" is not a capability/);
+    refuses({ container: { image: 'x:1', capDrop: ['CAP_'] } as never }, 'spec.container.capDrop[0]', /not a capability/);
+    refuses({ container: { image: 'x:1', capAdd: Array.from({ length: L.CAPABILITIES_MAX + 1 }, () => 'CHOWN') } as never }, 'spec.container.capAdd', /at most/);
+    refuses({ container: { image: 'x:1', capAdd: ['x'.repeat(L.CAPABILITY_NAME_MAX_BYTES + 1)] } as never }, 'spec.container.capAdd[0]', /longer than/);
+    refuses({ container: { image: 'x:1', readOnly: 'yes' } as never }, 'spec.container.readOnly', /true or false/);
+  });
+
   it('refuses bad names and images', () => {
     refuses({ name: '' }, 'spec.name', /empty/);
     refuses({ name: 'Web_1' }, 'spec.name', /DNS label/);

@@ -12,6 +12,7 @@
 // bounded, and none of them backtracks over its input. The result is a fresh
 // object: validating it again gives the same spec.
 import type { Network, Node, ServiceSpec, Service, UpdateConfig } from '../../proto/mod';
+import { canonicalCapability } from '../../proto/capabilities';
 import { ConstraintError, parseConstraint } from '../scheduler/constraint';
 import { withDefaults } from './defaults';
 import { keyPath, quote, type FieldError } from './errors';
@@ -192,6 +193,14 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       if (type === 'TMPFS' && m.source) errs.push({ field: `${f}.source`, message: 'tmpfs mounts take no source' });
       nonNegativeInt(`${f}.tmpfsSizeBytes`, m.tmpfsSizeBytes, errs);
     });
+  for (const k of ['capAdd', 'capDrop'] as const) {
+    const f = `spec.container.${k}`;
+    if (boundedList(f, c[k], L.CAPABILITIES_MAX, errs))
+      c[k].forEach((n, i) => {
+        if (boundedString(`${f}[${i}]`, n, L.CAPABILITY_NAME_MAX_BYTES, errs) && !canonicalCapability(n))
+          errs.push({ field: `${f}[${i}]`, message: `${quote(n)} is not a capability (Docker's names: NET_ADMIN, CAP_NET_ADMIN, ALL)` });
+      });
+  }
   const hc = c.healthcheck;
   if (hc) {
     argv('spec.container.healthcheck.test', hc.test, errs);

@@ -16,15 +16,17 @@
 // by Node) with one line: "ok <container pid> <monitor pid>\n" or
 // "error <message>\n", then closes it.
 //
-// Seccomp: a default-allow filter built with libseccomp that returns EPERM for
-// the syscalls Docker's default profile blocks (mount, module loading, clock
-// setting, reboot, kexec, swap, bpf, keyrings, namespace creation, ...).
+// Seccomp: an allowlist with the semantics of Docker's default profile
+// (seccomp-allow.h): every other syscall fails with EPERM; syscalls Docker
+// ties to a capability are allowed only when the container has it.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <arpa/inet.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/netlink.h>
 #include <linux/openat2.h>
 #include <linux/rtnetlink.h>
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -48,6 +51,8 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -55,6 +60,8 @@
 
 #define MAX_ITEMS 512
 #define CONFIG_FD 3
+
+#include "seccomp-allow.h"
 
 // ---------------------------------------------------------------- errors
 
@@ -108,6 +115,7 @@ struct config {
   struct { int res; rlim_t soft, hard; } rlimits[16];
   int nrlimits;
   int seccomp;
+  const char *seccompcache; // dir of compiled filters, per capability set
   // run
   const char *lowers[MAX_ITEMS];
   int nlowers;
@@ -202,6 +210,7 @@ static void parse_config(struct config *c, const char **kv, int n) {
       }
     }
     else if (!strcmp(k, "seccomp")) c->seccomp = strcmp(v, "none") != 0;
+    else if (!strcmp(k, "seccompcache")) c->seccompcache = v;
     else if (!strcmp(k, "lower")) { if (c->nlowers < MAX_ITEMS) c->lowers[c->nlowers++] = v; }
     else if (!strcmp(k, "lowerbase")) c->lowerbase = v;
     else if (!strcmp(k, "upper")) c->upper = v;
@@ -411,35 +420,132 @@ static void read_last_cap(void) {
   close(fd);
 }
 
-static void apply_seccomp(void) {
-  static const char *deny[] = {
-      "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module",
-      "finit_module", "fsconfig", "fsmount", "fsopen", "fspick", "get_kernel_syms", "init_module",
-      "io_uring_enter", "io_uring_register", "io_uring_setup", "ioperm", "iopl", "kexec_file_load",
-      "kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr", "move_mount", "nfsservctl",
-      "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root", "query_module", "quotactl",
-      "quotactl_fd", "reboot", "request_key", "setns", "settimeofday", "stime", "swapoff", "swapon",
-      "_sysctl", "sysfs", "syslog", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat",
-      "vhangup", "vm86", "vm86old", NULL};
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+static int kernel_at_least(int major, int minor) {
+  struct utsname u;
+  if (uname(&u) < 0) return 0;
+  int ma = 0, mi = 0;
+  if (sscanf(u.release, "%d.%d", &ma, &mi) < 2) return 0;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+// Adds an ALLOW rule for each space-separated name this architecture has.
+static void allow_names(scmp_filter_ctx ctx, const char *names) {
+  const char *p = names;
+  while (*p) {
+    while (*p == ' ') p++;
+    const char *e = p;
+    while (*e && *e != ' ') e++;
+    char name[64];
+    size_t n = (size_t)(e - p);
+    if (n > 0 && n < sizeof name) {
+      memcpy(name, p, n);
+      name[n] = 0;
+      // negative: unknown to libseccomp, or a pseudo-number of another architecture's syscall
+      int nr = seccomp_syscall_resolve_name(name);
+      if (nr >= 0 && seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) < 0) die("seccomp rule %s", name);
+    }
+    p = e;
+  }
+}
+
+static int has_cap(uint64_t caps, int cap) { return cap >= 0 && cap < 64 && (caps >> cap) & 1; }
+
+// The allowlist of seccomp-allow.h for a process with the capability set
+// `caps` (bounding = permitted = effective), compiled to BPF into `prog`.
+static void compile_seccomp(uint64_t caps, struct sock_fprog *prog) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
   if (!ctx) die("seccomp_init");
-  for (int i = 0; deny[i]; i++) {
-    int nr = seccomp_syscall_resolve_name(deny[i]);
-    if (nr == __NR_SCMP_ERROR) continue;
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0) < 0) die("seccomp rule %s", deny[i]);
-  }
-  // clone with a namespace flag is refused; clone3 reports ENOSYS so libc falls back to clone.
-  static const unsigned long nsflags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
-                                          CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
-  for (size_t i = 0; i < sizeof nsflags / sizeof nsflags[0]; i++) {
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, nsflags[i], nsflags[i])) < 0)
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 5)
+  // a binary tree over syscall numbers instead of a linear list: every
+  // syscall of the container runs through the filter
+  seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+#endif
+  for (int i = 0; allow_always[i]; i++) allow_names(ctx, allow_always[i]);
+  if (kernel_at_least(4, 8)) allow_names(ctx, allow_ptrace_4_8);
+  for (size_t i = 0; i < sizeof allow_with_cap / sizeof allow_with_cap[0]; i++)
+    if (has_cap(caps, allow_with_cap[i].cap)) allow_names(ctx, allow_with_cap[i].names);
+  for (size_t i = 0; i < sizeof allow_personality / sizeof allow_personality[0]; i++)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1, SCMP_A0(SCMP_CMP_EQ, allow_personality[i])) < 0)
+      die("seccomp rule personality");
+  if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_LT, SOCKET_AF_ALG)) < 0 ||
+      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, SOCKET_AF_ALG + 1)) < 0 ||
+      seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_GT, SOCKET_AF_VSOCK)) < 0)
+    die("seccomp rule socket");
+  if (!has_cap(caps, CAP_SYS_ADMIN)) {
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NAMESPACE_FLAGS, 0)) < 0)
       die("seccomp rule clone");
+    int nr = seccomp_syscall_resolve_name("clone3");
+    if (nr >= 0 && seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) < 0) die("seccomp rule clone3");
   }
-  int nr = seccomp_syscall_resolve_name("clone3");
-  if (nr != __NR_SCMP_ERROR) seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
-  if (seccomp_load(ctx) < 0) die("seccomp_load");
+  int fd = memfd_create("seccomp", MFD_CLOEXEC);
+  if (fd < 0) die("memfd_create");
+  if (seccomp_export_bpf(ctx, fd) < 0) die("seccomp export");
   seccomp_release(ctx);
+  off_t len = lseek(fd, 0, SEEK_END);
+  if (len <= 0 || len % (off_t)sizeof(struct sock_filter) || len / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) { errno = 0; die("seccomp filter of %lld bytes", (long long)len); }
+  prog->len = (unsigned short)(len / (off_t)sizeof(struct sock_filter));
+  prog->filter = malloc((size_t)len);
+  if (!prog->filter) die("out of memory");
+  if (pread(fd, prog->filter, (size_t)len, 0) != len) die("read seccomp filter");
+  close(fd);
+}
+
+// libseccomp takes ~5 ms to compile the ~380 rules (it copies its rule
+// database for each rule added), ten times what the rest of a start costs
+// in the helper; so the compiled program is kept, per capability set and per
+// build of this helper, in `cachedir` (the agent's <stateDir>/seccomp, 0700)
+// and loaded from there in microseconds. Without a cache dir, compiled each time.
+static void seccomp_program(const char *cachedir, uint64_t caps, struct sock_fprog *prog) {
+  char name[256] = "";
+  struct stat self;
+  if (cachedir && *cachedir && stat("/proc/self/exe", &self) == 0)
+    snprintf(name, sizeof name, "%s/%016llx-%d-%llx-%llx-%lld.bpf", cachedir, (unsigned long long)caps, kernel_at_least(4, 8),
+             (unsigned long long)self.st_dev, (unsigned long long)self.st_ino, (long long)self.st_mtime);
+  if (*name) {
+    int fd = open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == 0 && !(st.st_mode & 022) && st.st_size > 0 &&
+        st.st_size % (off_t)sizeof(struct sock_filter) == 0 && st.st_size / (off_t)sizeof(struct sock_filter) <= BPF_MAXINSNS) {
+      prog->filter = malloc((size_t)st.st_size);
+      if (prog->filter && pread(fd, prog->filter, (size_t)st.st_size, 0) == st.st_size) {
+        prog->len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+        close(fd);
+        return;
+      }
+      free(prog->filter);
+    }
+    if (fd >= 0) close(fd);
+  }
+  compile_seccomp(caps, prog);
+  if (!*name) return;
+  // written whole to a temporary name, then renamed: a reader sees all or nothing
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", name, getpid());
+  mkdir(cachedir, 0700);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return; // no cache, the filter still applies
+  size_t len = (size_t)prog->len * sizeof(struct sock_filter);
+  if (write(fd, prog->filter, len) == (ssize_t)len && close(fd) == 0) {
+    if (rename(tmp, name) < 0) unlink(tmp);
+  } else {
+    unlink(tmp);
+  }
+}
+
+// The capability set `caps` of a config (as apply_identity sets it).
+static uint64_t config_caps(const struct config *c) {
+  static const int defaults[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31}; // Docker's default set
+  const int *caps = c->caps_given ? c->caps : defaults;
+  int n = c->caps_given ? c->ncaps : (int)(sizeof defaults / sizeof defaults[0]);
+  uint64_t set = 0;
+  for (int i = 0; i < n; i++)
+    if (caps[i] >= 0 && caps[i] < 64) set |= 1ULL << caps[i];
+  return set;
+}
+
+// Loads the program (needs no_new_privs, set by apply_identity).
+static void load_seccomp(const struct sock_fprog *prog) {
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog, 0, 0) < 0) die("load the seccomp filter");
 }
 
 static void apply_rlimits(const struct config *c) {
@@ -456,15 +562,11 @@ static void apply_rlimits(const struct config *c) {
   }
 }
 
-// Docker's default capability set, used when the caller does not give one.
-static const int default_caps[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31};
-
+// Capabilities: bounding = permitted = effective = the config's set;
+// inheritable and ambient empty, as Docker since 20.10.14 (an inheritable set
+// would let a program with inheritable file capabilities gain them on exec).
 static void apply_identity(const struct config *c, const struct ids *ids) {
-  const int *caps = c->caps_given ? c->caps : default_caps;
-  int ncaps = c->caps_given ? c->ncaps : (int)(sizeof default_caps / sizeof default_caps[0]);
-  uint64_t set = 0;
-  for (int i = 0; i < ncaps; i++)
-    if (caps[i] >= 0 && caps[i] < 64) set |= 1ULL << caps[i];
+  uint64_t set = config_caps(c);
   for (int cap = 0; cap <= g_last_cap; cap++)
     if (!(set & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
       die("drop capability %d", cap);
@@ -475,8 +577,8 @@ static void apply_identity(const struct config *c, const struct ids *ids) {
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);
-  data[0].effective = data[0].permitted = data[0].inheritable = (uint32_t)set;
-  data[1].effective = data[1].permitted = data[1].inheritable = (uint32_t)(set >> 32);
+  data[0].effective = data[0].permitted = (uint32_t)set;
+  data[1].effective = data[1].permitted = (uint32_t)(set >> 32);
   if (syscall(SYS_capset, &hdr, data) < 0) die("capset");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clear ambient caps");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("no_new_privs");
@@ -542,6 +644,69 @@ static void loopback_up(void) {
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) die("set lo up");
   close(s);
+}
+
+// mountinfo escapes blanks, tabs, newlines and backslashes as \ooo.
+static void unescape_octal(char *s) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 3;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = 0;
+}
+
+// Kernels before 5.12 (no mount_setattr): remount each mount at or under the
+// bind, found in /proc/self/mountinfo, keeping its own nosuid/noexec/...
+static void bind_attrs_walk(const char *rel, const char *dst, int ro) {
+  char base[4096];
+  if (!realpath(rel, base)) die("resolve %s", dst);
+  size_t blen = strlen(base);
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die("open /proc/self/mountinfo");
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    // id parent major:minor root mountpoint ...
+    char *save = NULL, *point = NULL;
+    char *tok = strtok_r(line, " ", &save);
+    for (int i = 0; tok && i < 4; i++) {
+      tok = strtok_r(NULL, " ", &save);
+      if (i == 3) point = tok;
+    }
+    if (!point) continue;
+    unescape_octal(point);
+    if (strncmp(point, base, blen) != 0 || (point[blen] != 0 && point[blen] != '/')) continue;
+    struct statvfs sv;
+    if (statvfs(point, &sv) < 0) continue; // gone, or hidden by a later mount
+    unsigned long fl = MS_BIND | MS_REMOUNT | MS_NODEV | (ro ? MS_RDONLY : 0);
+    if (sv.f_flag & ST_NOSUID) fl |= MS_NOSUID;
+    if (sv.f_flag & ST_NOEXEC) fl |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) fl |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) fl |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) fl |= MS_RELATIME;
+    if (!ro && (sv.f_flag & ST_RDONLY)) fl |= MS_RDONLY;
+    if (mount(NULL, point, NULL, fl, NULL) < 0) die("remount %s", point);
+  }
+  free(line);
+  fclose(f);
+}
+
+// nodev (always) and read-only (when asked) on a bind mount and, as it was
+// made with MS_REC, on every mount under it: a ro bind of a directory with a
+// submount must not leave the submount writable (a plain MS_REMOUNT changes
+// the top mount only). One mount_setattr(AT_RECURSIVE) call on kernels >= 5.12.
+static void bind_attrs_recursive(const char *rel, const char *dst, int ro) {
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_NODEV | (ro ? MOUNT_ATTR_RDONLY : 0);
+  if (syscall(SYS_mount_setattr, AT_FDCWD, rel, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, &attr, sizeof attr) == 0) return;
+  if (errno != ENOSYS) die("set %s on %s and its submounts", ro ? "nodev,ro" : "nodev", dst);
+  bind_attrs_walk(rel, dst, ro);
 }
 
 static void setup_rootfs(const struct config *c) {
@@ -620,12 +785,12 @@ static void setup_rootfs(const struct config *c) {
       fdpath(t, sizeof t, fd);
       do_mount(m->src, t, NULL, MS_BIND | MS_REC, NULL);
       close(fd);
-      // the O_PATH fd still names the covered inode: remount through the
-      // path (relative to the new root, just checked to have no symlink)
+      // the O_PATH fd still names the covered inode: change the new mount
+      // through the path (relative to the new root, just checked to have no
+      // symlink), with every mount under it
       const char *rel = m->dst;
       while (*rel == '/') rel++;
-      unsigned long fl = MS_BIND | MS_REMOUNT | MS_NODEV | (m->ro ? MS_RDONLY : 0);
-      if (mount(NULL, rel, NULL, fl, NULL) < 0) die("remount %s", m->dst);
+      bind_attrs_recursive(rel, m->dst, m->ro);
     } else if (!strcmp(m->type, "tmpfs")) {
       fd = open_in_root(root, m->dst, 0);
       fdpath(t, sizeof t, fd);
@@ -668,7 +833,7 @@ static void join_cgroups(const struct config *c) {
   }
 }
 
-static void container_main(const struct config *c, int errfd, int outfd, int errout) {
+static void container_main(const struct config *c, const struct sock_fprog *prog, int errfd, int outfd, int errout) {
   g_errfd = errfd;
   reset_signals();
   if (dup2(outfd, 1) < 0 || dup2(errout, 2) < 0) die("dup2");
@@ -702,7 +867,7 @@ static void container_main(const struct config *c, int errfd, int outfd, int err
   umask(022);
   apply_identity(c, &ids);
   if (chdir(cwd) < 0) die("chdir %s", cwd);
-  if (c->seccomp) apply_seccomp();
+  if (c->seccomp) load_seccomp(prog);
   exec_process(c);
 }
 
@@ -831,6 +996,10 @@ static int cmd_run(void) {
   signal(SIGINT, SIG_IGN);
   signal(SIGTERM, SIG_IGN);
 
+  // compiled (or read from the cache) here, before the container's root hides the cache
+  struct sock_fprog prog = {0, NULL};
+  if (c.seccomp) seccomp_program(c.seccompcache, config_caps(&c), &prog);
+
   int errp[2], outp[2], errout[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errout, O_CLOEXEC) < 0) die("pipe");
   unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
@@ -844,7 +1013,7 @@ static int cmd_run(void) {
     close(errout[0]);
     // the pipe ends become fds 1 and 2 without close-on-exec
     int o = fcntl(outp[1], F_DUPFD_CLOEXEC, 10), e = fcntl(errout[1], F_DUPFD_CLOEXEC, 10);
-    container_main(&c, errp[1], o, e);
+    container_main(&c, &prog, errp[1], o, e);
   }
   close(errp[1]);
   close(outp[1]);
@@ -1017,6 +1186,8 @@ static int cmd_exec(void) {
     struct winsize ws = {.ws_row = (unsigned short)(c.rows > 0 ? c.rows : 24), .ws_col = (unsigned short)(c.cols > 0 ? c.cols : 80)};
     if (ioctl(master, TIOCSWINSZ, &ws) < 0) die("set the pty's size");
   }
+  struct sock_fprog prog = {0, NULL};
+  if (c.seccomp) seccomp_program(c.seccompcache, config_caps(&c), &prog);
   join_cgroups(&c);
   for (int i = 0; i < 6; i++) {
     if (setns(fds[i], nss[i].type) < 0) die("setns %s", nss[i].name);
@@ -1040,7 +1211,7 @@ static int cmd_exec(void) {
     apply_rlimits(&c);
     apply_identity(&c, &ids);
     if (chdir(cwd) < 0) die("chdir %s", cwd);
-    if (c.seccomp) apply_seccomp();
+    if (c.seccomp) load_seccomp(&prog);
     exec_process(&c);
   }
   g_exec_child = pid;
