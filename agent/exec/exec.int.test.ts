@@ -16,9 +16,8 @@ import { connectControl, type CliIO, type ConnectedApi } from '../../cli/client'
 import { run } from '../../cli/main';
 import { nullLogger } from '../../common/logger';
 import type { Task } from '../../proto/mod';
-import * as grpc from '@grpc/grpc-js';
 import { agentSocketPath, execInTask, ExecError, sweepStaleSockets } from './mod';
-import { agentLocalPackage, type AgentLocalClient, type ExecResponse__Output } from './proto';
+import { agentLocalClient, type ExecResponse__Output } from './proto';
 
 const ROOT = '/tmp/convoy-test-exec';
 const AGENT_DIR = path.join(ROOT, 'agent');
@@ -180,8 +179,7 @@ describe('convoy task exec (integration)', function () {
   });
 
   it('a client that goes away hangs its process up', async () => {
-    const Client = agentLocalPackage().convoy.AgentLocal;
-    const client = new Client(`unix://${agentSocketPath(RUN_DIR, task.nodeId)}`, grpc.credentials.createInsecure()) as AgentLocalClient;
+    const client = agentLocalClient(agentSocketPath(RUN_DIR, task.nodeId));
     try {
       const call = client.Exec();
       call.on('error', () => undefined); // CANCELLED, ours

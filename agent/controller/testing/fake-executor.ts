@@ -90,12 +90,6 @@ export function makeTask(id: string, over: Partial<Task> = {}): Task {
   };
 }
 
-/** Lets pending promise callbacks run until cond() holds (bounded; no clock involved). */
-export async function until(cond: () => boolean, rounds = 1000): Promise<void> {
-  for (let i = 0; i < rounds && !cond(); i++) await new Promise((r) => setImmediate(r));
-  if (!cond()) throw new Error('condition not reached');
-}
-
 /** A task spec with the given container fields (the rest defaulted as the proto loader would). */
 export function makeSpec(container: Partial<ContainerSpec>): TaskSpec {
   return {
