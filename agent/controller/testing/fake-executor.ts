@@ -2,6 +2,7 @@
 // behind a small control surface). Not used outside tests.
 import type { ContainerSpec, Task, TaskSpec } from '../../../proto/mod';
 import type { ExistingContainer, Executor, ExitResult, HealthState } from '../../executor';
+import { makeTask as runtimeTask } from '../../runtime/testing/fixtures';
 
 export interface FakeExecutor {
   executor: Executor;
@@ -90,28 +91,7 @@ export function makeTask(id: string, over: Partial<Task> = {}): Task {
   };
 }
 
-/** A task spec with the given container fields (the rest defaulted as the proto loader would). */
+/** A task spec with the given container fields (the rest defaulted as the proto loader would: the runtime fixtures' spec). */
 export function makeSpec(container: Partial<ContainerSpec>): TaskSpec {
-  return {
-    container: {
-      image: 'registry.local/web:1',
-      command: [],
-      args: [],
-      env: [],
-      dir: '',
-      user: '',
-      hostname: '',
-      mounts: [],
-      stopSignal: '',
-      stopGracePeriodMs: 0,
-      healthcheck: null,
-      labels: {},
-      ...container,
-    },
-    resources: null,
-    restart: null,
-    placement: null,
-    networks: [],
-    ports: [],
-  };
+  return runtimeTask('', { image: 'registry.local/web:1', ...container }).spec!;
 }
