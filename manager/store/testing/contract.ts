@@ -8,6 +8,7 @@ import type { Node, Service, Task } from '../../../proto/mod';
 import { ConflictError, LeaseNotFoundError } from '../errors';
 import { updateWithRetry, type KeyValue, type Kind, type Store, type Stored, type Versioned, type WatchBatch, type Write } from '../store';
 import { eventually } from '../../../common/eventually';
+import { node, service } from '../../orchestrator/testing/fixtures';
 
 export interface StoreUnderTest {
   store: Store;
@@ -24,11 +25,14 @@ export function task(id: string, nodeId = '', version = 0): Task {
     serviceName: 'web',
     slot: 1,
     nodeId,
+    spec: null,
     desiredState: 'RUNNING',
     specVersion: 1,
     attempt: 0,
-    status: { state: 'NEW', message: '', timestamp: 0, exitCode: 0, err: '', containerId: '', health: '' },
-  } as unknown as Task;
+    status: { state: 'NEW', message: '', timestamp: 0, exitCode: 0, err: '', pid: 0, health: '' },
+    networks: [],
+    endpointPorts: [],
+  };
 }
 
 export function storeContract(name: string, make: () => Promise<StoreUnderTest>): void {
@@ -59,7 +63,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     });
 
     it('keeps service names unique through the name index', async () => {
-      const svc = { id: 's1', meta: null, spec: { name: 'web' } } as unknown as Service;
+      const svc: Service = { ...service('s1', { name: 'web' }), meta: null };
       await s.createService(svc);
       assert.equal(await s.serviceIdByName('web'), 's1');
       await assert.rejects(s.createService({ ...svc, id: 's2' }), ConflictError);
@@ -230,7 +234,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     });
 
     it('nodes: the node write and its liveness key are separate objects', async () => {
-      const n = { id: 'n1', meta: null, spec: null, description: null, status: null, subnet: '', sessionId: 's', leaseId: 1 } as unknown as Node;
+      const n: Node = { ...node('n1'), meta: null, spec: null, description: null, status: null, subnet: '', sessionId: 's', leaseId: 1 };
       await s.put('nodes', n, true);
       assert.equal((await s.get<Node>('nodes', 'n1'))?.sessionId, 's');
       assert.deepEqual([...(await s.aliveNodeIds())], []);
