@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import { dispatcherClient } from '../../proto/client';
 import { grpcPackages, type DispatcherClient, type Node, type Task } from '../../proto/mod';
-import { contractTask } from '../../proto/testing/dispatcher-contract';
+import { contractTask, watchAssignments } from '../../proto/testing/dispatcher-contract';
 import { nullLogger } from '../../common/logger';
 import { nullObserver } from '../hooks';
 import { StateCache } from '../state/cache';
@@ -15,7 +15,6 @@ import { applyStatusUpdates } from './status';
 import { HARNESS_TOKEN, startDispatcherHarness, type DispatcherHarness } from './testing/harness';
 import { eventually } from '../../common/eventually';
 
-type Msg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
 
 describe('dispatcher (MemoryStore, fake clock)', function () {
   this.timeout(20_000);
@@ -54,16 +53,7 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
       () => grpc.status.OK,
       (e: grpc.ServiceError) => e.code,
     );
-  const assignments = (sessionId: string) => {
-    const messages: Msg[] = [];
-    let ended: grpc.StatusObject | undefined;
-    const call = client.Assignments({ sessionId });
-    open.push(call);
-    call.on('data', (m: Msg) => messages.push(m));
-    call.on('error', () => undefined);
-    call.on('status', (st) => (ended = st));
-    return { messages, ended: () => ended };
-  };
+  const assignments = (sessionId: string) => watchAssignments(client, sessionId, open);
   const storedNode = (id: string) => h.store.get<Node>('nodes', id);
 
   it('registers a node: its object (ready, labels, lease), its liveness key, a session in the table', async () => {

@@ -39,7 +39,24 @@ export function contractTask(id: string, nodeId: string, state: TaskStateName = 
   };
 }
 
-type Msg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
+/** An Assignments message as a test reads it. */
+export type AssignmentsMsg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
+
+/**
+ * Opens `sessionId`'s Assignments stream and collects its messages; `ended()`
+ * is its final status once it has ended. The caller cancels the stream
+ * (pushing it on `open` does, at the end of the test).
+ */
+export function watchAssignments(client: DispatcherClient, sessionId: string, open: { cancel(): void }[]): { messages: AssignmentsMsg[]; ended(): grpc.StatusObject | undefined } {
+  const messages: AssignmentsMsg[] = [];
+  let ended: grpc.StatusObject | undefined;
+  const call = client.Assignments({ sessionId });
+  open.push(call);
+  call.on('data', (m: AssignmentsMsg) => messages.push(m));
+  call.on('error', () => undefined);
+  call.on('status', (st) => (ended = st));
+  return { messages, ended: () => ended };
+}
 
 export function dispatcherContract(name: string, make: () => Promise<DispatcherUnderTest>): void {
   describe(`Dispatcher contract: ${name}`, function () {
@@ -77,16 +94,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
           (e) => (e ? reject(e) : resolve()),
         ),
       );
-    const assignments = (sessionId: string) => {
-      const messages: Msg[] = [];
-      let ended: grpc.StatusObject | undefined;
-      const call = client.Assignments({ sessionId });
-      open.push(call);
-      call.on('data', (m: Msg) => messages.push(m));
-      call.on('error', () => undefined);
-      call.on('status', (st) => (ended = st));
-      return { messages, ended: () => ended };
-    };
+    const assignments = (sessionId: string) => watchAssignments(client, sessionId, open);
     const code = (e: unknown) => (e as grpc.ServiceError).code;
     const notFound = async (p: Promise<unknown>, what: string) => {
       const e = await p.then(

@@ -5,13 +5,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type Cluster, type ControlClient } from '../../../proto/mod';
+import { grpcPackages, type ControlClient } from '../../../proto/mod';
 import { nullLogger } from '../../../common/logger';
 import { nullObserver, type ManagerObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
 import type { Store } from '../../store/store';
 import { createControl } from '../mod';
+import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
 
 export interface ControlHarness {
   store: MemoryStore;
@@ -35,17 +36,8 @@ export function rpc<Res = unknown>(fn: (cb: (err: grpc.ServiceError | null, res?
 export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string } = {}): Promise<ControlHarness> {
   const own = !opts.store;
   const store = opts.store ?? new MemoryStore();
-  const cluster: Cluster = {
-    id: 'default',
-    meta: null,
-    workerTokenHash: 'w',
-    managerTokenHash: 'm',
-    clusterCidr: '10.200.0.0/16',
-    vipCidr: '10.201.0.0/16',
-    ingressPortMin: 30000,
-    ingressPortMax: 32767,
-    createdAt: 0,
-  };
+  // The cluster object as `cluster init` writes it (created: no version yet).
+  const cluster = clusterFixture({ meta: null, workerTokenHash: 'w', managerTokenHash: 'm', clusterCidr: '10.200.0.0/16', vipCidr: '10.201.0.0/16' });
   if (own) await store.put('cluster', cluster, true);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-control-'));
   const cache = new StateCache(store, nullLogger);
