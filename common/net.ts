@@ -1,4 +1,5 @@
-// Small TCP facts the programs' launchers, the lab and the tests need.
+// Small TCP and process facts the programs' launchers, the lab and the tests need.
+import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 
 /** A port nothing listens on right now (the kernel picks it; a race is possible but harmless for tests). */
@@ -24,4 +25,14 @@ export function canConnect(hostPort: string): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves once the child (one we spawned) has exited. */
+export async function stopChild(child: ChildProcess | undefined, graceMs = 5_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(t);
 }

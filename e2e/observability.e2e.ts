@@ -28,7 +28,8 @@ import type { Node, Service, Task } from '../proto/mod';
 import { eventually } from '../common/eventually';
 import { startLab, type Lab } from './support/lab';
 import { killOrphanedPrometheus, startPrometheus, type TestPrometheus } from './support/prometheus';
-import { killOrphans, stopChild } from '../lab/procs';
+import { killOrphans } from '../lab/procs';
+import { stopChild } from '../common/net';
 
 /** The burn control dir (bind-mounted into the burning tasks: agents share the machine's filesystem). */
 const ROOT = '/tmp/convoy-test-e2e-observability';

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startManager, type ManagerHandle } from '../manager/mod';
-import { freePort } from '../common/net';
+import { freePort, stopChild } from '../common/net';
 import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
@@ -26,7 +26,7 @@ import { startEtcd, type TestEtcd } from '../lab/etcd';
 import { eventually } from '../common/eventually';
 import { pushBusyboxImage } from '../lab/images';
 import { REGISTRY_BINARY, killOrphanedRegistries } from '../lab/registry';
-import { killOrphans, stopChild } from '../lab/procs';
+import { killOrphans } from '../lab/procs';
 
 /** Everything of this file lives here (agent state, registry storage, manager data). */
 const ROOT = '/tmp/convoy-test-e2e-runtime';

@@ -2,7 +2,7 @@
 // pid (the lab's, so they outlive `convoy lab up`), stopped by pid or
 // politely as children, and what a crashed earlier run left (processes
 // re-parented to pid 1).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
@@ -41,16 +41,6 @@ export async function stopPid(pid: number, graceMs = STOP_GRACE_MS): Promise<voi
   const end = Date.now() + graceMs;
   while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, STOP_POLL_MS));
   if (alive(pid)) process.kill(pid, 'SIGKILL');
-}
-
-/** SIGTERM, then SIGKILL after graceMs; resolves once the child has exited. */
-export async function stopChild(child: ChildProcess | undefined, graceMs = 5_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(t);
 }
 
 export interface Orphan {

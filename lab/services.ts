@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { eventually } from '../common/eventually';
 import { canConnect } from '../common/net';
+import { etcdArgs } from '../manager/embedded/etcd';
 import { alive, startDetached, stopPid } from './procs';
 import { registryAnswers, registryConfig } from './registry';
 import { recordPid, saveLab, type LabState } from './state';
@@ -79,7 +80,7 @@ export async function stopLabNats(st: LabState): Promise<void> {
 export async function startLabEtcd(st: LabState): Promise<string> {
   const url = `http://${LAB_GATEWAY}:${LAB_ETCD_PORT}`;
   const peer = `http://${LAB_GATEWAY}:${LAB_ETCD_PORT + 1}`;
-  const args = ['--name', 'convoy-lab', '--data-dir', path.join(st.dir, 'etcd'), '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `convoy-lab=${peer}`, '--log-level', 'warn'];
+  const args = etcdArgs({ name: 'convoy-lab', dataDir: path.join(st.dir, 'etcd'), clientUrl: url, peerUrl: peer });
   recordPid(st, 'etcd', startDetached(st.dir, 'etcd', 'etcd', args));
   await labWait(st, 'the lab etcd', async () => (await fetch(`${url}/health`)).ok, LAB_SERVICE_START_MS);
   return url;

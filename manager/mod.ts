@@ -1,6 +1,8 @@
 // Public surface of the manager.
 export { startManager, DEFAULT_HEARTBEAT_MS, DEFAULT_ELECTION_TTL_S, type ManagerOptions, type ManagerHandle } from './manager';
-export { startEtcd, freePort, type EmbeddedEtcd } from './embedded/etcd';
+export { startEtcd, etcdArgs, type EmbeddedEtcd } from './embedded/etcd';
+/** Lives in common/net.ts; re-exported for the importers of this surface. */
+export { freePort } from '../common/net';
 export { reconcile } from './reconcile';
 export { validateServiceSpec } from './spec/validate';
 export { StateCache } from './state/cache';

@@ -7,8 +7,12 @@
 //   const c = connectControl('10.41.0.11:7420');
 //   const { tasks } = await c.listTasks({ service: 'web' });
 //   c.close();
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type ControlClient, type DispatcherClient } from './mod';
+import * as protoLoader from '@grpc/proto-loader';
+import { grpcPackages, LOADER_OPTIONS, protoDir, type ControlClient, type DispatcherClient } from './mod';
+import type { ProtoGrpcType as AgentLocalGrpc } from './generated/agent';
+import type { AgentLocalClient } from './generated/convoy/AgentLocal';
 
 /**
  * How a client authenticates the manager and itself. Plaintext only today;
@@ -31,6 +35,8 @@ export interface ClientOptions {
   deadlineMs?: number;
   /** gRPC channel options (keepalive and the like). */
   channelOptions?: grpc.ChannelOptions;
+  /** Metadata sent with every Control call (e.g. a manager marking a call it forwards). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** The channel credentials a client presents: the only place they are chosen. */
@@ -130,12 +136,17 @@ export function connectControl(addr: string, o: ClientOptions = {}): ControlConn
   const { Control } = grpcPackages().control.convoy;
   const client: ControlClient = new Control(addr, channelCredentials(o.security), o.channelOptions ?? {});
   const deadlineMs = o.deadlineMs ?? CALL_DEADLINE_MS;
+  const metadata = (): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(o.metadata ?? {})) md.set(k, v);
+    return md;
+  };
   const invoke: ControlInvoker = <M extends ControlMethod>(m: M, req: ControlRequest<M>) =>
     new Promise<ControlResponse<M>>((resolve, reject) => {
       // The generated method's overloads do not narrow through a generic key; the
-      // (argument, options, callback) overload exists on every unary method.
-      const fn = client[m] as unknown as (req: ControlRequest<M>, opts: grpc.CallOptions, cb: grpc.requestCallback<ControlResponse<M>>) => grpc.ClientUnaryCall;
-      fn.call(client, req ?? ({} as ControlRequest<M>), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(Object.assign(err, { host: addr })) : resolve(res as ControlResponse<M>)));
+      // (argument, metadata, options, callback) overload exists on every unary method.
+      const fn = client[m] as unknown as (req: ControlRequest<M>, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<ControlResponse<M>>) => grpc.ClientUnaryCall;
+      fn.call(client, req ?? ({} as ControlRequest<M>), metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(Object.assign(err, { host: addr })) : resolve(res as ControlResponse<M>)));
     });
   return Object.assign(controlApiOf(invoke), { addr, invoke, close: () => client.close() });
 }
@@ -146,4 +157,25 @@ export function connectControl(addr: string, o: ClientOptions = {}): ControlConn
 export function dispatcherClient(addr: string, o: ClientOptions = {}): DispatcherClient {
   const { Dispatcher } = grpcPackages().dispatcher.convoy;
   return new Dispatcher(addr, channelCredentials(o.security), o.channelOptions ?? {});
+}
+
+// ---- AgentLocal (the agent's unix socket: `convoy task exec`) ----------------
+
+let agentLocal: AgentLocalGrpc | undefined;
+
+/** The AgentLocal package of proto/agent.proto, loaded as grpcPackages loads the others (its `service` is what the agent serves). */
+export function agentLocalPackage(): AgentLocalGrpc {
+  if (!agentLocal) {
+    const dir = protoDir();
+    const def = protoLoader.loadSync(path.join(dir, 'agent.proto'), { ...LOADER_OPTIONS, includeDirs: [dir] });
+    // The generated type describes exactly what the loader builds from agent.proto.
+    agentLocal = grpc.loadPackageDefinition(def) as unknown as AgentLocalGrpc;
+  }
+  return agentLocal;
+}
+
+/** An AgentLocal client on the agent socket at `socketPath`. */
+export function agentLocalClient(socketPath: string, o: Pick<ClientOptions, 'security' | 'channelOptions'> = {}): AgentLocalClient {
+  const { AgentLocal } = agentLocalPackage().convoy;
+  return new AgentLocal(`unix://${socketPath}`, channelCredentials(o.security), o.channelOptions ?? {});
 }

@@ -2,7 +2,7 @@
 // runs once it knows the task's node has its agent socket on this host.
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { agentLocalPackage, type AgentLocalClient, type ExecResponse__Output } from './proto';
+import { agentLocalClient, type ExecResponse__Output } from './proto';
 
 export interface ExecIO {
   /** Chunks of the process's input; undefined = none (the process sees EOF at once). */
@@ -43,8 +43,7 @@ function describe(e: grpc.ServiceError, socketPath: string): string {
  */
 export async function execInTask(o: ExecRequestOptions, io: ExecIO): Promise<number> {
   if (!fs.existsSync(o.socketPath)) throw new ExecError(`no agent socket at ${o.socketPath}`);
-  const Client = agentLocalPackage().convoy.AgentLocal;
-  const client = new Client(`unix://${o.socketPath}`, grpc.credentials.createInsecure()) as AgentLocalClient;
+  const client = agentLocalClient(o.socketPath);
   try {
     return await new Promise<number>((resolve, reject) => {
       const call = client.Exec();

@@ -9,6 +9,7 @@ import { startManager, freePort, type ManagerHandle } from '../../e2e/support/ma
 import { eventually } from '../../common/eventually';
 import { startAgent, type AgentHandle } from '../mod';
 import { Runtime } from '../runtime/runtime';
+import { taskHostname } from '../runtime/hostname';
 import { startEtcd, type TestEtcd } from '../../lab/etcd';
 import { startRegistry, type TestRegistry } from '../../lab/registry';
 import { pushBusyboxImage } from '../../lab/images';
@@ -16,9 +17,8 @@ import { connectControl, type CliIO, type ConnectedApi } from '../../cli/client'
 import { run } from '../../cli/main';
 import { nullLogger } from '../../common/logger';
 import type { Task } from '../../proto/mod';
-import * as grpc from '@grpc/grpc-js';
 import { agentSocketPath, execInTask, ExecError, sweepStaleSockets } from './mod';
-import { agentLocalPackage, type AgentLocalClient, type ExecResponse__Output } from './proto';
+import { agentLocalClient, type ExecResponse__Output } from './proto';
 
 const ROOT = '/tmp/convoy-test-exec';
 const AGENT_DIR = path.join(ROOT, 'agent');
@@ -107,7 +107,7 @@ describe('convoy task exec (integration)', function () {
 
   it('runs a command in the container: stdout, stderr and its exit status', async () => {
     const r = await convoy(['task', 'exec', task.id, '--', 'sh', '-c', 'hostname; echo oops >&2; exit 3']);
-    assert.equal(r.out, `${task.id.slice(0, 12)}\n`, 'the container\'s hostname: it ran inside');
+    assert.equal(r.out, `${taskHostname(task)}\n`, 'the container\'s hostname: it ran inside');
     assert.equal(r.err, 'oops\n');
     assert.equal(r.code, 3);
   });
@@ -180,8 +180,7 @@ describe('convoy task exec (integration)', function () {
   });
 
   it('a client that goes away hangs its process up', async () => {
-    const Client = agentLocalPackage().convoy.AgentLocal;
-    const client = new Client(`unix://${agentSocketPath(RUN_DIR, task.nodeId)}`, grpc.credentials.createInsecure()) as AgentLocalClient;
+    const client = agentLocalClient(agentSocketPath(RUN_DIR, task.nodeId));
     try {
       const call = client.Exec();
       call.on('error', () => undefined); // CANCELLED, ours

@@ -1,21 +1,23 @@
 import { strict as assert } from 'node:assert';
 import type { NetworkState, Task } from '../../proto/mod';
 import type { Executor, TaskStats } from '../executor';
+import { fakeExecutor, makeTask } from '../controller/testing/fake-executor';
 import { AgentMetrics, SAMPLE_REUSE_MS, TaskSampler } from './metrics';
 
-const task = (id: string, slot: number, attempt = 0) => ({ id, serviceId: 's1', serviceName: 'web', slot, attempt }) as unknown as Task;
+const task = (id: string, slot: number, attempt = 0): Task => makeTask(id, { serviceId: 's1', serviceName: 'web', slot, attempt });
 
 describe('agent metrics', () => {
   it('samples running tasks, derives CPU cores from two readings, and shares a recent sample', async () => {
     let now = 1_000;
     let cpu = 10;
     let calls = 0;
-    const executor = {
+    const executor: Executor = {
+      ...fakeExecutor().executor,
       stats: async (id: string): Promise<TaskStats | undefined> => {
         calls++;
         return id === 'gone' ? undefined : { timestampMs: now, cpuSeconds: cpu, memoryBytes: 5 << 20, memoryLimitBytes: 0, pids: 3, netRxBytes: 100, netTxBytes: 50 };
       },
-    } as unknown as Executor;
+    };
     const tasks = [
       { task: task('a', 1), state: 'RUNNING' },
       { task: task('gone', 2), state: 'RUNNING' },

@@ -24,6 +24,7 @@ import {
   RCODE_REFUSED,
   RCODE_SERVFAIL,
 } from './dns';
+import { eventually } from '../../common/eventually';
 
 const table = new DnsTable(
   [
@@ -69,14 +70,6 @@ describe('DNS table', () => {
 /** 100 task addresses for tasks.web. */
 const hundred = Array.from({ length: 100 }, (_, i) => `10.42.${1 + (i >> 6)}.${2 + (i & 63)}`);
 const bigTable = new DnsTable([{ name: 'web', mode: 'VIP', networks: ['a'], vips: [{ networkId: 'a', addr: '10.43.0.2' }], readyAddrs: hundred }], new Map());
-
-async function eventually(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function frame(msg: Buffer): Buffer {
   const len = Buffer.alloc(2);

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { nullLogger } from '../../common/logger';
 import type { LogBatch } from '../../proto/events';
 import { LOG_BATCH_LINES, LogServer, parseLogLine } from './logs';
+import { eventually } from '../../common/eventually';
 
 const rec = (t: string, log: string, stream = 'stdout') => `${JSON.stringify({ time: t, stream, log })}\n`;
 
@@ -21,9 +22,6 @@ describe('agent log server', () => {
       logger: nullLogger,
     });
   }
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  };
 
   it('parses runtime log records and skips broken ones', () => {
     assert.deepEqual(parseLogLine('t', rec('2026-01-01T00:00:00.500Z', 'hi\n', 'stderr').trim()), { taskId: 't', time: Date.parse('2026-01-01T00:00:00.500Z'), stream: 'stderr', line: 'hi' });
@@ -36,7 +34,7 @@ describe('agent log server', () => {
     fs.writeFileSync(path.join(dir, 'a.log'), rec('2026-01-01T00:00:03Z', 'three') + rec('2026-01-01T00:00:04Z', 'four') + '{"time":"2026-01-01T00:00:05Z","str');
     const sent: LogBatch[] = [];
     server(sent).handle({ taskIds: ['a', 'gone', 'hollow', '../a'], follow: false, inbox: 'in', since: Date.parse('2026-01-01T00:00:02Z'), tail: 2 });
-    await until(() => sent.some((b) => b.done?.length));
+    await eventually(() => sent.some((b) => b.done?.length), 'the last batch (done) sent');
     assert.deepEqual(sent.flatMap((b) => b.lines.map((l) => l.line)), ['three', 'four'], 'since 00:02 leaves two..four; tail 2 keeps the last two; the cut line is not sent');
     const last = sent[sent.length - 1];
     assert.deepEqual(last.done, ['a']);
@@ -50,7 +48,7 @@ describe('agent log server', () => {
     s.handle({ taskIds: 'b', inbox: 'in' });
     s.handle(null);
     s.handle({ taskIds: ['b'], follow: false, inbox: 'in' });
-    await until(() => sent.some((b) => b.done?.length));
+    await eventually(() => sent.some((b) => b.done?.length), 'the last batch (done) sent');
     assert.deepEqual(sent.map((b) => b.lines.length), [LOG_BATCH_LINES, 5, 0]);
   });
 });

@@ -13,6 +13,7 @@ import { ImageError } from './image/registry';
 import { ImageStore } from './image/store';
 import { Runtime, alive, type ContainerConfig } from './runtime';
 import { makeTask, readLog, stdoutLines } from './testing/fixtures';
+import { eventually } from '../../common/eventually';
 
 const PREFIX = 'convoy-test-rt-';
 const STATE_DIR = '/tmp/convoy-test-runtime';
@@ -377,10 +378,7 @@ describe('runtime (integration)', function () {
       ex.onHealthChange((t, s) => {
         if (t === id) events.push(s);
       });
-      const until = async (s: HealthState) => {
-        for (let i = 0; i < 200 && ex.health(id) !== s; i++) await new Promise((r) => setTimeout(r, 50));
-        assert.equal(ex.health(id), s);
-      };
+      const until = (s: HealthState) => eventually(() => ex.health(id) === s, `health ${s}`, 10_000);
       await until('healthy');
       await ex.runtime.execCollect(id, ['rm', '/tmp/ok']);
       await until('unhealthy');

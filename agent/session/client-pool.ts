@@ -2,8 +2,9 @@
 // agent of the process (the hollow fleet runs a thousand agents in one
 // process: they share one HTTP/2 connection per manager, each with its own
 // session and streams on it). Reference-counted; closed with the last user.
-import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type DispatcherClient } from '../../proto/mod';
+import type * as grpc from '@grpc/grpc-js';
+import { dispatcherClient } from '../../proto/client';
+import type { DispatcherClient } from '../../proto/mod';
 
 /** Channel options. Messages can be large: a COMPLETE set of a busy node. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -24,8 +25,7 @@ export class DispatcherClientPool {
   acquire(addr: string): ClientLease {
     let e = this.clients.get(addr);
     if (!e) {
-      const Ctor = grpcPackages().dispatcher.convoy.Dispatcher;
-      e = { client: new Ctor(addr, grpc.credentials.createInsecure(), CHANNEL_OPTIONS), refs: 0 };
+      e = { client: dispatcherClient(addr, { channelOptions: CHANNEL_OPTIONS }), refs: 0 };
       this.clients.set(addr, e);
     }
     e.refs++;

@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
-import { pushDirectory, pushOciLayout, type ImageSpec, type PushResult } from '../../agent/runtime/image/push';
-import { parseReference } from '../../agent/runtime/image/reference';
+// The image code (agent/runtime/image) is loaded by the verb when it runs, not by every `convoy ...`.
+import type { ImageSpec, PushResult } from '../../agent/runtime/image/push';
 import { CliError, guarded, type CliIO } from '../client';
 import { collect, splitWords } from '../flags';
 
@@ -49,6 +49,7 @@ export function sourceKind(source: string): 'oci-layout' | 'rootfs' | 'tarball' 
 }
 
 async function push(source: string, ref: string, f: PushFlags): Promise<PushResult> {
+  const [{ pushDirectory, pushOciLayout }, { parseReference }] = await Promise.all([import('../../agent/runtime/image/push'), import('../../agent/runtime/image/reference')]);
   try {
     parseReference(ref);
   } catch (e) {

@@ -11,7 +11,6 @@ import * as fs from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { Command } from 'commander';
 import type { Task } from '../../proto/mod';
-import { agentSocketPath, DEFAULT_RUN_DIR, execInTask, RUN_DIR_ENV } from '../../agent/exec/mod';
 import { CliError, grpcCode, withApi, type CliIO, type ControlApi } from '../client';
 import { collect } from '../flags';
 import { shortId } from '../format';
@@ -88,6 +87,8 @@ export function taskExecCommand(io: CliIO, input: () => AsyncIterable<Buffer> = 
         const task = await findTask(api, ref);
         const state = task.status?.state ?? 'NEW';
         if (state !== 'RUNNING') throw new CliError(`task ${shortId(task.id)} is not running (state ${state.toLowerCase()})`);
+        // The agent's exec client is loaded by this verb when it runs, not by every `convoy ...`.
+        const { agentSocketPath, DEFAULT_RUN_DIR, execInTask, RUN_DIR_ENV } = await import('../../agent/exec/mod');
         const runDir = io.env[RUN_DIR_ENV] || DEFAULT_RUN_DIR;
         const socketPath = agentSocketPath(runDir, task.nodeId);
         if (!fs.existsSync(socketPath)) {

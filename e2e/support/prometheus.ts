@@ -5,9 +5,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../../common/net';
+import { freePort, stopChild } from '../../common/net';
 import { eventually } from '../../common/eventually';
-import { stopChild } from '../../lab/procs';
 
 export const PROMETHEUS_BINARY = '/usr/bin/prometheus';
 const DIR_PREFIX = 'convoy-test-prometheus-';

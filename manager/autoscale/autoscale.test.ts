@@ -1,25 +1,24 @@
 import { strict as assert } from 'node:assert';
-import type { Service, Task } from '../../proto/mod';
+import type { Service, Task, TaskStateName } from '../../proto/mod';
+import { contractTask } from '../../proto/testing/dispatcher-contract';
+import { service as fixtureService } from '../orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../state/snapshot';
 import { AutoscaleEngine, DEFAULT_SCALE_DOWN_STABILIZATION_MS, STALE_MS, type TaskUsage } from './autoscale';
 import { StatsTable } from './stats';
 
 // A service with 0.1 CPU reserved per task and 64 MiB, autoscaled on CPU 50%.
 function service(replicas: number, o: Partial<NonNullable<Service['spec']>['autoscale']> = {}): Service {
-  return {
-    id: 's1',
-    spec: {
-      name: 'web',
-      mode: 'REPLICATED',
-      replicas,
-      resources: { reservations: { nanoCpus: 1e8, memoryBytes: 64 << 20, pids: 0 }, limits: null },
-      autoscale: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCpuPercent: 50, targetMemoryPercent: 0, scaleDownStabilizationMs: 60_000, ...o },
-    },
-  } as unknown as Service;
+  return fixtureService('s1', {
+    name: 'web',
+    mode: 'REPLICATED',
+    replicas,
+    resources: { reservations: { nanoCpus: 1e8, memoryBytes: 64 << 20, pids: 0 }, limits: null },
+    autoscale: { enabled: true, minReplicas: 2, maxReplicas: 10, targetCpuPercent: 50, targetMemoryPercent: 0, scaleDownStabilizationMs: 60_000, ...o },
+  });
 }
 
-function tasks(n: number, state = 'RUNNING'): Task[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `t${i + 1}`, serviceId: 's1', serviceName: 'web', slot: i + 1, desiredState: 'RUNNING', status: { state } }) as unknown as Task);
+function tasks(n: number, state: TaskStateName = 'RUNNING'): Task[] {
+  return Array.from({ length: n }, (_, i) => ({ ...contractTask(`t${i + 1}`, '', state), serviceId: 's1', slot: i + 1 }));
 }
 
 function snap(s: Service, ts: Task[], now: number): ClusterSnapshot {
@@ -59,7 +58,7 @@ describe('autoscaler (HPA rule)', () => {
     // 6 replicas asked, 3 running with samples at 100% of reservation: 300/(6×50) = 1 → stay.
     const u = usage(1000, { t1: 0.1, t2: 0.1, t3: 0.1 });
     const e = new AutoscaleEngine((id) => u.get(id));
-    assert.deepEqual(e.decide(snap(service(6), [...tasks(3), ...tasks(6).slice(3).map((t) => ({ ...t, status: { state: 'STARTING' } }) as unknown as Task)], 1000)), []);
+    assert.deepEqual(e.decide(snap(service(6), [...tasks(3), ...tasks(6, 'STARTING').slice(3)], 1000)), []);
   });
 
   it('never scales down on missing or stale samples', () => {

@@ -4,7 +4,8 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type Cluster, type ControlHandlers } from '../../proto/mod';
+import { connectControl } from '../../proto/client';
+import type { Cluster, ControlHandlers } from '../../proto/mod';
 import { ApiError, grpcError } from '../api';
 import { newId } from '../ids';
 import type { Ctx } from './common';
@@ -28,20 +29,16 @@ export function clusterHandlers(c: Ctx): Handlers {
   const readTokens = (): Tokens | undefined => (fs.existsSync(c.tokensFile) ? (JSON.parse(fs.readFileSync(c.tokensFile, 'utf8')) as Tokens) : undefined);
 
   const fromPeers = async (): Promise<Tokens> => {
-    const pk = grpcPackages();
     for (const [id, addr] of cache.managers) {
       if (id === c.managerId) continue;
-      const client = new pk.control.convoy.Control(addr, grpc.credentials.createInsecure());
-      const md = new grpc.Metadata();
-      md.set(FORWARDED, '1');
+      const peer = connectControl(addr, { deadlineMs: PEER_TOKENS_DEADLINE_MS, metadata: { [FORWARDED]: '1' } });
       try {
-        return await new Promise<Tokens>((resolve, reject) =>
-          client.GetJoinTokens({}, md, { deadline: Date.now() + PEER_TOKENS_DEADLINE_MS }, (e, r) => (e || !r ? reject(e) : resolve(r))),
-        );
+        const { worker, manager } = await peer.getJoinTokens({});
+        return { worker, manager };
       } catch {
         /* next peer */
       } finally {
-        client.close();
+        peer.close();
       }
     }
     throw new ApiError(grpc.status.FAILED_PRECONDITION, 'no reachable manager holds the join tokens (etcd keeps only their hashes): rotate them to get new ones');

@@ -1,7 +1,7 @@
 // The Control API's read barrier: reads from the cache as fresh as the store,
 // a burst of reads sharing one sync.
 import { strict as assert } from 'node:assert';
-import type { Service } from '../../proto/mod';
+import { service } from '../orchestrator/testing/fixtures';
 import { nullLogger } from '../../common/logger';
 import { StateCache } from '../state/cache';
 import { MemoryStore } from '../store/memory-store';
@@ -21,7 +21,7 @@ describe('ReadBarrier', () => {
 
   it('a read sees every write that completed before it, by any writer', async () => {
     const reads = new ReadBarrier(store, cache, 'm1');
-    await store.forcePut('services', { id: 's1', meta: null, spec: null } as unknown as Service);
+    await store.forcePut('services', { ...service('s1'), meta: null, spec: null });
     await reads.fresh();
     assert.ok(cache.services.has('s1'));
   });

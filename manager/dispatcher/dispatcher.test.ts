@@ -3,8 +3,9 @@
 // registration writes, the assignments stream's content and status updates.
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
+import { dispatcherClient } from '../../proto/client';
 import { grpcPackages, type DispatcherClient, type Node, type Task } from '../../proto/mod';
-import { contractTask } from '../../proto/testing/dispatcher-contract';
+import { contractTask, watchAssignments } from '../../proto/testing/dispatcher-contract';
 import { nullLogger } from '../../common/logger';
 import { nullObserver } from '../hooks';
 import { StateCache } from '../state/cache';
@@ -12,16 +13,8 @@ import type { Store, Write } from '../store/store';
 import { createDispatcher } from './dispatcher';
 import { applyStatusUpdates } from './status';
 import { HARNESS_TOKEN, startDispatcherHarness, type DispatcherHarness } from './testing/harness';
+import { eventually } from '../../common/eventually';
 
-type Msg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('dispatcher (MemoryStore, fake clock)', function () {
   this.timeout(20_000);
@@ -31,7 +24,7 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
 
   beforeEach(async () => {
     h = await startDispatcherHarness({ heartbeatMs: 1000 });
-    client = new (grpcPackages().dispatcher.convoy.Dispatcher)(h.addr, grpc.credentials.createInsecure());
+    client = dispatcherClient(h.addr);
   });
   afterEach(async () => {
     for (const c of open.splice(0)) c.cancel();
@@ -60,16 +53,7 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
       () => grpc.status.OK,
       (e: grpc.ServiceError) => e.code,
     );
-  const assignments = (sessionId: string) => {
-    const messages: Msg[] = [];
-    let ended: grpc.StatusObject | undefined;
-    const call = client.Assignments({ sessionId });
-    open.push(call);
-    call.on('data', (m: Msg) => messages.push(m));
-    call.on('error', () => undefined);
-    call.on('status', (st) => (ended = st));
-    return { messages, ended: () => ended };
-  };
+  const assignments = (sessionId: string) => watchAssignments(client, sessionId, open);
   const storedNode = (id: string) => h.store.get<Node>('nodes', id);
 
   it('registers a node: its object (ready, labels, lease), its liveness key, a session in the table', async () => {
@@ -141,13 +125,13 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
     const server = new grpc.Server();
     server.addService(grpcPackages().dispatcher.convoy.Dispatcher.service, other.handlers);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const c2 = new (grpcPackages().dispatcher.convoy.Dispatcher)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const c2 = dispatcherClient(`127.0.0.1:${port}`);
     try {
       const call = c2.Session({ joinToken: HARNESS_TOKEN, nodeId: s.node.id, addr: '10.0.0.1', description: null, labels: {} });
       open.push(call);
       call.on('error', () => undefined);
       await new Promise<void>((resolve) => call.on('data', () => resolve()));
-      await until(async () => (await code(heartbeat(s.sessionId))) === grpc.status.NOT_FOUND, 'the old session refused');
+      await eventually(async () => (await code(heartbeat(s.sessionId))) === grpc.status.NOT_FOUND, 'the old session refused');
     } finally {
       c2.close();
       other.close();
@@ -159,10 +143,10 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
   it('ends a session with its Session stream: its assignments stream ends NOT_FOUND', async () => {
     const s = await session();
     const a = assignments(s.sessionId);
-    await until(() => a.messages.length === 1, 'COMPLETE');
+    await eventually(() => a.messages.length === 1, 'COMPLETE');
     s.call.cancel();
-    await until(() => h.dispatcher.sessions.size === 0, 'session ended');
-    await until(() => !!a.ended(), 'assignments ended');
+    await eventually(() => h.dispatcher.sessions.size === 0, 'session ended');
+    await eventually(() => !!a.ended(), 'assignments ended');
     assert.equal(a.ended()!.code, grpc.status.NOT_FOUND);
     assert.equal(await code(heartbeat(s.sessionId)), grpc.status.NOT_FOUND);
   });
@@ -170,9 +154,9 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
   it('the sweeper ends an expired session\'s streams without waiting for a call', async () => {
     const s = await session();
     const a = assignments(s.sessionId);
-    await until(() => a.messages.length === 1, 'COMPLETE');
+    await eventually(() => a.messages.length === 1, 'COMPLETE');
     h.advance(h.dispatcher.sessions.ttlMs + 1);
-    await until(() => !!a.ended(), 'assignments ended by the sweep', 3 * h.heartbeatMs);
+    await eventually(() => !!a.ended(), 'assignments ended by the sweep', 3 * h.heartbeatMs);
     assert.equal(a.ended()!.code, grpc.status.NOT_FOUND);
   });
 
@@ -182,15 +166,15 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
     await h.put({ ...contractTask('pending', nodeId, 'PENDING') });
     await h.put(contractTask('t1', nodeId));
     const a = assignments(s.sessionId);
-    await until(() => a.messages.length === 1, 'COMPLETE');
+    await eventually(() => a.messages.length === 1, 'COMPLETE');
     assert.deepEqual(a.messages[0].changes.map((c) => [c.action, c.task?.id]), [['UPDATE', 't1']], 'a PENDING task is not the agent\'s yet');
     const t1 = (await h.store.get<Task>('tasks', 't1'))!;
     await h.put({ ...t1, desiredState: 'SHUTDOWN' });
-    await until(() => a.messages.length === 2, 'desired state change');
+    await eventually(() => a.messages.length === 2, 'desired state change');
     assert.equal(a.messages[1].changes[0].task?.desiredState, 'SHUTDOWN');
     const t1b = (await h.store.get<Task>('tasks', t1.id))!;
     await h.put({ ...t1b, status: { ...t1b.status!, state: 'SHUTDOWN' } });
-    await until(() => a.messages.length === 3, 'REMOVE');
+    await eventually(() => a.messages.length === 3, 'REMOVE');
     assert.deepEqual(a.messages[2].changes.map((c) => [c.action, c.task?.id]), [['REMOVE', 't1']]);
     assert.deepEqual(a.messages.map((m) => [m.appliesTo, m.resultsIn]), [['', 'v1'], ['v1', 'v2'], ['v2', 'v3']]);
   });

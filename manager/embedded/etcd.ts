@@ -3,8 +3,8 @@
 // (by pid) when it stops. Also used by tests for throwaway instances.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { freePort, stopChild } from '../../common/net';
 
 export interface EmbeddedEtcd {
   endpoint: string;
@@ -12,29 +12,29 @@ export interface EmbeddedEtcd {
   stop(): Promise<void>;
 }
 
-/** Stops a child we started: SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
-export async function stopChild(child: ChildProcess, exited: Promise<void>, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(t);
-}
-
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Convoy batches task writes into large transactions: raise etcd's per-txn limits. */
 export const ETCD_MAX_TXN_OPS = 2048;
 const ETCD_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The flags of a single-member etcd that Convoy's managers can use: every etcd
+ * Convoy starts (this embedded default, the lab's shared one) runs with these,
+ * so that none refuses the leader's large transactions.
+ */
+export function etcdArgs(o: { name: string; dataDir: string; clientUrl: string; peerUrl: string }): string[] {
+  return [
+    `--name=${o.name}`,
+    `--data-dir=${o.dataDir}`,
+    `--listen-client-urls=${o.clientUrl}`,
+    `--advertise-client-urls=${o.clientUrl}`,
+    `--listen-peer-urls=${o.peerUrl}`,
+    `--initial-advertise-peer-urls=${o.peerUrl}`,
+    `--initial-cluster=${o.name}=${o.peerUrl}`,
+    `--max-txn-ops=${ETCD_MAX_TXN_OPS}`,
+    `--max-request-bytes=${ETCD_MAX_REQUEST_BYTES}`,
+    '--log-level=warn',
+  ];
+}
 
 export async function startEtcd(opts: { dataDir: string; clientPort?: number; peerPort?: number; host?: string }): Promise<EmbeddedEtcd> {
   const host = opts.host ?? '127.0.0.1';
@@ -44,24 +44,11 @@ export async function startEtcd(opts: { dataDir: string; clientPort?: number; pe
   const client = `http://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
   const logFile = fs.openSync(path.join(opts.dataDir, 'etcd.log'), 'a');
-  const child: ChildProcess = spawn(
-    'etcd',
-    [
-      '--name=convoy',
-      `--data-dir=${path.join(opts.dataDir, 'data')}`,
-      `--listen-client-urls=${client}`,
-      `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`,
-      `--initial-advertise-peer-urls=${peer}`,
-      `--initial-cluster=convoy=${peer}`,
-      `--max-txn-ops=${ETCD_MAX_TXN_OPS}`,
-      `--max-request-bytes=${ETCD_MAX_REQUEST_BYTES}`,
-      '--log-level=warn',
-    ],
-    { stdio: ['ignore', logFile, logFile], detached: false },
-  );
+  const child: ChildProcess = spawn('etcd', etcdArgs({ name: 'convoy', dataDir: path.join(opts.dataDir, 'data'), clientUrl: client, peerUrl: peer }), {
+    stdio: ['ignore', logFile, logFile],
+    detached: false,
+  });
   fs.closeSync(logFile);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let dead = false;
   child.once('exit', () => (dead = true));
   const deadline = Date.now() + 15_000;
@@ -82,6 +69,6 @@ export async function startEtcd(opts: { dataDir: string; clientPort?: number; pe
   return {
     endpoint: client,
     pid: child.pid!,
-    stop: () => stopChild(child, exited),
+    stop: () => stopChild(child),
   };
 }

@@ -3,25 +3,13 @@
 // in its data dir, on a free loopback port, and stops it by pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { freePort, stopChild } from './etcd';
+import { canConnect, freePort, stopChild } from '../../common/net';
 
 export interface EmbeddedNats {
   url: string;
   pid: number;
   stop(): Promise<void>;
-}
-
-function canConnect(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, host);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /**
@@ -41,10 +29,10 @@ export async function startNats(opts: { dataDir: string; port?: number; host?: s
   });
   fs.closeSync(logFile);
   let dead = false;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => ((dead = true), resolve())));
+  child.once('exit', () => (dead = true));
   child.once('error', () => (dead = true));
   const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port, host === '0.0.0.0' ? '127.0.0.1' : host))) {
+  while (!(await canConnect(`${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`))) {
     if (dead) throw new Error(`nats-server exited at start; see ${logPath}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -55,6 +43,6 @@ export async function startNats(opts: { dataDir: string; port?: number; host?: s
   return {
     url: `nats://${urlHost}:${port}`,
     pid: child.pid!,
-    stop: () => stopChild(child, exited),
+    stop: () => stopChild(child),
   };
 }

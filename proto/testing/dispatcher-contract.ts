@@ -5,7 +5,9 @@
 // with the contract so neither side imports the other.
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type DispatcherClient, type Task, type TaskStateName } from '../mod';
+import { dispatcherClient } from '../client';
+import type { DispatcherClient, Task, TaskStateName } from '../mod';
+import { eventually } from '../../common/eventually';
 
 export interface DispatcherUnderTest {
   addr: string;
@@ -37,14 +39,23 @@ export function contractTask(id: string, nodeId: string, state: TaskStateName = 
   };
 }
 
-type Msg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
+/** An Assignments message as a test reads it. */
+export type AssignmentsMsg = { type: string; appliesTo: string; resultsIn: string; changes: { action: string; task: Task | null }[] };
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/**
+ * Opens `sessionId`'s Assignments stream and collects its messages; `ended()`
+ * is its final status once it has ended. The caller cancels the stream
+ * (pushing it on `open` does, at the end of the test).
+ */
+export function watchAssignments(client: DispatcherClient, sessionId: string, open: { cancel(): void }[]): { messages: AssignmentsMsg[]; ended(): grpc.StatusObject | undefined } {
+  const messages: AssignmentsMsg[] = [];
+  let ended: grpc.StatusObject | undefined;
+  const call = client.Assignments({ sessionId });
+  open.push(call);
+  call.on('data', (m: AssignmentsMsg) => messages.push(m));
+  call.on('error', () => undefined);
+  call.on('status', (st) => (ended = st));
+  return { messages, ended: () => ended };
 }
 
 export function dispatcherContract(name: string, make: () => Promise<DispatcherUnderTest>): void {
@@ -56,7 +67,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
 
     beforeEach(async () => {
       d = await make();
-      client = new (grpcPackages().dispatcher.convoy.Dispatcher)(d.addr, grpc.credentials.createInsecure());
+      client = dispatcherClient(d.addr);
     });
     afterEach(async () => {
       for (const c of open.splice(0)) c.cancel();
@@ -83,16 +94,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
           (e) => (e ? reject(e) : resolve()),
         ),
       );
-    const assignments = (sessionId: string) => {
-      const messages: Msg[] = [];
-      let ended: grpc.StatusObject | undefined;
-      const call = client.Assignments({ sessionId });
-      open.push(call);
-      call.on('data', (m: Msg) => messages.push(m));
-      call.on('error', () => undefined);
-      call.on('status', (st) => (ended = st));
-      return { messages, ended: () => ended };
-    };
+    const assignments = (sessionId: string) => watchAssignments(client, sessionId, open);
     const code = (e: unknown) => (e as grpc.ServiceError).code;
     const notFound = async (p: Promise<unknown>, what: string) => {
       const e = await p.then(
@@ -125,7 +127,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
       await notFound(heartbeat('no-such-session'), 'heartbeat of an unknown session');
       await notFound(status('no-such-session', []), 'status of an unknown session');
       const a = assignments('no-such-session');
-      await until(() => !!a.ended(), 'assignments of an unknown session end');
+      await eventually(() => !!a.ended(), 'assignments of an unknown session end');
       assert.equal(a.ended()!.code, grpc.status.NOT_FOUND);
     });
 
@@ -134,7 +136,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
       await d.assign(contractTask('t-mine-1', s.nodeId));
       await d.assign(contractTask('t-other-1', 'some-other-node'));
       const a = assignments(s.sessionId);
-      await until(() => a.messages.length >= 1, 'the COMPLETE message');
+      await eventually(() => a.messages.length >= 1, 'the COMPLETE message');
       const first = a.messages[0];
       assert.equal(first.type, 'COMPLETE');
       assert.equal(first.appliesTo, '');
@@ -142,7 +144,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
       await d.assign(contractTask('t-mine-2', s.nodeId));
       await d.assign(contractTask('t-other-2', 'some-other-node'));
       await d.assign(contractTask('t-mine-3', s.nodeId));
-      await until(() => a.messages.flatMap((m) => m.changes).some((c) => c.task?.id === 't-mine-3'), 't-mine-3 assigned');
+      await eventually(() => a.messages.flatMap((m) => m.changes).some((c) => c.task?.id === 't-mine-3'), 't-mine-3 assigned');
       for (let i = 1; i < a.messages.length; i++) {
         assert.equal(a.messages[i].type, 'INCREMENTAL');
         assert.equal(a.messages[i].appliesTo, a.messages[i - 1].resultsIn, `message ${i} applies to the one before`);
@@ -159,7 +161,7 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
       await notFound(heartbeat(s.sessionId), 'heartbeat of an expired session');
       await notFound(status(s.sessionId, []), 'status of an expired session');
       const a = assignments(s.sessionId);
-      await until(() => !!a.ended(), 'assignments of an expired session end');
+      await eventually(() => !!a.ended(), 'assignments of an expired session end');
       assert.equal(a.ended()!.code, grpc.status.NOT_FOUND);
       const again = await session(s.nodeId);
       assert.equal(again.nodeId, s.nodeId);
@@ -169,10 +171,10 @@ export function dispatcherContract(name: string, make: () => Promise<DispatcherU
     it('refuses a replaced session with NOT_FOUND, and ends its assignments stream', async () => {
       const old = await session();
       const a = assignments(old.sessionId);
-      await until(() => a.messages.length >= 1, 'the COMPLETE message');
+      await eventually(() => a.messages.length >= 1, 'the COMPLETE message');
       const next = await session(old.nodeId);
       await notFound(heartbeat(old.sessionId), 'heartbeat of the replaced session');
-      await until(() => !!a.ended(), 'the replaced session\'s assignments end');
+      await eventually(() => !!a.ended(), 'the replaced session\'s assignments end');
       assert.equal(a.ended()!.code, grpc.status.NOT_FOUND);
       assert.ok((await heartbeat(next.sessionId)) > 0, 'the new session is live');
     });

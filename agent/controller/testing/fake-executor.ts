@@ -2,6 +2,7 @@
 // behind a small control surface). Not used outside tests.
 import type { ContainerSpec, Task, TaskSpec } from '../../../proto/mod';
 import type { ExistingContainer, Executor, ExitResult, HealthState } from '../../executor';
+import { makeTask as runtimeTask } from '../../runtime/testing/fixtures';
 
 export interface FakeExecutor {
   executor: Executor;
@@ -90,37 +91,7 @@ export function makeTask(id: string, over: Partial<Task> = {}): Task {
   };
 }
 
-/** Lets pending promise callbacks run until cond() holds (bounded; no clock involved). */
-export async function until(cond: () => boolean, rounds = 1000): Promise<void> {
-  for (let i = 0; i < rounds && !cond(); i++) await new Promise((r) => setImmediate(r));
-  if (!cond()) throw new Error('condition not reached');
-}
-
-/** A task spec with the given container fields (the rest defaulted as the proto loader would). */
+/** A task spec with the given container fields (the rest defaulted as the proto loader would: the runtime fixtures' spec). */
 export function makeSpec(container: Partial<ContainerSpec>): TaskSpec {
-  return {
-    container: {
-      image: 'registry.local/web:1',
-      command: [],
-      args: [],
-      env: [],
-      dir: '',
-      user: '',
-      hostname: '',
-      mounts: [],
-      capAdd: [],
-      capDrop: [],
-      readOnly: false,
-      stopSignal: '',
-      stopGracePeriodMs: 0,
-      healthcheck: null,
-      labels: {},
-      ...container,
-    },
-    resources: null,
-    restart: null,
-    placement: null,
-    networks: [],
-    ports: [],
-  };
+  return runtimeTask('', { image: 'registry.local/web:1', ...container }).spec!;
 }

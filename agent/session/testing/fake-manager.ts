@@ -144,12 +144,3 @@ export async function startFakeManager(cluster: FakeCluster): Promise<FakeManage
   m.addr = `127.0.0.1:${port}`;
   return m;
 }
-
-/** Polls cond every 10 ms; fails after `ms` (a generous bound on I/O, not a timing assertion). */
-export async function eventually(cond: () => boolean, what: string, ms = 8_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

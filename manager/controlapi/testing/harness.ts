@@ -5,18 +5,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type Cluster, type ControlClient } from '../../../proto/mod';
+import { grpcPackages, type ControlClient } from '../../../proto/mod';
 import { nullLogger } from '../../../common/logger';
 import { nullObserver, type ManagerObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
 import type { Store } from '../../store/store';
 import { createControl } from '../mod';
+import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
 
 export interface ControlHarness {
   store: MemoryStore;
   cache: StateCache;
   client: ControlClient;
+  /** host:port the Control API listens on. */
+  addr: string;
   events: Parameters<ManagerObserver['event']>[0][];
   stop(): Promise<void>;
 }
@@ -26,20 +29,16 @@ export function rpc<Res = unknown>(fn: (cb: (err: grpc.ServiceError | null, res?
   return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res as Res))));
 }
 
-export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store } = {}): Promise<ControlHarness> {
-  const store = new MemoryStore();
-  const cluster: Cluster = {
-    id: 'default',
-    meta: null,
-    workerTokenHash: 'w',
-    managerTokenHash: 'm',
-    clusterCidr: '10.200.0.0/16',
-    vipCidr: '10.201.0.0/16',
-    ingressPortMin: 30000,
-    ingressPortMax: 32767,
-    createdAt: 0,
-  };
-  await store.put('cluster', cluster, true);
+/**
+ * `store`: share another harness's store (two managers of one cluster; the
+ * harness that made it closes it); `managerId` then tells them apart.
+ */
+export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string } = {}): Promise<ControlHarness> {
+  const own = !opts.store;
+  const store = opts.store ?? new MemoryStore();
+  // The cluster object as `cluster init` writes it (created: no version yet).
+  const cluster = clusterFixture({ meta: null, workerTokenHash: 'w', managerTokenHash: 'm', clusterCidr: '10.200.0.0/16', vipCidr: '10.201.0.0/16' });
+  if (own) await store.put('cluster', cluster, true);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-control-'));
   const cache = new StateCache(store, nullLogger);
   await cache.start();
@@ -47,7 +46,7 @@ export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Sto
   const handlers = createControl({
     store: opts.wrap ? opts.wrap(store) : store,
     cache,
-    managerId: 'm1',
+    managerId: opts.managerId ?? 'm1',
     tokensFile: path.join(dir, 'join-tokens.json'),
     natsUrl: () => '',
     log: nullLogger,
@@ -58,17 +57,19 @@ export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Sto
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  const client = new (grpcPackages().control.convoy.Control)(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const addr = `127.0.0.1:${port}`;
+  const client = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure());
   return {
     store,
     cache,
     client,
+    addr,
     events,
     async stop() {
       client.close();
       server.forceShutdown();
       await cache.close();
-      await store.close();
+      if (own) await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

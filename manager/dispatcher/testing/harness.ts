@@ -2,13 +2,14 @@
 // clock (so a session's lease lapses when the test says), fed through a real
 // StateCache, served on a loopback gRPC port.
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type Cluster, type Task } from '../../../proto/mod';
+import { grpcPackages, type Task } from '../../../proto/mod';
 import { nullLogger } from '../../../common/logger';
 import { ApiError } from '../../api';
 import { nullObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
 import { createDispatcher, type Dispatcher } from '../dispatcher';
+import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
 
 export const HARNESS_TOKEN = 'SWMTKN-1-test-worker';
 export const HARNESS_MANAGER_TOKEN = 'SWMTKN-1-test-manager';
@@ -30,17 +31,8 @@ export async function startDispatcherHarness(opts: { heartbeatMs?: number } = {}
   let now = 1_000_000;
   const heartbeatMs = opts.heartbeatMs ?? 1000;
   const store = new MemoryStore({ now: () => now });
-  const cluster: Cluster = {
-    id: 'default',
-    meta: null,
-    workerTokenHash: '',
-    managerTokenHash: '',
-    clusterCidr: '10.200.0.0/16',
-    vipCidr: '10.201.0.0/16',
-    ingressPortMin: 30000,
-    ingressPortMax: 32767,
-    createdAt: 0,
-  };
+  // The cluster object as `cluster init` writes it (created: no version yet).
+  const cluster = clusterFixture({ meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '10.200.0.0/16', vipCidr: '10.201.0.0/16' });
   await store.put('cluster', cluster, true);
   const cache = new StateCache(store, nullLogger);
   await cache.start();

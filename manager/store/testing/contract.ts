@@ -7,6 +7,8 @@ import { strict as assert } from 'node:assert';
 import type { Node, Service, Task } from '../../../proto/mod';
 import { ConflictError, LeaseNotFoundError } from '../errors';
 import { updateWithRetry, type KeyValue, type Kind, type Store, type Stored, type Versioned, type WatchBatch, type Write } from '../store';
+import { eventually } from '../../../common/eventually';
+import { node, service } from '../../orchestrator/testing/fixtures';
 
 export interface StoreUnderTest {
   store: Store;
@@ -23,19 +25,14 @@ export function task(id: string, nodeId = '', version = 0): Task {
     serviceName: 'web',
     slot: 1,
     nodeId,
+    spec: null,
     desiredState: 'RUNNING',
     specVersion: 1,
     attempt: 0,
-    status: { state: 'NEW', message: '', timestamp: 0, exitCode: 0, err: '', containerId: '', health: '' },
-  } as unknown as Task;
-}
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+    status: { state: 'NEW', message: '', timestamp: 0, exitCode: 0, err: '', pid: 0, health: '' },
+    networks: [],
+    endpointPorts: [],
+  };
 }
 
 export function storeContract(name: string, make: () => Promise<StoreUnderTest>): void {
@@ -66,7 +63,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     });
 
     it('keeps service names unique through the name index', async () => {
-      const svc = { id: 's1', meta: null, spec: { name: 'web' } } as unknown as Service;
+      const svc: Service = { ...service('s1', { name: 'web' }), meta: null };
       await s.createService(svc);
       assert.equal(await s.serviceIdByName('web'), 's1');
       await assert.rejects(s.createService({ ...svc, id: 's2' }), ConflictError);
@@ -163,7 +160,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
       try {
         await s.put('tasks', task('t1'), true);
         const rev = await s.syncRevision('test');
-        await until(() => seen.some((b) => b.revision >= rev), 'the watch reached the sync revision');
+        await eventually(() => seen.some((b) => b.revision >= rev), 'the watch reached the sync revision');
         const keys = seen.flatMap((b) => b.events.map((e) => e.kv.key));
         assert.ok(keys.includes('/convoy/tasks/t1'));
       } finally {
@@ -184,7 +181,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
         const t3 = await s.put('tasks', task('t3'), true);
         const cur = (await s.get<Task>('tasks', 't1'))!;
         await s.batch([{ op: 'delete', kind: 'tasks', obj: cur }]);
-        await until(() => events.length >= 3, 'three events');
+        await eventually(() => events.length >= 3, 'three events');
         assert.deepEqual(events.slice(0, 3), [
           { type: 'put', key: '/convoy/tasks/t2' },
           { type: 'put', key: '/convoy/tasks/t3' },
@@ -223,13 +220,13 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
       const c1 = s.campaign('m1', 5);
       let elected = false;
       c1.on((e) => (elected ||= e.type === 'elected'));
-      await until(() => elected, 'm1 elected');
+      await eventually(() => elected, 'm1 elected');
       assert.equal(await s.leader(), 'm1');
       const c2 = s.campaign('m2', 5);
       let elected2 = false;
       c2.on((e) => (elected2 ||= e.type === 'elected'));
       await c1.resign();
-      await until(() => elected2, 'm2 elected after m1 resigned');
+      await eventually(() => elected2, 'm2 elected after m1 resigned');
       assert.equal(await s.leader(), 'm2');
       await c2.resign();
       await reg.close();
@@ -237,7 +234,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     });
 
     it('nodes: the node write and its liveness key are separate objects', async () => {
-      const n = { id: 'n1', meta: null, spec: null, description: null, status: null, subnet: '', sessionId: 's', leaseId: 1 } as unknown as Node;
+      const n: Node = { ...node('n1'), meta: null, spec: null, description: null, status: null, subnet: '', sessionId: 's', leaseId: 1 };
       await s.put('nodes', n, true);
       assert.equal((await s.get<Node>('nodes', 'n1'))?.sessionId, 's');
       assert.deepEqual([...(await s.aliveNodeIds())], []);
