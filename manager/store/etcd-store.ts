@@ -2,6 +2,7 @@
 // the embedded etcd launcher). Every etcd failure leaves here as one of the
 // typed errors of ./errors.ts.
 import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import type { Service } from '../../proto/mod';
 import { ConflictError, LeaseNotFoundError, STORE_FULL_MESSAGE, StoreFullError, StoreUnavailableError } from './errors';
 import {
@@ -64,6 +65,29 @@ export function storeError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * etcd3's default fault handling (retry thrice, then a per-host circuit
+ * breaker open 5 s after 3 failures) except that NOSPACE is neither retried
+ * nor counted: etcd3 calls RESOURCE_EXHAUSTED recoverable, so with its
+ * defaults a full etcd's refused writes open the breaker and then the
+ * manager's reads fail too ("circuit breaker is open") while etcd serves them.
+ */
+function faultHandling() {
+  const transient = handleWhen((e) => isRecoverableError(e) && !NOSPACE_RE.test(e.message));
+  return {
+    global: retry(transient, { maxAttempts: 3 }),
+    host: () => circuitBreaker(transient, { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+  };
+}
+
+/** etcd cancels a watch from a compacted revision with an empty reason: say what it means. */
+function watchLost(e: unknown, fromRevision: number): unknown {
+  if (e instanceof Error && /Watcher canceled/.test(e.message)) {
+    return new StoreUnavailableError(`etcd canceled the watch from revision ${fromRevision + 1} (compacted past it, or etcd lost it): reload`, e);
+  }
+  return storeError(e);
+}
+
 export class EtcdStore implements Store {
   readonly maintenance: StoreMaintenance;
 
@@ -77,7 +101,7 @@ export class EtcdStore implements Store {
 
   /** A store on its own client (closed with the store). */
   static connect(endpoints: string[], maxTxnOps = DEFAULT_MAX_TXN_OPS, observe?: EtcdObserver): EtcdStore {
-    return new EtcdStore(new Etcd3({ hosts: endpoints }), maxTxnOps, observe);
+    return new EtcdStore(new Etcd3({ hosts: endpoints, faultHandling: faultHandling() }), maxTxnOps, observe);
   }
 
   private async timed<T>(op: string, p: Promise<T>): Promise<T> {
@@ -250,8 +274,15 @@ export class EtcdStore implements Store {
   }
 
   async syncRevision(who: string): Promise<number> {
-    const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
-    return Number(res.header?.revision);
+    try {
+      const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
+      return Number(res.header?.revision);
+    } catch (e) {
+      // A full etcd refuses this write too, and every other: there is no write of the caller's to
+      // wait for, so reads answer from the cache as it is (they must keep working under NOSPACE).
+      if (e instanceof StoreFullError) return 0;
+      throw e;
+    }
   }
 
   async load(onKv: (kv: KeyValue) => void): Promise<number> {
@@ -279,12 +310,12 @@ export class EtcdStore implements Store {
         .startRevision(String(fromRevision + 1))
         .create();
     } catch (e) {
-      throw storeError(e);
+      throw watchLost(e, fromRevision);
     }
     w.on('data', (res) => {
       onBatch({ events: res.events.map((e) => ({ type: e.type === 'Put' ? 'put' : 'delete', kv: toKv(e.kv) })), revision: Number(res.header.revision) });
     });
-    w.on('error', (e) => onError(e));
+    w.on('error', (e) => onError(watchLost(e, fromRevision) as Error));
     return { cancel: () => w.cancel() };
   }
 

@@ -163,7 +163,9 @@ export interface Store {
    * A revision a watcher of /convoy/ is sure to reach: a write of
    * /convoy/sync/<who>, after every write made before the call. (The
    * store's current revision may come from keys outside /convoy/, such as
-   * the election's, which a /convoy/ watch never reports.)
+   * the election's, which a /convoy/ watch never reports.) 0 when the
+   * store is full (NOSPACE): no write of the caller's can have landed since,
+   * and reads must keep answering.
    */
   syncRevision(who: string): Promise<number>;
 
