@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import type { LogFields, Logger } from '../common/logger';
 import { ApiError, grpcError } from './api';
-import { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './store/errors';
+import { ConflictError, LeaseNotFoundError, STORE_FULL_MESSAGE, StoreFullError, StoreUnavailableError } from './store/errors';
 
 function recorder(): { log: Logger; errors: { msg: string; fields?: LogFields }[] } {
   const errors: { msg: string; fields?: LogFields }[] = [];
@@ -17,6 +17,9 @@ describe('gRPC error mapping', () => {
     assert.equal(grpcError(new ApiError(grpc.status.FAILED_PRECONDITION, 'x'), log).code, grpc.status.FAILED_PRECONDITION);
     assert.equal(grpcError(new ConflictError('changed'), log).code, grpc.status.ABORTED);
     assert.equal(grpcError(new StoreUnavailableError('etcd: down'), log).code, grpc.status.UNAVAILABLE);
+    const full = grpcError(new StoreFullError(STORE_FULL_MESSAGE), log);
+    assert.equal(full.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(full.details, /cluster store is full \(etcd NOSPACE\).*docs\/etcd.md/);
     assert.equal(grpcError(new LeaseNotFoundError('7'), log).code, grpc.status.NOT_FOUND);
     assert.equal(errors.length, 0, 'expected refusals are not logged as errors');
   });

@@ -7,11 +7,12 @@
 //   ApiError              → its code (a refusal that names the field or object)
 //   ConflictError         → ABORTED (lost a compare-and-swap race: retry)
 //   StoreUnavailableError → UNAVAILABLE (etcd out of reach: retry later, maybe elsewhere)
+//   StoreFullError        → RESOURCE_EXHAUSTED (etcd NOSPACE: writes refused until space is reclaimed)
 //   LeaseNotFoundError    → NOT_FOUND (the session's lease lapsed: register again)
 //   anything else         → INTERNAL, logged with its stack (a bug)
 import * as grpc from '@grpc/grpc-js';
 import { errMsg, nullLogger, type Logger } from '../common/logger';
-import { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './store/errors';
+import { ConflictError, LeaseNotFoundError, StoreFullError, StoreUnavailableError } from './store/errors';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -31,6 +32,7 @@ export function grpcError(e: unknown, log: Logger = nullLogger): grpc.ServiceErr
   if (e instanceof ApiError) return make(e.code, e.message);
   if (e instanceof ConflictError) return make(grpc.status.ABORTED, e.message);
   if (e instanceof StoreUnavailableError) return make(grpc.status.UNAVAILABLE, e.message);
+  if (e instanceof StoreFullError) return make(grpc.status.RESOURCE_EXHAUSTED, e.message);
   if (e instanceof LeaseNotFoundError) return make(grpc.status.NOT_FOUND, 'session invalid: its lease lapsed');
   log.error('unexpected error', { err: errMsg(e), stack: e instanceof Error ? (e.stack ?? '') : '' });
   return make(grpc.status.INTERNAL, `internal error: ${errMsg(e)}`);

@@ -20,6 +20,7 @@ import { startManagerObservability } from './observe/mod';
 import { checkRanges, readHostNetworkFacts } from '../common/ranges';
 import { StateCache } from './state/cache';
 import { EtcdStore } from './store/etcd-store';
+import { StoreJanitor } from './store/maintenance';
 import { ConflictError, DEFAULT_MAX_TXN_OPS, type Campaign } from './store/store';
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_ELECTION_TTL_S } from '../proto/defaults';
 
@@ -111,6 +112,9 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   undo.push(() => obs.observer.close(), () => obs.autoscaler.close());
   const store = EtcdStore.connect(endpoints, embedded ? ETCD_MAX_TXN_OPS : DEFAULT_MAX_TXN_OPS, (op, s) => observer.etcdRequest(op, s));
   undo.push(() => store.close());
+  // Size, alarms, NOSPACE recovery and defragmentation of the etcd (the embedded one's reclaimed here): docs/etcd.md.
+  const janitor = new StoreJanitor(store.maintenance, { reclaim: !!embedded, log: log.child({ component: 'store-maintenance' }), report: obs.storeReport }).start();
+  undo.push(() => janitor.stop());
   const tokensFile = path.join(opts.dataDir, 'join-tokens.json');
 
   // Cluster object, created once by whichever manager gets there first.
@@ -232,6 +236,7 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
       await campaign?.resign().catch(() => undefined);
       await cache.close();
       await registration.close().catch(() => undefined);
+      await janitor.stop();
       await store.close();
       await obs.observer.close().catch(() => undefined);
       await obs.autoscaler.close().catch(() => undefined);

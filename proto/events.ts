@@ -47,7 +47,14 @@ export interface ManagerEvent extends EventBase {
   managerId: string;
 }
 
-export type ConvoyEvent = NodeEvent | ServiceEvent | TaskEvent | ManagerEvent;
+/** The cluster as a whole: its store filled up (etcd NOSPACE: writes refused) or has room again. */
+export interface ClusterEvent extends EventBase {
+  type: 'cluster';
+  action: 'store-full' | 'store-recovered';
+  message?: string;
+}
+
+export type ConvoyEvent = NodeEvent | ServiceEvent | TaskEvent | ManagerEvent | ClusterEvent;
 export type EventType = ConvoyEvent['type'];
 
 /** Where components send events. Must never block or throw. */

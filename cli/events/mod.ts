@@ -64,6 +64,9 @@ export function formatEvent(e: ConvoyEvent): string {
     case 'manager':
       what = e.managerId;
       break;
+    case 'cluster':
+      what = e.message ?? '';
+      break;
   }
   return `${at} ${e.type} ${e.action} ${what} [${e.source}]`;
 }

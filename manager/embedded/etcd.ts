@@ -17,11 +17,30 @@ export const ETCD_MAX_TXN_OPS = 2048;
 const ETCD_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 /**
+ * History kept by etcd's own auto-compaction: periodic, by time, not by
+ * revision count. The StateCache watches from a revision and reloads (a full
+ * list) when that revision was compacted; a time window keeps "a manager cut
+ * off for a few minutes resumes its watch" true at any write rate, where a
+ * revision count is minutes when idle but seconds under a rollout's churn.
+ * The space it costs is bounded by the write rate times the window.
+ */
+export const ETCD_AUTO_COMPACTION_RETENTION = '5m';
+/**
+ * The database size at which etcd raises NOSPACE and refuses writes: etcd's
+ * default (2 GiB), set explicitly so the manager's maintenance and the docs
+ * name one figure. Convoy's live state is far below it (100,000 tasks are
+ * ~150 MB); what fills it is history and free pages, which compaction and
+ * defragmentation bound.
+ */
+export const ETCD_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
+
+/**
  * The flags of a single-member etcd that Convoy's managers can use: every etcd
  * Convoy starts (this embedded default, the lab's shared one) runs with these,
- * so that none refuses the leader's large transactions.
+ * so that none refuses the leader's large transactions and history stays
+ * bounded; docs/etcd.md gives them for an external etcd.
  */
-export function etcdArgs(o: { name: string; dataDir: string; clientUrl: string; peerUrl: string }): string[] {
+export function etcdArgs(o: { name: string; dataDir: string; clientUrl: string; peerUrl: string; quotaBackendBytes?: number; autoCompactionRetention?: string }): string[] {
   return [
     `--name=${o.name}`,
     `--data-dir=${o.dataDir}`,
@@ -32,11 +51,22 @@ export function etcdArgs(o: { name: string; dataDir: string; clientUrl: string; 
     `--initial-cluster=${o.name}=${o.peerUrl}`,
     `--max-txn-ops=${ETCD_MAX_TXN_OPS}`,
     `--max-request-bytes=${ETCD_MAX_REQUEST_BYTES}`,
+    '--auto-compaction-mode=periodic',
+    `--auto-compaction-retention=${o.autoCompactionRetention ?? ETCD_AUTO_COMPACTION_RETENTION}`,
+    `--quota-backend-bytes=${o.quotaBackendBytes ?? ETCD_QUOTA_BACKEND_BYTES}`,
     '--log-level=warn',
   ];
 }
 
-export async function startEtcd(opts: { dataDir: string; clientPort?: number; peerPort?: number; host?: string }): Promise<EmbeddedEtcd> {
+export async function startEtcd(opts: {
+  dataDir: string;
+  clientPort?: number;
+  peerPort?: number;
+  host?: string;
+  /** Tests and benchmarks: a tiny quota (NOSPACE within seconds), a short compaction window (an hour compressed into minutes). */
+  quotaBackendBytes?: number;
+  autoCompactionRetention?: string;
+}): Promise<EmbeddedEtcd> {
   const host = opts.host ?? '127.0.0.1';
   const clientPort = opts.clientPort ?? (await freePort(host));
   const peerPort = opts.peerPort ?? (await freePort(host));
@@ -44,10 +74,11 @@ export async function startEtcd(opts: { dataDir: string; clientPort?: number; pe
   const client = `http://${host}:${clientPort}`;
   const peer = `http://${host}:${peerPort}`;
   const logFile = fs.openSync(path.join(opts.dataDir, 'etcd.log'), 'a');
-  const child: ChildProcess = spawn('etcd', etcdArgs({ name: 'convoy', dataDir: path.join(opts.dataDir, 'data'), clientUrl: client, peerUrl: peer }), {
-    stdio: ['ignore', logFile, logFile],
-    detached: false,
-  });
+  const child: ChildProcess = spawn(
+    'etcd',
+    etcdArgs({ name: 'convoy', dataDir: path.join(opts.dataDir, 'data'), clientUrl: client, peerUrl: peer, quotaBackendBytes: opts.quotaBackendBytes, autoCompactionRetention: opts.autoCompactionRetention }),
+    { stdio: ['ignore', logFile, logFile], detached: false },
+  );
   fs.closeSync(logFile);
   let dead = false;
   child.once('exit', () => (dead = true));

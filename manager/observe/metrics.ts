@@ -27,6 +27,9 @@ export class ManagerMetrics {
   readonly controlLatency: Histogram<'method'>;
   readonly events: Counter<'type'>;
   readonly autoscaleDecisions: Counter<'service' | 'direction'>;
+  readonly etcdDbSize: Gauge<'kind'>;
+  readonly etcdAlarm: Gauge<'alarm'>;
+  readonly etcdDefrags: Counter;
 
   constructor(managerId: string) {
     const r = [this.registry];
@@ -46,7 +49,18 @@ export class ManagerMetrics {
     this.controlLatency = new Histogram({ name: 'convoy_control_request_duration_seconds', help: 'Control API request latency by method.', labelNames: ['method'], buckets: FAST_BUCKETS, registers: r });
     this.events = new Counter({ name: 'convoy_events_total', help: 'Events this manager published, by type.', labelNames: ['type'], registers: r });
     this.autoscaleDecisions = new Counter({ name: 'convoy_autoscale_decisions_total', help: 'Replica changes the autoscaler decided, by direction.', labelNames: ['service', 'direction'], registers: r });
+    this.etcdDbSize = new Gauge({ name: 'convoy_etcd_db_size_bytes', help: 'etcd database file size (total) and the part in use (in_use), as its status reports.', labelNames: ['kind'], registers: r });
+    this.etcdAlarm = new Gauge({ name: 'convoy_etcd_alarm', help: '1 while etcd has this alarm raised (NOSPACE: the store is full, writes are refused).', labelNames: ['alarm'], registers: r });
+    this.etcdDefrags = new Counter({ name: 'convoy_etcd_defrag_total', help: 'Defragmentations this manager ran on its embedded etcd.', registers: r });
+    this.etcdAlarm.set({ alarm: 'NOSPACE' }, 0);
     this.leaderGauge.set(0);
+  }
+
+  /** The store's status as the maintenance loop read it. */
+  storeStatus(st: { dbSizeBytes: number; dbSizeInUseBytes: number; alarms: string[] }): void {
+    this.etcdDbSize.set({ kind: 'total' }, st.dbSizeBytes);
+    this.etcdDbSize.set({ kind: 'in_use' }, st.dbSizeInUseBytes);
+    this.etcdAlarm.set({ alarm: 'NOSPACE' }, st.alarms.includes('NOSPACE') ? 1 : 0);
   }
 
   leader(leading: boolean): void {

@@ -25,6 +25,12 @@ export interface ObservabilityOptions {
 export interface ManagerObservability {
   observer: ManagerObserver;
   autoscaler: Autoscaler;
+  /** What the store's maintenance loop reports: size gauges, the NOSPACE alarm (metric and cluster event), defragmentations. */
+  storeReport: {
+    status(st: { dbSizeBytes: number; dbSizeInUseBytes: number; alarms: string[] }): void;
+    full(full: boolean, message: string): void;
+    defragmented(beforeBytes: number, afterBytes: number, seconds: number): void;
+  };
   /** host:port /metrics is served on, when it is. */
   metricsAddr?: string;
 }
@@ -131,5 +137,19 @@ export async function startManagerObservability(o: ObservabilityOptions): Promis
     },
   };
 
-  return { observer, autoscaler, metricsAddr: server?.addr };
+  // Fed by the store's maintenance loop (manager/store/maintenance.ts): size gauges, the NOSPACE alarm, events.
+  const storeReport = {
+    status(st: { dbSizeBytes: number; dbSizeInUseBytes: number; alarms: string[] }) {
+      metrics.storeStatus(st);
+    },
+    full(full: boolean, message: string) {
+      metrics.etcdAlarm.set({ alarm: 'NOSPACE' }, full ? 1 : 0);
+      observer.event({ type: 'cluster', action: full ? 'store-full' : 'store-recovered', time: Date.now(), source: `manager/${o.managerId}`, message });
+    },
+    defragmented(_before: number, _after: number, _seconds: number) {
+      metrics.etcdDefrags.inc();
+    },
+  };
+
+  return { observer, autoscaler, storeReport, metricsAddr: server?.addr };
 }

@@ -33,3 +33,25 @@ export class LeaseNotFoundError extends Error {
     super(`lease ${leaseId} not found (expired or revoked)`);
   }
 }
+
+/**
+ * The backing store is full: etcd raised its NOSPACE alarm (its database
+ * reached --quota-backend-bytes) and refuses every write until space is
+ * reclaimed (compact, defragment) and the alarm disarmed. Reads still work.
+ * Not retryable by the caller: retrying only adds load; the manager's store
+ * maintenance (./maintenance.ts) reclaims space for an embedded etcd.
+ */
+export class StoreFullError extends Error {
+  override name = 'StoreFullError';
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/** What an operator reads when a write is refused for NOSPACE (the Control API's RESOURCE_EXHAUSTED message). */
+export const STORE_FULL_MESSAGE =
+  'the cluster store is full (etcd NOSPACE): writes are refused until space is reclaimed; running tasks keep running. ' +
+  'Compact and defragment etcd and disarm the alarm (an embedded etcd is recovered by the manager itself), see docs/etcd.md';

@@ -2,8 +2,9 @@
 // the embedded etcd launcher). Every etcd failure leaves here as one of the
 // typed errors of ./errors.ts.
 import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import type { Service } from '../../proto/mod';
-import { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './errors';
+import { ConflictError, LeaseNotFoundError, STORE_FULL_MESSAGE, StoreFullError, StoreUnavailableError } from './errors';
 import {
   DEFAULT_MAX_TXN_OPS,
   ELECTION,
@@ -23,6 +24,8 @@ import {
   type Kind,
   type Lease,
   type Store,
+  type StoreMaintenance,
+  type StoreStatus,
   type StoreWatch,
   type Stored,
   type Versioned,
@@ -43,9 +46,15 @@ const LOAD_PAGE = 2000;
 
 const toKv = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
 
-/** etcd3's errors as the store's: a lapsed lease, or etcd out of reach / refusing for now. */
+/** What etcd says when its NOSPACE alarm is raised ("etcdserver: mvcc: database space exceeded"). */
+const NOSPACE_RE = /database space exceeded|NOSPACE/i;
+
+/** etcd3's errors as the store's: a lapsed lease, a full store, or etcd out of reach / refusing for now. */
 export function storeError(e: unknown): unknown {
-  if (e instanceof ConflictError || e instanceof StoreUnavailableError || e instanceof LeaseNotFoundError) return e;
+  if (e instanceof ConflictError || e instanceof StoreUnavailableError || e instanceof LeaseNotFoundError || e instanceof StoreFullError) return e;
+  // Before the recoverable check: etcd answers NOSPACE with RESOURCE_EXHAUSTED, which etcd3 may call
+  // recoverable, but retrying does not help until space is reclaimed.
+  if (e instanceof Error && NOSPACE_RE.test(e.message)) return new StoreFullError(`${STORE_FULL_MESSAGE} (etcd: ${e.message})`, e);
   if (e instanceof EtcdLeaseInvalidError) return new LeaseNotFoundError(/\d+/.exec(e.message)?.[0] ?? '', e);
   // Out of reach, deadline, too many requests, leader change, closed client: "try again later"
   // (etcd3 marks these recoverable). Anything else (a request etcd refuses as malformed or too
@@ -56,16 +65,43 @@ export function storeError(e: unknown): unknown {
   return e;
 }
 
+/**
+ * etcd3's default fault handling (retry thrice, then a per-host circuit
+ * breaker open 5 s after 3 failures) except that NOSPACE is neither retried
+ * nor counted: etcd3 calls RESOURCE_EXHAUSTED recoverable, so with its
+ * defaults a full etcd's refused writes open the breaker and then the
+ * manager's reads fail too ("circuit breaker is open") while etcd serves them.
+ */
+function faultHandling() {
+  const transient = handleWhen((e) => isRecoverableError(e) && !NOSPACE_RE.test(e.message));
+  return {
+    global: retry(transient, { maxAttempts: 3 }),
+    host: () => circuitBreaker(transient, { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+  };
+}
+
+/** etcd cancels a watch from a compacted revision with an empty reason: say what it means. */
+function watchLost(e: unknown, fromRevision: number): unknown {
+  if (e instanceof Error && /Watcher canceled/.test(e.message)) {
+    return new StoreUnavailableError(`etcd canceled the watch from revision ${fromRevision + 1} (compacted past it, or etcd lost it): reload`, e);
+  }
+  return storeError(e);
+}
+
 export class EtcdStore implements Store {
+  readonly maintenance: StoreMaintenance;
+
   constructor(
     readonly client: Etcd3,
     private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
     private readonly observe: EtcdObserver = () => undefined,
-  ) {}
+  ) {
+    this.maintenance = new EtcdMaintenance(client, (op, p) => this.timed(op, p));
+  }
 
   /** A store on its own client (closed with the store). */
   static connect(endpoints: string[], maxTxnOps = DEFAULT_MAX_TXN_OPS, observe?: EtcdObserver): EtcdStore {
-    return new EtcdStore(new Etcd3({ hosts: endpoints }), maxTxnOps, observe);
+    return new EtcdStore(new Etcd3({ hosts: endpoints, faultHandling: faultHandling() }), maxTxnOps, observe);
   }
 
   private async timed<T>(op: string, p: Promise<T>): Promise<T> {
@@ -174,6 +210,7 @@ export class EtcdStore implements Store {
       return cur;
     };
     let firstError: string | undefined;
+    let full: StoreFullError | undefined;
     const one = async (chunk: Chunk) => {
       let { ws, values } = chunk;
       for (let round = 1; ws.length; round++) {
@@ -195,6 +232,7 @@ export class EtcdStore implements Store {
           // etcd refused or lost this chunk (overload, leader change): the others may have landed.
           dropped += ws.length;
           firstError ??= e instanceof Error ? e.message : String(e);
+          if (e instanceof StoreFullError) full ??= e;
           return;
         }
         if (res.succeeded) {
@@ -229,13 +267,22 @@ export class EtcdStore implements Store {
         for (let c = nextChunk(); c; c = nextChunk()) await one(c);
       }),
     );
+    // A full store refuses every chunk alike: say so by type, so callers back off instead of retrying.
+    if (full && !committed && !conflicts.length) throw full;
     if (firstError && !committed && !conflicts.length) throw new StoreUnavailableError(firstError);
     return { committed, dropped, revision, error: firstError, conflicts };
   }
 
   async syncRevision(who: string): Promise<number> {
-    const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
-    return Number(res.header?.revision);
+    try {
+      const res = await this.timed('put', this.client.put(`${PREFIX}sync/${who}`).value(String(Date.now())).exec());
+      return Number(res.header?.revision);
+    } catch (e) {
+      // A full etcd refuses this write too, and every other: there is no write of the caller's to
+      // wait for, so reads answer from the cache as it is (they must keep working under NOSPACE).
+      if (e instanceof StoreFullError) return 0;
+      throw e;
+    }
   }
 
   async load(onKv: (kv: KeyValue) => void): Promise<number> {
@@ -263,12 +310,12 @@ export class EtcdStore implements Store {
         .startRevision(String(fromRevision + 1))
         .create();
     } catch (e) {
-      throw storeError(e);
+      throw watchLost(e, fromRevision);
     }
     w.on('data', (res) => {
       onBatch({ events: res.events.map((e) => ({ type: e.type === 'Put' ? 'put' : 'delete', kv: toKv(e.kv) })), revision: Number(res.header.revision) });
     });
-    w.on('error', (e) => onError(e));
+    w.on('error', (e) => onError(watchLost(e, fromRevision) as Error));
     return { cancel: () => w.cancel() };
   }
 
@@ -336,5 +383,47 @@ class EtcdStoreLease implements Lease {
 
   release(): void {
     this.lease.release();
+  }
+}
+
+/** etcd's maintenance API (status, compaction, defragmentation, alarms) as the Store's. */
+class EtcdMaintenance implements StoreMaintenance {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly timed: <T>(op: string, p: Promise<T>) => Promise<T>,
+  ) {}
+
+  async status(): Promise<StoreStatus> {
+    const [st, al] = await Promise.all([this.timed('status', this.client.maintenance.status()), this.timed('alarm', this.client.maintenance.alarm({ action: 'Get' }))]);
+    return {
+      dbSizeBytes: Number(st.dbSize),
+      // etcd before 3.4 does not report it: take the whole file as in use (never defragments for nothing).
+      dbSizeInUseBytes: Number(st.dbSizeInUse || st.dbSize),
+      revision: Number(st.header.revision),
+      alarms: (al.alarms ?? []).map((a) => String(a.alarm).toUpperCase()),
+    };
+  }
+
+  async compact(revision: number): Promise<void> {
+    try {
+      // physical: returns once the compaction is applied to the backend, so a defragment after it reclaims its pages.
+      await this.timed('compact', this.client.kv.compact({ revision: String(revision), physical: true }));
+    } catch (e) {
+      // Already compacted at or past it (etcd's own auto-compaction got there first): nothing to do.
+      if (e instanceof Error && /compacted/.test(e.message)) return;
+      throw e;
+    }
+  }
+
+  async defragment(): Promise<void> {
+    await this.timed('defragment', this.client.maintenance.defragment());
+  }
+
+  async disarmNoSpace(): Promise<void> {
+    const al = await this.timed('alarm', this.client.maintenance.alarm({ action: 'Get' }));
+    for (const a of al.alarms ?? []) {
+      if (String(a.alarm).toUpperCase() !== 'NOSPACE') continue;
+      await this.timed('alarm', this.client.maintenance.alarm({ action: 'Deactivate', memberID: a.memberID, alarm: 'Nospace' }));
+    }
   }
 }

@@ -14,7 +14,7 @@
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
 import { ConflictError } from './errors';
 
-export { ConflictError, LeaseNotFoundError, StoreUnavailableError } from './errors';
+export { ConflictError, LeaseNotFoundError, StoreFullError, StoreUnavailableError } from './errors';
 
 export const PREFIX = '/convoy/';
 export type Kind = 'services' | 'tasks' | 'nodes' | 'networks' | 'cluster' | 'alive' | 'managers';
@@ -105,7 +105,33 @@ export interface Campaign {
   resign(): Promise<void>;
 }
 
+/** The backing store's size and alarms, as its maintenance API reports them. */
+export interface StoreStatus {
+  /** Bytes the database file takes on disk (what etcd's quota is checked against). */
+  dbSizeBytes: number;
+  /** Bytes of it in use; the rest is free pages a defragmentation gives back. */
+  dbSizeInUseBytes: number;
+  /** The store's current revision. */
+  revision: number;
+  /** Raised alarms by name ("NOSPACE", "CORRUPT"); empty when healthy. */
+  alarms: string[];
+}
+
+/** Housekeeping of the backing store (etcd's maintenance API); ./maintenance.ts drives it. */
+export interface StoreMaintenance {
+  status(): Promise<StoreStatus>;
+  /** Drops the history before `revision` (watchers from before it must reload). */
+  compact(revision: number): Promise<void>;
+  /** Rewrites the database file of the member this client talks to, giving free pages back to the disk. Blocks that member while it runs. */
+  defragment(): Promise<void>;
+  /** Disarms a raised NOSPACE alarm (after space was reclaimed; etcd raises it again if still over quota). */
+  disarmNoSpace(): Promise<void>;
+}
+
 export interface Store {
+  /** Housekeeping of the backing store; absent when it has none (memory). */
+  readonly maintenance?: StoreMaintenance;
+
   // ---- objects -------------------------------------------------------------
   list<T extends Versioned>(kind: Kind): Promise<{ items: T[]; revision: number }>;
   get<T extends Versioned>(kind: Kind, id: string): Promise<T | undefined>;
@@ -137,7 +163,9 @@ export interface Store {
    * A revision a watcher of /convoy/ is sure to reach: a write of
    * /convoy/sync/<who>, after every write made before the call. (The
    * store's current revision may come from keys outside /convoy/, such as
-   * the election's, which a /convoy/ watch never reports.)
+   * the election's, which a /convoy/ watch never reports.) 0 when the
+   * store is full (NOSPACE): no write of the caller's can have landed since,
+   * and reads must keep answering.
    */
   syncRevision(who: string): Promise<number>;
 
