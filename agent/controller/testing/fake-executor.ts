@@ -111,6 +111,7 @@ export function makeSpec(container: Partial<ContainerSpec>): TaskSpec {
       capAdd: [],
       capDrop: [],
       readOnly: false,
+      hostAccess: false,
       stopSignal: '',
       stopGracePeriodMs: 0,
       healthcheck: null,
