@@ -260,6 +260,13 @@ describe('cli flags', () => {
       assert.equal(applyServiceUpdate({ ...cur, container: { ...cur.container!, readOnly: true } }, { readOnly: false }, noFiles).container?.readOnly, false);
       assert.throws(() => applyServiceUpdate(cur, { capDrop: ['BOGUS'] }, noFiles), /--cap-drop: "BOGUS"/);
     });
+
+    it('--host-access on create, --no-host-access on update', () => {
+      assert.equal(buildServiceSpec('x:1', [], {}, noFiles).container?.hostAccess, false);
+      const cur = buildServiceSpec('x:1', [], { hostAccess: true }, noFiles);
+      assert.equal(cur.container?.hostAccess, true);
+      assert.equal(applyServiceUpdate(cur, { hostAccess: false }, noFiles).container?.hostAccess, false);
+    });
   });
 
   describe('service update', () => {

@@ -296,6 +296,8 @@ export interface ServiceFlags {
   entrypoint?: string;
   /** --read-only (true), on update also --no-read-only (false). */
   readOnly?: boolean;
+  /** --host-access (true), on update also --no-host-access (false). */
+  hostAccess?: boolean;
 }
 
 /** `service create`: the shared flags plus the ones only creation has. */
@@ -370,6 +372,7 @@ function emptySpec(): ServiceSpec {
       capAdd: [],
       capDrop: [],
       readOnly: false,
+      hostAccess: false,
     },
     resources: null,
     restart: null,
@@ -499,6 +502,7 @@ function applyShared(spec: ReturnType<typeof fullCopy>, f: ServiceFlags): void {
   if (f.user !== undefined) c.user = f.user;
   if (f.entrypoint !== undefined) c.command = splitWords(f.entrypoint);
   if (f.readOnly !== undefined) c.readOnly = f.readOnly;
+  if (f.hostAccess !== undefined) c.hostAccess = f.hostAccess;
 }
 
 function withPorts(spec: ServiceSpec, ports: PortConfig[]): void {
@@ -698,6 +702,7 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--cap-add <cap>', "add a Linux capability to Docker's default set: NET_ADMIN, CAP_SYS_TIME, ALL (repeatable)");
     many('--cap-drop <cap>', 'drop a Linux capability from the default set: CHOWN, ALL (repeatable)');
     one('--read-only', "mount the container's root filesystem read-only");
+    one('--host-access', "let the tasks reach their node's addresses (the host firewall blocks them otherwise)");
   } else {
     one('--image <image>', 'new image');
     one('--args <command>', 'new command arguments (quoted words)');
@@ -721,6 +726,8 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--cap-drop <cap>', 'drop a Linux capability (and take it out of the added ones) (repeatable)');
     one('--read-only', "mount the container's root filesystem read-only");
     one('--no-read-only', 'mount it read-write again');
+    one('--host-access', "let the tasks reach their node's addresses");
+    one('--no-host-access', 'block them again');
     one('--force', 'replace every task even if nothing changed');
   }
   one('--replicas <n>', 'number of tasks (replicated mode)');

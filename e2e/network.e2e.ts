@@ -13,6 +13,7 @@ import { DEMO_HTTPD, LAB_TMPFS } from '../lab/mod';
 import { connectControl } from '../proto/client';
 import type { Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
+import { dockerLikeHost, type DockerLikeHost } from './support/docker-host';
 
 const WEB_REPLICAS = 4;
 const PUBLISHED = 8080;
@@ -30,6 +31,8 @@ describe('cluster networking on a 3-host lab', function () {
   let lab: Lab;
   let hostNode: Map<string, string>; // hostname → node id
   let clientTask: string;
+  // Run as on a host that also has Docker (issue 12).
+  let docker: DockerLikeHost | undefined;
 
   const running = async (service: string): Promise<Task[]> =>
     (await lab.api.listTasks({ service })).tasks.filter((t) => t.desiredState === 'RUNNING' && t.status?.state === 'RUNNING');
@@ -44,7 +47,9 @@ describe('cluster networking on a 3-host lab', function () {
   };
 
   before(async () => {
+    docker = dockerLikeHost();
     lab = await startLab({ hosts: 3, managers: 2, heartbeat: '500ms' });
+    docker.inNamespaces(lab.state.hosts.map((h) => h.netns));
     const nodes = (await lab.api.listNodes({})).nodes;
     hostNode = new Map(nodes.map((n) => [n.description?.hostname ?? '', n.id]));
     await lab.convoy('network', 'create', 'isolated');
@@ -61,7 +66,11 @@ describe('cluster networking on a 3-host lab', function () {
   });
 
   after(async () => {
-    await lab?.stop();
+    try {
+      await lab?.stop();
+    } finally {
+      docker?.restore();
+    }
   });
 
   it('reaches http://web/ from a container on host 1; the replicas run on hosts 2 and 3', async () => {

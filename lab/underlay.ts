@@ -3,6 +3,16 @@
 // namespace gets one veth on the bridge with its own address, lo, and a
 // default route via the bridge address.
 import { type Sh, hostSh } from '../agent/network/sh';
+import { ensureForwardAccept, removeForwardAccept } from '../agent/network/forward';
+
+/**
+ * iptables chain accepting the underlay bridge's traffic: on a machine with
+ * Docker (FORWARD policy DROP, bridge-nf-call-iptables=1) frames bridged
+ * between the host namespaces go through iptables FORWARD and would be dropped.
+ */
+export function underlayForwardChain(bridge: string): string {
+  return `CVY-${bridge}`.slice(0, 28);
+}
 
 export interface UnderlayHost {
   netns: string; // "convoy-lab-h1"
@@ -33,6 +43,10 @@ export async function createUnderlay(spec: UnderlaySpec, sh: Sh = hostSh): Promi
     );
   });
   await sh.run('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+  await ensureForwardAccept(sh, spec.bridgeCidr, undefined, underlayForwardChain(spec.bridge), [
+    ['-i', spec.bridge],
+    ['-o', spec.bridge],
+  ]);
   const gw = spec.bridgeCidr.split('/')[0];
   for (const h of spec.hosts) {
     await sh.run('ip', ['-n', h.netns, '-batch', '-'], `link set lo up\naddr add ${h.addr}/${prefix} dev eth0\nlink set eth0 up\nroute add default via ${gw} dev eth0\n`);
@@ -43,6 +57,7 @@ export async function createUnderlay(spec: UnderlaySpec, sh: Sh = hostSh): Promi
 export async function removeUnderlay(bridge: string, nsPrefix: string, sh: Sh = hostSh): Promise<void> {
   const list = await sh.run('ip', ['-j', 'netns', 'list']).catch(() => '');
   for (const n of list.trim() ? (JSON.parse(list) as { name: string }[]) : []) if (n.name.startsWith(nsPrefix)) await sh.run('ip', ['netns', 'del', n.name]).catch(() => undefined);
+  await removeForwardAccept(sh, underlayForwardChain(bridge));
   const stem = bridge.replace(/^convoy-/, 'cvl-');
   const links = JSON.parse(await sh.run('ip', ['-j', 'link', 'show'])) as { ifname: string }[];
   for (const l of links) if (l.ifname === bridge || l.ifname.startsWith(`${stem}-`)) await sh.run('ip', ['link', 'del', l.ifname]).catch(() => undefined);

@@ -116,7 +116,10 @@ export class Attacher implements NetworkAttacher {
       hostPorts: (task.endpointPorts ?? []).filter((p) => p.publishMode === 'HOST'),
       netns: ns,
       veth,
+      hostAccess: task.spec?.container?.hostAccess ?? false,
     });
+    // Its veth's anti-spoofing entry and the firewall's view of it, before anything runs in it.
+    await this.opts.local.settled();
     this.log.info('task attached', { 'task.id': task.id, 'task.addr': addrs.join(','), netns: ns });
     // The same name the runtime gives the container's UTS namespace: `hostname -i` finds its address here.
     const hostname = taskHostname(task);

@@ -14,6 +14,7 @@ import type { Logger } from '../../common/logger';
 import { nullLogger } from '../../common/logger';
 import { nth, parseCidr, formatCidr } from '../../common/cidr';
 import { type Sh, hostSh } from './sh';
+import { removeForwardAccept } from './forward';
 
 export const BRIDGE = 'convoy0';
 export const VXLAN = 'convoy-vx';
@@ -166,4 +167,6 @@ export async function removeHostNetworking(sh: Sh = hostSh): Promise<void> {
   await sh.run('ip', ['link', 'del', VXLAN]).catch(() => undefined);
   await sh.run('ip', ['link', 'del', BRIDGE]).catch(() => undefined);
   await sh.run('nft', ['delete', 'table', 'ip', NFT_TABLE]).catch(() => undefined);
+  await sh.run('nft', ['delete', 'table', 'bridge', NFT_TABLE]).catch(() => undefined);
+  await removeForwardAccept(sh);
 }

@@ -16,11 +16,14 @@ export interface LocalTask {
   hostPorts: PortConfig[];
   netns: string;
   veth: string;
+  /** The service opted in to reaching its node's addresses (--host-access). */
+  hostAccess: boolean;
 }
 
 export class LocalTasks {
   private readonly tasks = new Map<string, LocalTask>();
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: (() => Promise<void> | void)[] = [];
+  private pending: Promise<unknown> = Promise.resolve();
 
   set(t: LocalTask): void {
     this.tasks.set(t.taskId, t);
@@ -44,11 +47,25 @@ export class LocalTasks {
     return [...this.tasks.values()];
   }
 
-  onChange(fn: () => void): void {
+  /** fn may return the promise of its work: settled() waits for it. */
+  onChange(fn: () => Promise<void> | void): void {
     this.listeners.push(fn);
   }
 
+  /**
+   * Resolves once the listeners' work for every change so far is done: the
+   * attacher waits for it so that a task's anti-spoofing and firewall rules
+   * (and its DNS view) are in place before its container runs.
+   */
+  async settled(): Promise<void> {
+    for (;;) {
+      const p = this.pending;
+      await p;
+      if (p === this.pending) return;
+    }
+  }
+
   private changed(): void {
-    for (const fn of this.listeners) fn();
+    this.pending = Promise.all(this.listeners.map((fn) => fn())).catch(() => undefined);
   }
 }

@@ -1,7 +1,7 @@
 // The ruleset's diff: one endpoint change becomes a few statements, whatever the number of services.
 import { strict as assert } from 'node:assert';
 import type { NetworkState } from '../../proto/mod';
-import { diffText, renderRuleset } from './nft';
+import { diffText, renderBridge, renderRuleset } from './nft';
 
 function state(services: number, readySecond = true): NetworkState {
   return {
@@ -50,5 +50,30 @@ describe('nftables ruleset diff', () => {
     assert.match(text, /^add element ip convoy vips \{ 10\.43\.0\.11 : goto svc_s10 \}$/m);
     assert.match(text, /^add element ip convoy tasks \{ 10\.42\.0\.22, 10\.42\.0\.23 \}$/m);
     assert.doesNotMatch(text, /svc_s9\b/);
+  });
+});
+
+describe('host firewall and bridge table', () => {
+  const local = [{ taskId: 't', serviceId: 's', serviceName: 'w', veth: 'cvyabc', addresses: ['10.42.1.5'], networks: ['n'], hostPorts: [], netns: 'x', hostAccess: true }];
+  const s = { ...state(1), nodes: [{ nodeId: 'a', addr: '10.41.0.12', subnet: '10.42.1.0/24' }] } as NetworkState;
+  const text = renderRuleset({ state: s, local, defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16', underlayAddr: '10.41.0.11', gateway: '10.42.1.1' }).text;
+
+  it('lets a task reach its host only for DNS on the bridge, VXLAN only from node addresses', () => {
+    assert.match(text, /udp dport 4789 ip saddr != @nodes drop/);
+    assert.match(text, /iifname "convoy0" ip daddr 10\.42\.1\.1 meta l4proto \{ tcp, udp \} th dport 53 accept\n\s+reject/);
+    assert.match(text, /add element ip convoy nodes \{ 10\.41\.0\.12, 10\.41\.0\.11 \}/);
+  });
+
+  it('rejects task → node addresses but published ports and --host-access tasks', () => {
+    assert.match(text, /ip saddr 10\.42\.0\.0\/16 ip daddr @nodes jump task_to_node/);
+    assert.match(text, /add element ip convoy published \{ tcp \. 30080 \}/);
+    assert.match(text, /add element ip convoy host_access \{ 10\.42\.1\.5 \}/);
+  });
+
+  it('binds each veth to its addresses and drops frames between task ports', () => {
+    const b = renderBridge('10.42.1.1', local);
+    assert.match(b, /add element bridge convoy veth_ip \{ "cvyabc" \. 10\.42\.1\.5 \}/);
+    assert.match(b, /arp daddr ip 10\.42\.1\.1 return\n\s+drop/);
+    assert.match(b, /iifname "cvy\*" oifname "cvy\*" drop/);
   });
 });

@@ -12,14 +12,18 @@
 //   hp_<task>_<proto>_<port>: dnat to the local task (host mode)
 //   ep_<ip>[_<port>]: mark for masquerade if the task reaches itself (hairpin), dnat
 //   nat postrouting: marked → masquerade; cluster → outside → masquerade
+//   filter input: VXLAN only from node addresses; a task (cluster source, not
+//       lo) reaches this host only for the DNS on its bridge (or --host-access)
 //   filter forward: established → accept; undnatted VIP → reject;
+//       task → a node's address → reject unless a published port or --host-access;
 //       task → task only when both are in one network's member set;
 //       a task of an internal network ↔ outside the cluster → reject
 //
 // VIPs forward every port (as Docker Swarm's VIPs do): the DNAT keeps the
 // destination port. Ingress and host ports DNAT to the task's target port.
 import type { NetworkState, PortConfig } from '../../proto/mod';
-import { NFT_TABLE } from './host';
+import { BRIDGE, NFT_TABLE, VXLAN, VXLAN_PORT } from './host';
+import { VETH_PREFIX } from './attacher';
 import type { LocalTask } from './local-tasks';
 
 /** Packet mark asking postrouting to masquerade (kube-proxy uses the same bit). */
@@ -31,6 +35,48 @@ export interface RenderInput {
   /** Cluster CIDR when the state carries none. */
   defaultClusterCidr: string;
   defaultVipCidr: string;
+  /** This host's underlay address (a node address even before NetworkState lists it). */
+  underlayAddr?: string;
+  /** The bridge address: the one address of this host a task reaches (DNS). */
+  gateway?: string;
+}
+
+/** Set types other than ipv4_addr. */
+const SET_TYPES: Record<string, string> = { published: 'inet_proto . inet_service' };
+
+/**
+ * The host's bridge-family table (`bridge convoy`): layer 2 between tasks.
+ * Everything a task sends is routed through the bridge address, so frames
+ * between two task ports are never legitimate: dropped (ARP, IPv6 link-local,
+ * raw frames to a neighbour of another network). From a task's veth only IPv4
+ * from its own address and ARP from its own address to the gateway pass
+ * (anti-spoofing; no IPv6: Convoy does not route it). Small (one element per
+ * local task), so it is rewritten whole when it changes.
+ */
+export function renderBridge(gateway: string | undefined, local: LocalTask[]): string {
+  const elems = local.flatMap((t) => t.addresses.map((a) => `"${t.veth}" . ${a}`));
+  return `table bridge ${NFT_TABLE} {}
+delete table bridge ${NFT_TABLE}
+table bridge ${NFT_TABLE} {
+  set veth_ip {
+    type ifname . ipv4_addr
+  }
+  chain prerouting {
+    type filter hook prerouting priority filter; policy accept;
+    iifname "${VETH_PREFIX}*" jump from_task
+  }
+  chain from_task {
+    ether type ip iifname . ip saddr @veth_ip return
+${gateway ? `    ether type arp iifname . arp saddr ip @veth_ip arp daddr ip ${gateway} return
+` : ''}    drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${VETH_PREFIX}*" oifname "${VETH_PREFIX}*" drop
+  }
+}
+${elems.length ? `add element bridge ${NFT_TABLE} veth_ip { ${elems.join(', ')} }
+` : ''}`;
 }
 
 export function safeId(s: string): string {
@@ -134,8 +180,10 @@ export function renderRuleset(inp: RenderInput): { ruleset: Ruleset; text: strin
   const balance = (targets: string[]): string =>
     targets.length === 1 ? `goto ${targets[0]}` : `numgen random mod ${targets.length} vmap { ${targets.map((t, i) => `${i} : goto ${t}`).join(', ')} }`;
 
+  const published = new Set<string>();
   let nEndpoints = 0;
   for (const s of state.services) {
+    for (const p of s.ports) if (p.publishedPort) published.add(`${proto(p)} . ${p.publishedPort}`);
     const sid = safeId(s.serviceId);
     for (const t of s.tasks) for (const net of s.networks) member(net, t.addresses);
     const ready = s.tasks.filter((t) => t.ready && t.addresses.length).map((t) => t.addresses[0]);
@@ -154,8 +202,11 @@ export function renderRuleset(inp: RenderInput): { ruleset: Ruleset; text: strin
       nodePortElems.set(key, `goto ${name}`);
     }
   }
+  const hostAccess = new Set<string>();
   for (const t of local) {
     for (const net of t.networks) member(net, t.addresses);
+    if (t.hostAccess) for (const a of t.addresses) hostAccess.add(a);
+    for (const p of t.hostPorts) if (p.publishedPort) published.add(`${proto(p)} . ${p.publishedPort}`);
     if (!t.addresses.length) continue;
     for (const p of t.hostPorts) {
       if (!p.publishedPort || !p.targetPort) continue;
@@ -173,6 +224,9 @@ export function renderRuleset(inp: RenderInput): { ruleset: Ruleset; text: strin
   const sets = new Map<string, Set<string>>([
     ['tasks', allTasks],
     ['internal', internal],
+    ['nodes', new Set([...state.nodes.map((n) => n.addr), ...(inp.underlayAddr ? [inp.underlayAddr] : [])].filter(Boolean))],
+    ['host_access', hostAccess],
+    ['published', published],
   ]);
   const isolate: string[] = [];
   let i = 0;
@@ -189,7 +243,7 @@ export function renderRuleset(inp: RenderInput): { ruleset: Ruleset; text: strin
   map node_ports {
     type inet_proto . inet_service : verdict
   }
-${[...sets.keys()].map((n) => `  set ${n} {\n    type ipv4_addr\n  }`).join('\n')}
+${[...sets.keys()].map((n) => `  set ${n} {\n    type ${SET_TYPES[n] ?? 'ipv4_addr'}\n  }`).join('\n')}
   chain services {
     ip daddr vmap @vips
     fib daddr type local meta l4proto . th dport vmap @node_ports
@@ -207,9 +261,26 @@ ${[...sets.keys()].map((n) => `  set ${n} {\n    type ipv4_addr\n  }`).join('\n'
     meta mark & ${MASQ_MARK} == ${MASQ_MARK} masquerade
     ip saddr ${cluster} ip daddr != ${cluster} ip daddr != ${vipCidr} masquerade
   }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    udp dport ${VXLAN_PORT} ip saddr != @nodes drop
+    iifname != "lo" ip saddr ${cluster} jump task_input
+  }
+  chain task_input {
+    ct state established,related accept
+    ip saddr @host_access accept
+${inp.gateway ? `    iifname "${BRIDGE}" ip daddr ${inp.gateway} meta l4proto { tcp, udp } th dport 53 accept
+` : ''}    reject with icmp type admin-prohibited
+  }
+  chain task_to_node {
+    ip saddr @host_access return
+    meta l4proto . th dport @published return
+    reject with icmp type admin-prohibited
+  }
   chain forward {
     type filter hook forward priority filter; policy accept;
     ct state established,related accept
+    iifname { "${BRIDGE}", "${VXLAN}" } ip saddr ${cluster} ip daddr @nodes jump task_to_node
     ip daddr ${vipCidr} reject
     ip saddr @tasks ip daddr @tasks jump isolate
     ip saddr @internal ip daddr != ${cluster} reject with icmp type admin-prohibited

@@ -10,7 +10,8 @@ import type { NetworkProgrammer } from '../executor';
 import { DnsTable, type DnsServer, type DnsService } from './dns';
 import type { HostNetwork } from './host';
 import type { LocalTask, LocalTasks } from './local-tasks';
-import { diffText, renderRuleset, type RenderStats, type Ruleset } from './nft';
+import { diffText, renderBridge, renderRuleset, type RenderStats, type Ruleset } from './nft';
+import { ensureForwardAccept } from './forward';
 import { type Sh, hostSh } from './sh';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../../proto/defaults';
 
@@ -55,7 +56,8 @@ export class Programmer implements NetworkProgrammer {
     this.sh = opts.sh ?? hostSh;
     this.log = opts.logger ?? nullLogger;
     opts.local.onChange(() => {
-      if (this.last) void this.apply(this.last).catch((e) => this.log.warn('network re-apply failed', { err: errMsg(e) }));
+      if (!this.last) return;
+      return this.apply(this.last).catch((e) => this.log.warn('network re-apply failed', { err: errMsg(e) }));
     });
   }
 
@@ -65,19 +67,40 @@ export class Programmer implements NetworkProgrammer {
     const gen = ++this.gen;
     const run = this.chain.then(() => this.applyNow(state, gen));
     this.chain = run.catch(() => undefined);
-    return run;
+    this.newest = run;
+    // A skipped apply is done when the newer one that covers it is.
+    return run.then((skipped) => (skipped ? this.newest.then(() => undefined) : undefined));
   }
 
-  private async applyNow(state: NetworkState, gen: number): Promise<void> {
+  private newest: Promise<boolean> = Promise.resolve(false);
+  private bridgeText = '';
+  private forwardCidr = '';
+
+  /** True when skipped because a newer apply covers it. */
+  private async applyNow(state: NetworkState, gen: number): Promise<boolean> {
     // A newer apply is queued (a new snapshot, or local tasks changed again, as when 30 containers start at once).
-    if (this.closed || gen !== this.gen) return;
+    if (this.closed) return false;
+    if (gen !== this.gen) return true;
     const id = this.opts.nodeId?.();
     const self = state.nodes.find((n) => (id && n.nodeId === id) || n.addr === this.opts.underlayAddr);
     const subnet = self?.subnet || this.opts.host.nodeSubnet || this.opts.local.all()[0]?.addresses[0];
     if (subnet) await this.opts.host.ensure(subnet.includes('/') ? subnet : `${subnet}/24`);
     await this.opts.host.syncPeers(state.nodes.map((n) => ({ subnet: n.subnet, addr: n.addr })));
     const local = this.opts.local.all();
-    const { ruleset, text, stats } = renderRuleset({ state, local, defaultClusterCidr: DEFAULT_CLUSTER_CIDR, defaultVipCidr: DEFAULT_VIP_CIDR });
+    const { ruleset, text, stats } = renderRuleset({
+      state,
+      local,
+      defaultClusterCidr: DEFAULT_CLUSTER_CIDR,
+      defaultVipCidr: DEFAULT_VIP_CIDR,
+      underlayAddr: this.opts.underlayAddr,
+      gateway: this.opts.host.gateway,
+    });
+    // On a host whose iptables FORWARD drops (Docker's), Convoy's ranges need accept rules there too.
+    const cluster = state.clusterCidr || DEFAULT_CLUSTER_CIDR;
+    if (cluster !== this.forwardCidr) {
+      await ensureForwardAccept(this.sh, cluster, this.log);
+      this.forwardCidr = cluster;
+    }
     const t0 = performance.now();
     // A small transaction for what changed when the base is the same; the whole table otherwise
     // (first apply, networks or ranges changed, or a failed diff).
@@ -94,6 +117,11 @@ export class Programmer implements NetworkProgrammer {
     } else if (changed) await this.sh.run('nft', ['-f', '-'], text);
     this.lastRules = text;
     this.lastRuleset = ruleset;
+    const btext = renderBridge(this.opts.host.gateway, local);
+    if (btext !== this.bridgeText) {
+      await this.sh.run('nft', ['-f', '-'], btext);
+      this.bridgeText = btext;
+    }
     this.lastReport = { version: state.version, nftMs: performance.now() - t0, changed, mode, stats };
     if (changed) this.log.debug('nftables applied', { version: state.version, ms: Math.round(this.lastReport.nftMs), services: stats.services, endpoints: stats.endpoints });
     const dns = this.opts.dns;
@@ -102,6 +130,7 @@ export class Programmer implements NetworkProgrammer {
       const gw = this.opts.host.gateway;
       if (gw) await dns.listen(gw).catch((e) => this.log.warn('dns listen failed', { err: errMsg(e), addr: gw }));
     }
+    return false;
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,7 @@ function container(c: ContainerSpec | null | undefined): ContainerSpec {
     capAdd: c?.capAdd ?? [],
     capDrop: c?.capDrop ?? [],
     readOnly: c?.readOnly ?? false,
+    hostAccess: c?.hostAccess ?? false,
   };
 }
 

@@ -213,6 +213,7 @@ function container(r: Shape, f: string, m: Msg | null): ContainerSpec | null {
     capAdd: r.strings(`${f}.capAdd`, m.capAdd),
     capDrop: r.strings(`${f}.capDrop`, m.capDrop),
     readOnly: r.bool(`${f}.readOnly`, m.readOnly),
+    hostAccess: r.bool(`${f}.hostAccess`, m.hostAccess),
   };
 }
 

@@ -27,6 +27,7 @@ export function makeTask(id: string, container: Partial<ContainerSpec>, limits?:
         capAdd: [],
         capDrop: [],
         readOnly: false,
+        hostAccess: false,
         ...container,
       },
       resources: limits ? { limits: { nanoCpus: 0, memoryBytes: 0, pids: 0, ...limits }, reservations: null } : null,
