@@ -61,6 +61,8 @@ export interface LeaderCache {
   readonly alive: ReadonlySet<string>;
   readonly revision: number;
   waitFor(rev: number, timeoutMs?: number): Promise<boolean>;
+  /** Resolves when no watch batch is half applied (the cache applies large ones in slices). */
+  settled?(): Promise<void>;
 }
 
 /** Wall clock and timers (tests pass a fake one). */
@@ -286,6 +288,8 @@ export function createLeader(d: LeaderDeps): Leader {
         sync = false;
         if (!(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) throw new Error('state cache is behind etcd');
       }
+      // No half-applied watch batch in the copy (and the copy itself right after, synchronously).
+      await cache.settled?.();
       if (!cache.cluster) return;
       const snap = snapshot(now, cache.cluster);
       const tCopy = performance.now();
