@@ -26,6 +26,7 @@ import { grpcPackages, type ControlClient, type Network, type Node, type Task } 
 import { reconcile } from '../manager/reconcile';
 import { applyWrite, cluster, node, service } from '../manager/orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../manager/state/snapshot';
+import { STALL_FIELD, STALL_MSG, STALL_WINDOW_MS } from '../manager/observe/stall';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
@@ -95,6 +96,17 @@ export function leaderChangesIn(log: string): number {
     else if (line.includes('"msg":"lost leadership"')) lost++;
   }
   return Math.max(lost, elected - 1);
+}
+
+/** The longest main-thread stall the manager logged (its stall monitor, manager/observe/stall.ts), in ms. */
+export function maxStallIn(log: string): number {
+  let max = 0;
+  const re = new RegExp(`"msg":"${STALL_MSG}".*?"${STALL_FIELD.replace('.', '\\.')}":(\\d+)`);
+  for (const line of log.split('\n')) {
+    const m = re.exec(line);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
 }
 
 function call<Res>(fn: (cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown): Promise<Res> {
@@ -170,7 +182,11 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const secs = (lastCommit - t) / 1000;
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
     else console.log(`all ${TASKS} tasks assigned and committed ${secs.toFixed(2)} s after CreateService (the call itself: ${createMs.toFixed(0)} ms)`);
-    const leaderChanges = leaderChangesIn(fs.readFileSync(path.join(dir, 'manager.log'), 'utf8'));
+    // The stall monitor reports a window after it closes: let the last one in.
+    await new Promise((r) => setTimeout(r, STALL_WINDOW_MS + 500));
+    const mlog = fs.readFileSync(path.join(dir, 'manager.log'), 'utf8');
+    const leaderChanges = leaderChangesIn(mlog);
+    const reRegistrations = (mlog.match(/"msg":"session expired"/g) ?? []).length;
     if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
     return {
       join_s: joinS.toFixed(1),
@@ -178,6 +194,9 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       tasks_per_s: Math.round(placed.size / secs),
       tasks_per_s_scope: 'create_to_committed_etcd',
       leader_changes: leaderChanges,
+      max_stall_ms: maxStallIn(mlog),
+      sessions_expired: reRegistrations,
+      load1: os.loadavg()[0].toFixed(1),
     };
   } finally {
     await fleet?.stop().catch(() => undefined);
