@@ -112,9 +112,20 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   let allDirty = false;
   let assignTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** A flush is running: changes meanwhile wait for the next one (one flush at a time, as when flushes were synchronous). */
+  let flushing = false;
   /** The dirty nodes' streams get their changes, in slices of FLUSH_SLICE_MS. */
   const flushAssignments = async () => {
     assignTimer = undefined;
+    flushing = true;
+    try {
+      await flushSliced();
+    } finally {
+      flushing = false;
+    }
+    if (!closed && (allDirty || dirtyNodes.size) && !assignTimer) assignTimer = setTimeout(() => void flushAssignments(), PUSH_DEBOUNCE_MS);
+  };
+  const flushSliced = async () => {
     const nodes = allDirty ? [...assignmentStreams.keys()] : [...dirtyNodes];
     allDirty = false;
     dirtyNodes.clear();
@@ -151,7 +162,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   const onChange = (c: Change) => {
     if (c.reset) allDirty = true;
     for (const n of c.taskNodes) if (assignmentStreams.has(n)) dirtyNodes.add(n);
-    if ((allDirty || dirtyNodes.size) && !assignTimer) assignTimer = setTimeout(() => void flushAssignments(), PUSH_DEBOUNCE_MS);
+    if ((allDirty || dirtyNodes.size) && !assignTimer && !flushing) assignTimer = setTimeout(() => void flushAssignments(), PUSH_DEBOUNCE_MS);
     if (c.reset || c.tasks.size || c.services.size || c.nodes.size || c.networks || c.cluster) scheduleNetwork();
     // A registration elsewhere replaced one of ours: end it now, not at its next call.
     for (const nodeId of c.reset ? [...table.all().map((s) => s.nodeId)] : c.nodes) {

@@ -65,4 +65,20 @@ describe('StateCache', () => {
     assert.equal(c.tasks.has('t0'), false);
     assert.equal(c.tasks.size, 3 * APPLY_SLICE_EVENTS - 1);
   });
+
+  it('settled() resolves at the boundary of the batches received before it, while more keep coming', async () => {
+    const store = new MemoryStore();
+    cache = new StateCache(store, nullLogger);
+    const c = cache;
+    await c.start();
+    const n1 = 3 * APPLY_SLICE_EVENTS;
+    await store.batch(Array.from({ length: n1 }, (_, i) => taskWrite(i)));
+    // The batch is delivered (a microtask of the store), then a second one follows before the first is applied.
+    await Promise.resolve();
+    const settled = c.settled().then(() => c.tasks.size);
+    await store.batch(Array.from({ length: n1 }, (_, i) => taskWrite(n1 + i)));
+    assert.equal(await settled, n1, 'the first batch whole, nothing of the second');
+    await c.settled();
+    assert.equal(c.tasks.size, 2 * n1);
+  });
 });

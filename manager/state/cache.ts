@@ -86,6 +86,10 @@ export class StateCache {
   private draining: Promise<void> | undefined;
   /** Bumped by a reload: an apply of batches from before it stops. */
   private generation = 0;
+  /** Watch batches received, and applied whole (or dropped by a reload). */
+  private received = 0;
+  private applied = 0;
+  private settleWaiters: { n: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly store: Store,
@@ -129,14 +133,31 @@ export class StateCache {
     });
   }
 
-  /** Resolves when every batch received so far is applied (the maps hold no half batch). */
-  async settled(): Promise<void> {
-    while (this.draining) await this.draining;
+  /**
+   * Resolves once every batch received before the call is applied, at a
+   * batch boundary: the maps hold no half batch until the caller's next
+   * await. (Not "the queue is empty": under a steady stream of status
+   * updates it may never be.)
+   */
+  settled(): Promise<void> {
+    if (this.applied >= this.received) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push({ n: this.received, resolve }));
+  }
+
+  /** Resolves the settle waiters that are due; true if there were any. */
+  private releaseSettled(): boolean {
+    const due = this.settleWaiters.filter((w) => w.n <= this.applied);
+    if (!due.length) return false;
+    this.settleWaiters = this.settleWaiters.filter((w) => w.n > this.applied);
+    for (const w of due) w.resolve();
+    return true;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.queue = [];
+    this.applied = this.received;
+    this.releaseSettled();
     await this.watcher?.cancel().catch(() => undefined);
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
@@ -165,6 +186,7 @@ export class StateCache {
       (b) => {
         if (this.closed) return;
         this.queue.push(b);
+        this.received++;
         this.draining ??= this.drain().finally(() => (this.draining = undefined));
       },
       (e) => {
@@ -197,6 +219,12 @@ export class StateCache {
       }
       if (b.revision > this.revision) this.revision = b.revision;
       this.notify(c);
+      this.applied++;
+      // Those waiting for this batch run (their microtasks) before the next batch's first slice.
+      if (this.releaseSettled() && this.queue.length) {
+        await this.yieldToLoop();
+        if (this.closed || gen !== this.generation) return;
+      }
     }
   }
 
@@ -204,8 +232,10 @@ export class StateCache {
     // Batches of the lost watch are superseded by the load.
     this.generation++;
     this.queue = [];
+    this.applied = this.received;
+    this.releaseSettled();
     await this.watcher?.cancel().catch(() => undefined);
-    await this.settled();
+    await this.draining;
     for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 2000)) {
       try {
         await this.load();
