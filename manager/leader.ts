@@ -7,9 +7,11 @@
 // session's grace period), and every FULL_TICK_MS as a safety net over
 // everything.
 //
-// A tick runs in slices. The election's lease is kept alive by a keepalive
-// on this same event loop, with a 2 s TTL; a tick over 100,000 new tasks is
-// seconds of CPU, and run in one piece it cost the lead mid-burst. So the
+// A tick runs in slices. The agents' heartbeats (their session leases) are
+// answered on this same event loop (the election's lease is kept alive on
+// the store's election worker thread since, store/election.ts); a tick over
+// 100,000 new tasks is seconds of CPU, and run in one piece it cost the lead
+// mid-burst when the election still ran on this loop. So the
 // reconcile is a generator (reconcileSteps) that pauses every SLICE_MS, and
 // the loop gives the event loop back (setImmediate: timers and I/O run)
 // before resuming it. The snapshot it works on is a copy: the cache keeps
@@ -110,7 +112,7 @@ export const SLICE_MS = 50;
  * commit rate), and encodes in a few hundred ms even on a busy machine.
  */
 export const COMMIT_PORTION = 8192;
-/** An event-loop stall this long is logged as a warning: half the election TTL. */
+/** An event-loop stall this long is logged as a warning: half the shortest lease TTL (2 s). */
 const STALL_WARN_MS = 1000;
 
 export interface Leader {
@@ -325,7 +327,7 @@ export function createLeader(d: LeaderDeps): Leader {
         longestSliceMs: Math.round(longest),
         loopStallMs: Math.round(stall),
       };
-      if (stall >= STALL_WARN_MS) log.warn('event loop stalled (the election keepalive waits on it)', fields);
+      if (stall >= STALL_WARN_MS) log.warn('event loop stalled (heartbeats wait on it)', fields);
       else log.debug('tick', fields);
       observer.reconciled({ seconds: ms / 1000, created: res.stats.created, assigned: res.stats.assigned, unschedulable: res.stats.unschedulable });
     } catch (e) {

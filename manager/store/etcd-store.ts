@@ -1,6 +1,8 @@
 // The Store on etcd: the only code of the manager that imports etcd3 (with
-// the embedded etcd launcher). Every etcd failure leaves here as one of the
-// typed errors of ./errors.ts.
+// the embedded etcd launcher and the election worker, ./election-worker.ts,
+// which runs the campaigns and the manager registration on a thread of
+// their own). Every etcd failure leaves here as one of the typed errors of
+// ./errors.ts.
 import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
 import type { Service } from '../../proto/mod';
 import { ElectionWorker } from './election';
