@@ -26,6 +26,7 @@ import { grpcPackages, type ControlClient, type Network, type Node, type Task } 
 import { reconcile } from '../manager/reconcile';
 import { applyWrite, cluster, node, service } from '../manager/orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../manager/state/snapshot';
+import { STALL_FIELD, STALL_MSG, STALL_WINDOW_MS } from '../manager/observe/stall';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
@@ -97,6 +98,17 @@ export function leaderChangesIn(log: string): number {
   return Math.max(lost, elected - 1);
 }
 
+/** The longest main-thread stall the manager logged (its stall monitor, manager/observe/stall.ts), in ms. */
+export function maxStallIn(log: string): number {
+  let max = 0;
+  const re = new RegExp(`"msg":"${STALL_MSG}".*?"${STALL_FIELD.replace('.', '\\.')}":(\\d+)`);
+  for (const line of log.split('\n')) {
+    const m = re.exec(line);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+
 function call<Res>(fn: (cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => fn((e, r) => (e || !r ? reject(e ?? new Error('empty response')) : resolve(r))));
 }
@@ -159,7 +171,8 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const createMs = performance.now() - t;
     let lastPrint = 0;
     const deadline = t + 30 * 60_000;
-    while (placed.size < TASKS && performance.now() < deadline) {
+    // A manager that died mid-run ends the wait (its log says why).
+    while (placed.size < TASKS && performance.now() < deadline && !mgrExit) {
       if (performance.now() - lastPrint > 2000) {
         console.log(`  ${((performance.now() - t) / 1000).toFixed(1)} s: ${placed.size}/${TASKS} assigned and committed`);
         lastPrint = performance.now();
@@ -170,7 +183,12 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const secs = (lastCommit - t) / 1000;
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
     else console.log(`all ${TASKS} tasks assigned and committed ${secs.toFixed(2)} s after CreateService (the call itself: ${createMs.toFixed(0)} ms)`);
-    const leaderChanges = leaderChangesIn(fs.readFileSync(path.join(dir, 'manager.log'), 'utf8'));
+    // The stall monitor reports a window after it closes: let the last one in.
+    await new Promise((r) => setTimeout(r, STALL_WINDOW_MS + 500));
+    const mlog = fs.readFileSync(path.join(dir, 'manager.log'), 'utf8');
+    const leaderChanges = leaderChangesIn(mlog);
+    // Sessions beyond one per node: agents that registered again (an RPC past its deadline, a lapsed session).
+    const reRegistrations = Math.max(0, (mlog.match(/"msg":"node session"/g) ?? []).length - NODES);
     if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
     return {
       join_s: joinS.toFixed(1),
@@ -178,6 +196,9 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       tasks_per_s: Math.round(placed.size / secs),
       tasks_per_s_scope: 'create_to_committed_etcd',
       leader_changes: leaderChanges,
+      max_stall_ms: maxStallIn(mlog),
+      re_registrations: reRegistrations,
+      load1: os.loadavg()[0].toFixed(1),
     };
   } finally {
     await fleet?.stop().catch(() => undefined);

@@ -10,6 +10,7 @@ import { nullAutoscaler, nullObserver, type ManagerObserver } from './hooks';
 import { createLeader, FULL_TICK_MS, MIN_DEBOUNCE_MS, type BatchResult, type Leader, type LeaderCache, type LeaderClock, type LeaderStore } from './leader';
 import { cluster, counter, node, service } from './orchestrator/testing/fixtures';
 import { StateCache, type Change } from './state/cache';
+import { StoreFullError } from './store/errors';
 import { MemoryStore } from './store/memory-store';
 import { isNetwork, isNode, isService, isTask, type Write } from './state/snapshot';
 
@@ -264,6 +265,33 @@ describe('leader loop', () => {
     await s.clock.advance(MIN_DEBOUNCE_MS, s.leader);
     assert.equal(s.etcd.syncs, 2, 'caught up with etcd again');
     assert.equal(tasksOf(s.etcd, 'web').length, 1, 'and recomputed');
+  });
+
+  it('backs off on a full store (etcd NOSPACE): retries every few seconds, warns once, resumes when space is back', async () => {
+    const s = setup();
+    leader = s.leader;
+    s.etcd.services.set('web', service('web', { replicas: 1 }));
+    const warnings: string[] = [];
+    const log = { ...nullLogger, warn: (msg: string) => warnings.push(msg), child: () => log };
+    const l = createLeader({ store: s.etcd, cache: s.etcd, managerId: 'm1', log, observer: nullObserver, autoscaler: nullAutoscaler, clock: s.clock, reconcile: { newId: counter('t') } });
+    leader = l;
+    const batch = s.etcd.batch.bind(s.etcd);
+    let storeFull = true;
+    let attempts = 0;
+    s.etcd.batch = async (ws) => {
+      if (!storeFull) return batch(ws);
+      attempts++;
+      throw new StoreFullError('the cluster store is full (etcd NOSPACE)');
+    };
+    l.start();
+    await s.clock.advance(0, l);
+    assert.equal(attempts, 1);
+    await s.clock.advance(20_000, l);
+    assert.ok(attempts >= 4 && attempts <= 5, `one attempt per ~5 s, not a spin (${attempts} in 20 s)`);
+    assert.equal(warnings.filter((w) => w === 'reconcile failed').length, 1, 'warned once');
+    storeFull = false;
+    await s.clock.advance(5_000, l);
+    assert.equal(tasksOf(s.etcd, 'web').length, 1, 'resumed once writes land again');
   });
 
   describe('on the in-memory Store and a real StateCache', () => {

@@ -7,9 +7,11 @@
 // session's grace period), and every FULL_TICK_MS as a safety net over
 // everything.
 //
-// A tick runs in slices. The election's lease is kept alive by a keepalive
-// on this same event loop, with a 2 s TTL; a tick over 100,000 new tasks is
-// seconds of CPU, and run in one piece it cost the lead mid-burst. So the
+// A tick runs in slices. The agents' heartbeats (their session leases) are
+// answered on this same event loop (the election's lease is kept alive on
+// the store's election worker thread since, store/election.ts); a tick over
+// 100,000 new tasks is seconds of CPU, and run in one piece it cost the lead
+// mid-burst when the election still ran on this loop. So the
 // reconcile is a generator (reconcileSteps) that pauses every SLICE_MS, and
 // the loop gives the event loop back (setImmediate: timers and I/O run)
 // before resuming it. The snapshot it works on is a copy: the cache keeps
@@ -29,6 +31,7 @@ import type { Autoscaler, ManagerObserver } from './hooks';
 import { reconcileSteps, type ReconcileOptions, type ReconcileResult } from './reconcile';
 import type { Change } from './state/cache';
 import { isTask, type ClusterSnapshot } from './state/snapshot';
+import { StoreFullError } from './store/errors';
 import type { Write } from './store/store';
 
 /** What a batch commit reports. */
@@ -61,6 +64,8 @@ export interface LeaderCache {
   readonly alive: ReadonlySet<string>;
   readonly revision: number;
   waitFor(rev: number, timeoutMs?: number): Promise<boolean>;
+  /** Resolves when no watch batch is half applied (the cache applies large ones in slices). */
+  settled?(): Promise<void>;
 }
 
 /** Wall clock and timers (tests pass a fake one). */
@@ -108,8 +113,10 @@ export const SLICE_MS = 50;
  * commit rate), and encodes in a few hundred ms even on a busy machine.
  */
 export const COMMIT_PORTION = 8192;
-/** An event-loop stall this long is logged as a warning: half the election TTL. */
+/** An event-loop stall this long is logged as a warning: half the shortest lease TTL (2 s). */
 const STALL_WARN_MS = 1000;
+/** etcd NOSPACE: no write lands until space is reclaimed (docs/etcd.md): retry this seldom, and say so once. */
+const STORE_FULL_RETRY_MS = 5000;
 
 export interface Leader {
   start(): void;
@@ -131,6 +138,8 @@ export function createLeader(d: LeaderDeps): Leader {
   let timer: { cancel(): void } | undefined;
   let timerAt = Infinity;
   let full = true;
+  /** The last tick failed on a full store (etcd NOSPACE): back off, warn once. */
+  let storeFull = false;
   /** The cache may lag etcd (first tick, a failed or partly lost commit): catch up before deciding. */
   let sync = true;
   const dirtyServices = new Set<string>();
@@ -286,6 +295,8 @@ export function createLeader(d: LeaderDeps): Leader {
         sync = false;
         if (!(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) throw new Error('state cache is behind etcd');
       }
+      // No half-applied watch batch in the copy (and the copy itself right after, synchronously).
+      await cache.settled?.();
       if (!cache.cluster) return;
       const snap = snapshot(now, cache.cluster);
       const tCopy = performance.now();
@@ -321,18 +332,21 @@ export function createLeader(d: LeaderDeps): Leader {
         longestSliceMs: Math.round(longest),
         loopStallMs: Math.round(stall),
       };
-      if (stall >= STALL_WARN_MS) log.warn('event loop stalled (the election keepalive waits on it)', fields);
+      if (stall >= STALL_WARN_MS) log.warn('event loop stalled (heartbeats wait on it)', fields);
       else log.debug('tick', fields);
       observer.reconciled({ seconds: ms / 1000, created: res.stats.created, assigned: res.stats.assigned, unschedulable: res.stats.unschedulable });
+      storeFull = false;
     } catch (e) {
-      log.warn('reconcile failed', { err: errMsg(e) });
+      const nowFull = e instanceof StoreFullError;
+      if (!nowFull || !storeFull) log.warn('reconcile failed', { err: errMsg(e) });
+      storeFull = nowFull;
       full = true;
       sync = true;
-      wakeAt = Math.min(wakeAt, clock.now() + 200);
+      wakeAt = Math.min(wakeAt, clock.now() + (storeFull ? STORE_FULL_RETRY_MS : 200));
     } finally {
       lastTickMs = clock.now() - c0;
       if (Number.isFinite(wakeAt)) schedule(wakeAt - clock.now());
-      schedule(FULL_TICK_MS);
+      schedule(storeFull ? STORE_FULL_RETRY_MS : FULL_TICK_MS);
     }
   };
 

@@ -17,6 +17,7 @@ import { startNats, type EmbeddedNats } from './embedded/nats';
 import { newId } from './ids';
 import { createLeader } from './leader';
 import { startManagerObservability } from './observe/mod';
+import { startStallMonitor } from './observe/stall';
 import { checkRanges, readHostNetworkFacts } from '../common/ranges';
 import { StateCache } from './state/cache';
 import { EtcdStore } from './store/etcd-store';
@@ -107,6 +108,8 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
       }
     }
   }
+  const stalls = startStallMonitor(log);
+  undo.push(() => stalls.close());
   const obs = await startManagerObservability({ managerId: id, natsUrl: natsUrl || undefined, metricsListen: opts.metricsListen, logger: log });
   const { observer, autoscaler } = obs;
   undo.push(() => obs.observer.close(), () => obs.autoscaler.close());
@@ -242,6 +245,7 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
       await obs.autoscaler.close().catch(() => undefined);
       await embeddedNats?.stop();
       await embedded?.stop();
+      stalls.close();
     },
   };
 }

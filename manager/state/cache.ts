@@ -11,9 +11,28 @@
 // `waitFor(rev)`. meta.version of every object is its etcd mod revision, as
 // the store's reads give, so the compare-and-swap writes work unchanged.
 // A lost watch (compaction, etcd restarted) reloads everything.
+//
+// One watch response can carry tens of thousands of events (a commit of
+// 100,000 tasks): applied in one go that is a synchronous stretch of over a
+// second (JSON.parse of each, then GC), during which no heartbeat of any
+// agent is answered. Batches are applied in slices of APPLY_SLICE_EVENTS
+// events or APPLY_SLICE_MS, with a turn of the event loop between them, in
+// order; `revision`, the waiters and the listeners move only once a whole
+// batch is in, so no one is told of half a batch. Readers of the maps
+// between slices see some of the batch's objects already (each with its own
+// version, so guarded writes stay correct); the leader's snapshot waits for
+// `settled()`.
+import { performance } from 'node:perf_hooks';
 import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
 import { errMsg, type Logger } from '../../common/logger';
-import { PREFIX, decodeObject as decode, type KeyValue, type Store, type StoreWatch } from '../store/store';
+import { PREFIX, decodeObject as decode, type KeyValue, type Store, type StoreWatch, type WatchBatch } from '../store/store';
+
+/** Events applied before the cache gives the event loop a turn (about 10-20 ms of decoding). */
+export const APPLY_SLICE_EVENTS = 2000;
+/** Time after which a slice ends early (a slow machine, large objects). */
+export const APPLY_SLICE_MS = 20;
+/** Events between two looks at the clock within a slice. */
+const CLOCK_EVERY = 64;
 
 /** What one batch of watch events touched. */
 export interface Change {
@@ -61,10 +80,22 @@ export class StateCache {
   private listeners: ((c: Change) => void)[] = [];
   private waiters: { rev: number; resolve: () => void }[] = [];
   private closed = false;
+  /** Watch batches received and not yet applied, in order. */
+  private queue: WatchBatch[] = [];
+  /** The running apply of the queue, if any. */
+  private draining: Promise<void> | undefined;
+  /** Bumped by a reload: an apply of batches from before it stops. */
+  private generation = 0;
+  /** Watch batches received, and applied whole (or dropped by a reload). */
+  private received = 0;
+  private applied = 0;
+  private settleWaiters: { n: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
+    /** Gives the event loop back between slices. Default: setImmediate. */
+    private readonly yieldToLoop: () => Promise<void> = () => new Promise<void>((r) => setImmediate(r)),
   ) {}
 
   onChange(fn: (c: Change) => void): void {
@@ -102,8 +133,31 @@ export class StateCache {
     });
   }
 
+  /**
+   * Resolves once every batch received before the call is applied, at a
+   * batch boundary: the maps hold no half batch until the caller's next
+   * await. (Not "the queue is empty": under a steady stream of status
+   * updates it may never be.)
+   */
+  settled(): Promise<void> {
+    if (this.applied >= this.received) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push({ n: this.received, resolve }));
+  }
+
+  /** Resolves the settle waiters that are due; true if there were any. */
+  private releaseSettled(): boolean {
+    const due = this.settleWaiters.filter((w) => w.n <= this.applied);
+    if (!due.length) return false;
+    this.settleWaiters = this.settleWaiters.filter((w) => w.n > this.applied);
+    for (const w of due) w.resolve();
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.queue = [];
+    this.applied = this.received;
+    this.releaseSettled();
     await this.watcher?.cancel().catch(() => undefined);
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
@@ -131,10 +185,9 @@ export class StateCache {
       this.revision,
       (b) => {
         if (this.closed) return;
-        const c = emptyChange();
-        for (const e of b.events) this.apply(e.type, e.kv, c);
-        if (b.revision > this.revision) this.revision = b.revision;
-        this.notify(c);
+        this.queue.push(b);
+        this.received++;
+        this.draining ??= this.drain().finally(() => (this.draining = undefined));
       },
       (e) => {
         if (this.closed) return;
@@ -144,8 +197,45 @@ export class StateCache {
     );
   }
 
+  /** Applies the queued batches in order, each in slices; revision and notify once per whole batch. */
+  private async drain(): Promise<void> {
+    const gen = this.generation;
+    while (this.queue.length) {
+      const b = this.queue.shift()!;
+      const c = emptyChange();
+      let i = 0;
+      while (i < b.events.length) {
+        const t0 = performance.now();
+        const end = Math.min(b.events.length, i + APPLY_SLICE_EVENTS);
+        while (i < end) {
+          const e = b.events[i++];
+          this.apply(e.type, e.kv, c);
+          if (i % CLOCK_EVERY === 0 && performance.now() - t0 >= APPLY_SLICE_MS) break;
+        }
+        if (i < b.events.length) {
+          await this.yieldToLoop();
+          if (this.closed || gen !== this.generation) return;
+        }
+      }
+      if (b.revision > this.revision) this.revision = b.revision;
+      this.notify(c);
+      this.applied++;
+      // Those waiting for this batch run (their microtasks) before the next batch's first slice.
+      if (this.releaseSettled() && this.queue.length) {
+        await this.yieldToLoop();
+        if (this.closed || gen !== this.generation) return;
+      }
+    }
+  }
+
   private async reload(): Promise<void> {
+    // Batches of the lost watch are superseded by the load.
+    this.generation++;
+    this.queue = [];
+    this.applied = this.received;
+    this.releaseSettled();
     await this.watcher?.cancel().catch(() => undefined);
+    await this.draining;
     for (let delay = 100; !this.closed; delay = Math.min(delay * 2, 2000)) {
       try {
         await this.load();

@@ -1,9 +1,12 @@
 // The Store on etcd: the only code of the manager that imports etcd3 (with
-// the embedded etcd launcher). Every etcd failure leaves here as one of the
-// typed errors of ./errors.ts.
+// the embedded etcd launcher and the election worker, ./election-worker.ts,
+// which runs the campaigns and the manager registration on a thread of
+// their own). Every etcd failure leaves here as one of the typed errors of
+// ./errors.ts.
 import { ClientClosedError, Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type Lease as EtcdLease, type Watcher } from 'etcd3';
 import { ConsecutiveBreaker, circuitBreaker, handleWhen, retry } from 'cockatiel';
 import type { Service } from '../../proto/mod';
+import { ElectionWorker } from './election';
 import { ConflictError, LeaseNotFoundError, STORE_FULL_MESSAGE, StoreFullError, StoreUnavailableError } from './errors';
 import {
   DEFAULT_MAX_TXN_OPS,
@@ -43,6 +46,14 @@ const BATCH_CONCURRENCY = 8;
 const CHUNK_ROUNDS = 4;
 /** Keys per page of `load` (a page stays well under gRPC's message limit). */
 const LOAD_PAGE = 2000;
+
+/** A turn of the event loop (timers and I/O run; a microtask chain would not yield). */
+const immediate = () => new Promise<void>((r) => setImmediate(r));
+
+export interface EtcdStoreOptions {
+  /** Main-thread silence (ms) after which the election worker resigns the lead (./election.ts). */
+  watchdogMs?: number;
+}
 
 const toKv = (kv: IKeyValue): KeyValue => ({ key: kv.key.toString(), value: kv.value.toString(), modRevision: Number(kv.mod_revision) });
 
@@ -90,18 +101,33 @@ function watchLost(e: unknown, fromRevision: number): unknown {
 
 export class EtcdStore implements Store {
   readonly maintenance: StoreMaintenance;
+  /** The campaigns and the manager registration, on a thread of their own (started on first use). */
+  private election: ElectionWorker | undefined;
 
+  /**
+   * `endpoints`: where the election worker connects its own client. A store
+   * made on a bare client (none given) campaigns on that client, on the
+   * main thread.
+   */
   constructor(
     readonly client: Etcd3,
     private readonly maxTxnOps = DEFAULT_MAX_TXN_OPS,
     private readonly observe: EtcdObserver = () => undefined,
+    private readonly endpoints?: string[],
+    private readonly opts: EtcdStoreOptions = {},
   ) {
     this.maintenance = new EtcdMaintenance(client, (op, p) => this.timed(op, p));
   }
 
-  /** A store on its own client (closed with the store). */
-  static connect(endpoints: string[], maxTxnOps = DEFAULT_MAX_TXN_OPS, observe?: EtcdObserver): EtcdStore {
-    return new EtcdStore(new Etcd3({ hosts: endpoints, faultHandling: faultHandling() }), maxTxnOps, observe);
+  /** A store on its own client (closed with the store); its election runs on a worker thread. */
+  static connect(endpoints: string[], maxTxnOps = DEFAULT_MAX_TXN_OPS, observe?: EtcdObserver, opts?: EtcdStoreOptions): EtcdStore {
+    return new EtcdStore(new Etcd3({ hosts: endpoints, faultHandling: faultHandling() }), maxTxnOps, observe, endpoints, opts);
+  }
+
+  private electionWorker(): ElectionWorker | undefined {
+    if (!this.endpoints) return undefined;
+    this.election ??= new ElectionWorker(this.endpoints, this.opts.watchdogMs);
+    return this.election;
   }
 
   private async timed<T>(op: string, p: Promise<T>): Promise<T> {
@@ -264,7 +290,13 @@ export class EtcdStore implements Store {
     // A bounded number of transactions in flight: etcd answers "too many requests" beyond its apply backlog.
     await Promise.all(
       Array.from({ length: BATCH_CONCURRENCY }, async () => {
-        for (let c = nextChunk(); c; c = nextChunk()) await one(c);
+        // A turn of the event loop between chunks: when etcd refuses at once (circuit breaker
+        // open) `one` settles in a microtask and the next chunk would be encoded without ever
+        // yielding; a whole batch of 100,000 writes would then be one synchronous stretch.
+        for (let c = nextChunk(); c; c = nextChunk()) {
+          await one(c);
+          await immediate();
+        }
       }),
     );
     // A full store refuses every chunk alike: say so by type, so callers back off instead of retrying.
@@ -328,6 +360,8 @@ export class EtcdStore implements Store {
   }
 
   async registerManager(id: string, addr: string, ttlS: number): Promise<{ close(): Promise<void> }> {
+    const w = this.electionWorker();
+    if (w) return w.registerManager(id, addr, ttlS);
     // Kept alive by etcd3 in the background for as long as this manager runs.
     const lease = this.client.lease(ttlS);
     lease.on('lost', () => undefined);
@@ -341,6 +375,8 @@ export class EtcdStore implements Store {
   }
 
   campaign(id: string, ttlS: number): Campaign {
+    const w = this.electionWorker();
+    if (w) return w.campaign(id, ttlS);
     const c = this.client.election(ELECTION, ttlS).campaign(id);
     const fns: ((e: CampaignEvent) => void)[] = [];
     c.on('elected', () => fns.forEach((f) => f({ type: 'elected' })));
@@ -356,6 +392,7 @@ export class EtcdStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.election?.close();
     this.client.close();
   }
 }
