@@ -18,7 +18,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Etcd3, type Campaign as EtcdCampaign, type Lease as EtcdLease } from 'etcd3';
 import { ELECTION, key } from './store';
-import { storeError } from './etcd-store';
+import { faultHandling, storeError } from './etcd-store';
 import type { ElectionReply, ElectionRequest, ElectionWorkerData } from './election';
 
 /** How often the worker checks the main thread's last ping. */
@@ -28,7 +28,7 @@ function main(): void {
   const port = parentPort;
   if (!port) throw new Error('election-worker: not started as a worker thread');
   const data = workerData as ElectionWorkerData;
-  const client = new Etcd3({ hosts: data.endpoints });
+  const client = new Etcd3({ hosts: data.endpoints, faultHandling: faultHandling() });
   const campaigns = new Map<number, EtcdCampaign>();
   const leases = new Map<number, EtcdLease>();
   let lastPing = Date.now();
