@@ -18,6 +18,10 @@ export function makeToken(clusterId: string): string {
 
 /** How long a manager waits for a peer's tokens before trying the next one. */
 const PEER_TOKENS_DEADLINE_MS = 2000;
+/** How long a manager without the tokens keeps asking its peers (one that has just started registers within it). */
+const PEER_TOKENS_WAIT_MS = 5_000;
+const PEER_TOKENS_RETRY_MS = 250;
+
 /** Marks a GetJoinTokens asked on behalf of another manager (it is not forwarded again). */
 const FORWARDED = 'convoy-forwarded';
 
@@ -28,7 +32,9 @@ export function clusterHandlers(c: Ctx): Handlers {
   const { store, cache, reads, unary, log } = c;
   const readTokens = (): Tokens | undefined => (fs.existsSync(c.tokensFile) ? (JSON.parse(fs.readFileSync(c.tokensFile, 'utf8')) as Tokens) : undefined);
 
-  const fromPeers = async (): Promise<Tokens> => {
+  const askPeers = async (): Promise<Tokens | undefined> => {
+    // The cache must know every manager registered before this call.
+    await reads.fresh();
     for (const [id, addr] of cache.managers) {
       if (id === c.managerId) continue;
       const peer = connectControl(addr, { deadlineMs: PEER_TOKENS_DEADLINE_MS, metadata: { [FORWARDED]: '1' } });
@@ -40,6 +46,18 @@ export function clusterHandlers(c: Ctx): Handlers {
       } finally {
         peer.close();
       }
+    }
+    return undefined;
+  };
+  const fromPeers = async (): Promise<Tokens> => {
+    // Managers that start together: the one that initialised the cluster (and holds the tokens)
+    // may answer calls a moment before its registration lands. Ask again for a bounded time.
+    const until = Date.now() + PEER_TOKENS_WAIT_MS;
+    for (;;) {
+      const t = await askPeers();
+      if (t) return t;
+      if (Date.now() >= until) break;
+      await new Promise((r) => setTimeout(r, PEER_TOKENS_RETRY_MS));
     }
     throw new ApiError(grpc.status.FAILED_PRECONDITION, 'no reachable manager holds the join tokens (etcd keeps only their hashes): rotate them to get new ones');
   };
