@@ -10,20 +10,24 @@ import type { Task } from '../proto/mod';
 import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
 import { HollowExecutor, JoinRefusedError, startAgent, type AgentHandle } from './mod';
 import { eventually } from '../common/eventually';
-import { freePort, startManager } from '../e2e/support/manager';
+import { adminSecurity, freePort, startManager } from '../e2e/support/manager';
+import { makeJoinToken } from '../common/join-token';
 import { startEtcd, type TestEtcd } from '../lab/etcd';
 import { nullLogger } from '../common/logger';
 
 interface ManagerLike {
   /** host:port of its gRPC server. */
   addr: string;
+  joinAddr: string;
+  adminDir: string;
+  caFingerprint: string;
   stop(): Promise<void>;
 }
 
-async function startRealManager(etcd: string[], dataDir: string): Promise<ManagerLike> {
+async function startRealManager(etcd: TestEtcd, dataDir: string, kekFile: string): Promise<ManagerLike> {
   const port = await freePort();
-  const h = await startManager({ dataDir, listen: `127.0.0.1:${port}`, etcdEndpoints: etcd, logger: nullLogger });
-  return { addr: h.grpcAddr, stop: () => h.stop() };
+  const h = await startManager({ dataDir, listen: `127.0.0.1:${port}`, etcdEndpoints: etcd.endpoints, etcdTls: etcd.tls, kekFile, logger: nullLogger });
+  return { addr: h.grpcAddr, joinAddr: h.joinAddr, adminDir: h.adminDir, caFingerprint: h.caFingerprint, stop: () => h.stop() };
 }
 
 describe('agent with real managers (integration)', function () {
@@ -36,7 +40,7 @@ describe('agent with real managers (integration)', function () {
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-agent-int-'));
     etcdHandle = await startEtcd({ dataDir: path.join(dir, 'etcd') });
-    for (const i of [1, 2]) managers.push(await startRealManager(etcdHandle.endpoints, path.join(dir, `m${i}`)));
+    for (const i of [1, 2]) managers.push(await startRealManager(etcdHandle, path.join(dir, `m${i}`), path.join(dir, 'kek')));
   });
 
   afterEach(async () => {
@@ -49,14 +53,24 @@ describe('agent with real managers (integration)', function () {
   });
 
   function control(addr: string): ControlConnection {
-    const c = connectControl(addr);
+    const c = connectControl(addr, { security: adminSecurity(managers[0]) });
     clients.push(c);
     return c;
   }
 
-  it('refuses a wrong join token with a clear error', async () => {
-    const p = startAgent({ managers: [managers[0].addr], joinToken: 'SWMTKN-wrong', stateDir: path.join(dir, 'a'), advertiseAddr: '127.0.0.1', executor: 'hollow' });
-    await assert.rejects(p, (e: unknown) => e instanceof JoinRefusedError && e.message === 'join refused: invalid join token');
+  it('refuses a wrong join token with a clear one-line error, and writes no certificate', async () => {
+    const wrong = makeJoinToken(managers[0].caFingerprint); // pins the right CA, wrong secret
+    const p = startAgent({ managers: [managers[0].addr], joinAddr: managers[0].joinAddr, joinToken: wrong, stateDir: path.join(dir, 'a'), advertiseAddr: '127.0.0.1', executor: 'hollow' });
+    await assert.rejects(p, (e: unknown) => e instanceof JoinRefusedError && /^join refused: invalid join token \(wrong, or rotated since\)/.test(e.message) && !e.message.includes('\n'));
+    assert.equal(fs.existsSync(path.join(dir, 'a', 'tls', 'cert.pem')), false);
+    const garbled = startAgent({ managers: [managers[0].addr], joinAddr: managers[0].joinAddr, joinToken: 'SWMTKN-wrong', stateDir: path.join(dir, 'b'), advertiseAddr: '127.0.0.1', executor: 'hollow' });
+    await assert.rejects(garbled, /^JoinRefusedError: join refused: join token: not a Convoy join token/);
+    // A token pinning another CA: refused before the secret is sent (the CA digest does not match).
+    const otherCa = makeJoinToken('ab'.repeat(32));
+    await assert.rejects(
+      startAgent({ managers: [managers[0].addr], joinAddr: managers[0].joinAddr, joinToken: otherCa, stateDir: path.join(dir, 'c'), advertiseAddr: '127.0.0.1', executor: 'hollow' }),
+      /join refused: the manager at .* presents a CA .* that is not the one the join token pins/,
+    );
   });
 
   it('fails over to the second manager without restarting running tasks; statuses reach etcd', async () => {
@@ -65,6 +79,7 @@ describe('agent with real managers (integration)', function () {
     const ex = new HollowExecutor();
     const agent = await startAgent({
       managers: managers.map((m) => m.addr),
+      joinAddr: managers[0].joinAddr,
       joinToken: tokens.worker,
       stateDir: path.join(dir, 'a'),
       advertiseAddr: '127.0.0.1',

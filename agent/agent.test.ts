@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startAgent, JoinRefusedError, HollowExecutor, type AgentHandle } from './mod';
+import { PLAINTEXT_FOR_TESTS } from '../proto/client';
 import { fakeCluster, startFakeManager, type FakeManager } from './session/testing/fake-manager';
 import { eventually } from '../common/eventually';
 import { makeSpec, makeTask } from './controller/testing/fake-executor';
@@ -29,14 +30,14 @@ describe('agent (fake managers)', function () {
   }
 
   async function agent(managers: string[], executor: HollowExecutor, token = 'good-token'): Promise<AgentHandle> {
-    const a = await startAgent({ managers, joinToken: token, stateDir: dir, advertiseAddr: '127.0.0.1', executor });
+    const a = await startAgent({ testSecurity: PLAINTEXT_FOR_TESTS, managers, joinToken: token, stateDir: dir, advertiseAddr: '127.0.0.1', executor });
     cleanup.push(() => a.stop());
     return a;
   }
 
   it('a wrong join token is refused with a clear error and the agent stops retrying', async () => {
     const m = await manager();
-    const p = startAgent({ managers: [m.addr], joinToken: 'wrong', stateDir: dir, advertiseAddr: '127.0.0.1', executor: 'hollow' });
+    const p = startAgent({ testSecurity: PLAINTEXT_FOR_TESTS, managers: [m.addr], joinToken: 'wrong', stateDir: dir, advertiseAddr: '127.0.0.1', executor: 'hollow' });
     await assert.rejects(p, (e: unknown) => e instanceof JoinRefusedError && e.message === 'join refused: invalid join token');
     assert.equal(m.sessionCalls, 1);
   });
@@ -130,7 +131,7 @@ describe('agent (fake managers)', function () {
     cluster.tasks.set('t2', makeTask('t2', { nodeId: 'node-1' }));
     const m = await manager(cluster);
     const ex = new HollowExecutor(); // outlives the agent, as containers outlive a killed agent
-    const first = await startAgent({ managers: [m.addr], joinToken: 'good-token', stateDir: dir, advertiseAddr: '127.0.0.1', executor: ex });
+    const first = await startAgent({ testSecurity: PLAINTEXT_FOR_TESTS, managers: [m.addr], joinToken: 'good-token', stateDir: dir, advertiseAddr: '127.0.0.1', executor: ex });
     await eventually(() => cluster.tasks.get('t2')?.status?.state === 'RUNNING', 'tasks RUNNING');
     await first.stop();
     assert.deepEqual(ex.running().sort(), ['t1', 't2']);

@@ -3,10 +3,13 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { NetworkState, NodeDescription } from '../proto/mod';
 import { errMsg, nullLogger, type Logger } from '../common/logger';
+import type { TlsBundle } from '../common/identity';
 import { nullEventSink, type EventSink } from '../proto/events';
 import type { Executor, NetworkAttacher, NetworkProgrammer } from './executor';
 import { HollowExecutor } from './hollow/executor';
 import { ContainerExecutor, type ContainerExecutorOptions } from './runtime/executor';
+import { FileValues } from './files/values';
+import { hostAddresses, listeningPorts } from './network/listening';
 import { StatusReporter, type ReporterOptions } from './controller/reporter';
 import { Worker } from './controller/worker';
 import { DispatcherSession, type SessionInfo } from './session/session';
@@ -16,13 +19,24 @@ import { loadNodeId, saveNodeId } from './state/node-state';
 import { AgentObservability } from './observe/mod';
 import { agentSocketPath, DEFAULT_RUN_DIR, startExecServer, type ExecServer } from './exec/mod';
 import { DEFAULT_STATE_DIR } from '../proto/defaults';
+import { mtls, type ClientSecurity } from '../proto/client';
+import { renewCertificate, renewalTime, runAt } from '../proto/join';
+import { loadOrJoin, identityOfBundle, saveBundle, type NodeIdentity } from './session/identity';
 
 export { DEFAULT_STATE_DIR };
 
 export interface AgentOptions {
   /** Manager gRPC addresses (host:port); the first reachable one is used, the others are failover targets. */
   managers: string[];
-  joinToken: string;
+  /** Needed once, to join (no certificate in <stateDir>/tls yet); a joined node authenticates with its certificate. */
+  joinToken?: string;
+  /** host:port of a manager's join listener. Default: the first manager's host, its port + 3 (7423). */
+  joinAddr?: string;
+  /**
+   * Unit tests against a plaintext fake manager only: dial with this and skip
+   * the join (the token then goes in the Session request, as the fake checks it).
+   */
+  testSecurity?: ClientSecurity;
   /** Where node.json (and the runtime's state) live. Default /var/lib/convoy. */
   stateDir?: string;
   /** Node hostname; default: what the executor reports. */
@@ -45,8 +59,18 @@ export interface AgentOptions {
   onSession?: (info: { nodeId: string; natsUrl: string; manager: string }) => void;
   /** host:port for /metrics (served by agent/metrics). */
   metricsListen?: string;
+  /** --metrics-tls: serve /metrics only with mutual TLS; needs metricsTls. */
+  metricsMutualTls?: boolean;
+  /** The certificate /metrics is served with under mutual TLS (this node's own), and the cluster CA. */
+  metricsTls?: TlsBundle;
   /** NATS URL for events, stats and logs instead of the one the managers advertise (agent/observe). */
   natsUrl?: string;
+  /**
+   * This node's certificate (OU=worker, CN=node id) and the cluster CA for
+   * NATS, read at every (re)connect so a renewed one is used; without it the
+   * agent stays off NATS (no plaintext link).
+   */
+  natsTls?: () => TlsBundle | undefined;
   /**
    * Where the local socket for `convoy task exec` goes: <dir>/agent-<node id>.sock
    * (agent/exec, proto/agent.proto). Default /run/convoy; '' = no socket.
@@ -60,6 +84,21 @@ export interface AgentOptions {
   pool?: DispatcherClientPool;
   /** Aborts a startAgent() still waiting for its first session. */
   signal?: AbortSignal;
+  /**
+   * The host's listening ports and addresses for the node description.
+   * Default: read at start (/proc/net, the interfaces). The hollow fleet
+   * reads them once for its thousand agents of one host: with their
+   * connections open /proc/net/tcp is thousands of lines (~17 ms a read).
+   */
+  hostFacts?: () => HostFacts;
+}
+
+/** What the node description says of the host's network (agent/network/listening.ts). */
+export type HostFacts = ReturnType<typeof listeningPorts> & { addresses: string[] };
+
+/** The host's listening ports and addresses, read now. */
+export function readHostFacts(): HostFacts {
+  return { ...listeningPorts(), addresses: hostAddresses() };
 }
 
 export interface AgentHandle {
@@ -80,8 +119,9 @@ export interface AgentHandle {
 }
 
 /** The runtime's ContainerExecutor (agent/runtime/executor.ts), with the agent's state dir, attacher and logger. */
-function createContainerExecutor(opts: AgentOptions, stateDir: string, logger: Logger): Executor {
-  return new ContainerExecutor({ ...opts.runtime, stateDir, network: opts.network?.attacher, logger });
+function createContainerExecutor(opts: AgentOptions, stateDir: string, logger: Logger, files: FileValues, bindAllow: () => readonly string[] | undefined): Executor {
+  // With host networking the agent receives the cluster's NetworkState, and with it the bind allow list.
+  return new ContainerExecutor({ ...opts.runtime, stateDir, network: opts.network?.attacher, logger, files, bindAllow: opts.network ? bindAllow : undefined });
 }
 
 export class Agent implements AgentHandle {
@@ -93,6 +133,8 @@ export class Agent implements AgentHandle {
   private readonly events: EventSink;
   private readonly reporter: StatusReporter;
   private readonly worker: Worker;
+  /** Secrets and configs of this node's tasks: memory only (agent/files/values.ts). */
+  readonly files = new FileValues();
   private session: DispatcherSession | undefined;
   private id = '';
   private nats = '';
@@ -101,12 +143,18 @@ export class Agent implements AgentHandle {
   private rejectDone!: (e: Error) => void;
   private firstSession: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private netLatest: NetworkState | undefined;
+  /** The cluster's bind allow list from the newest NetworkState (undefined until one arrives). */
+  private bindAllow: string[] | undefined;
   private netApplying = false;
   /** /metrics, and events, stats and logs over NATS (agent/observe). */
   private readonly obs: AgentObservability;
   private execServer: Promise<ExecServer | undefined> | undefined;
+  private identity: NodeIdentity | undefined;
+  private security: ClientSecurity | undefined;
+  private cancelRenewal: (() => void) | undefined;
 
   constructor(private readonly opts: AgentOptions) {
+    if (opts.metricsMutualTls && opts.metricsListen && !opts.metricsTls) throw new Error('--metrics-tls: no certificate to serve /metrics with (metricsTls)');
     this.stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
     this.log = opts.logger ?? nullLogger;
     this.obs = new AgentObservability({
@@ -119,6 +167,9 @@ export class Agent implements AgentHandle {
       // Hollow fleets (thousands of agents in one process) stay off NATS.
       nats: () => !(this.executor instanceof HollowExecutor),
       metricsListen: opts.metricsListen,
+      metricsTls: opts.metricsMutualTls ? opts.metricsTls : undefined,
+      // NATS with the node's own certificate (from the cluster CA at join, renewed in place); opts.natsTls overrides it (tests).
+      natsTls: opts.natsTls ?? (() => this.identity?.bundle),
       logger: this.log,
     });
     this.events = this.obs.sink(opts.events ?? nullEventSink);
@@ -126,7 +177,7 @@ export class Agent implements AgentHandle {
       this.executor = new HollowExecutor({ hostname: opts.hostname });
       this.ownsExecutor = true;
     } else if (opts.executor === 'container') {
-      this.executor = createContainerExecutor(opts, this.stateDir, this.log.child({ component: 'runtime' }));
+      this.executor = createContainerExecutor(opts, this.stateDir, this.log.child({ component: 'runtime' }), this.files, () => this.bindAllow);
       this.ownsExecutor = true;
     } else {
       this.executor = opts.executor;
@@ -166,6 +217,25 @@ export class Agent implements AgentHandle {
   /** Resolves once the first session is established; rejects when the join is refused. */
   async start(): Promise<void> {
     this.id = await loadNodeId(this.stateDir);
+    if (this.opts.testSecurity) this.security = this.opts.testSecurity;
+    else {
+      const first = this.opts.managers[0] ?? '';
+      const joinAddr = this.opts.joinAddr ?? `${first.slice(0, first.lastIndexOf(':'))}:${Number(first.slice(first.lastIndexOf(':') + 1)) + 3}`;
+      try {
+        this.identity = await loadOrJoin({ stateDir: this.stateDir, joinToken: this.opts.joinToken, joinAddr, log: this.log, signal: this.opts.signal });
+      } catch (e) {
+        this.rejectDone(e as Error);
+        throw e;
+      }
+      this.security = mtls(this.identity.bundle);
+      if (!natsTlsGiven(this.opts)) this.obs.tlsChanged();
+      // The certificate names the node: it is the node id from now on.
+      if (this.identity.nodeId !== this.id) {
+        this.id = this.identity.nodeId;
+        await saveNodeId(this.stateDir, this.id);
+      }
+      this.scheduleRenewal();
+    }
     await this.worker.init();
     await this.obs.start();
     const info = await this.executor.describe();
@@ -174,13 +244,15 @@ export class Agent implements AgentHandle {
       platform: { os: info.os, arch: info.arch },
       resources: { nanoCpus: info.nanoCpus, memoryBytes: info.memoryBytes, pids: 0 },
       engineLabels: info.engineLabels,
+      ...(this.opts.hostFacts ?? readHostFacts)(),
     };
     const first = new Promise<void>((resolve, reject) => {
       this.firstSession = { resolve, reject };
     });
     this.session = new DispatcherSession({
       managers: this.opts.managers,
-      joinToken: this.opts.joinToken,
+      security: () => this.security!,
+      joinToken: this.opts.joinToken ?? '',
       nodeId: this.id,
       description,
       addr: this.opts.advertiseAddr,
@@ -191,6 +263,9 @@ export class Agent implements AgentHandle {
       handlers: {
         onEstablished: (s) => this.onEstablished(s),
         onAssignments: (r) => {
+          // Values first: the tasks of the same message may need them.
+          if (r.kind === 'complete') this.files.replace(r.files?.updates ?? []);
+          else if (r.files) this.files.apply(r.files);
           if (r.kind === 'complete') this.worker.applyComplete(r.tasks);
           else this.worker.applyIncremental(r.updates, r.removes);
         },
@@ -221,8 +296,10 @@ export class Agent implements AgentHandle {
     if (this.session?.manager && this.reporter.size > 0) {
       await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 1_000).unref())]);
     }
+    this.cancelRenewal?.();
     this.worker.close();
     this.reporter.close();
+    this.files.clear();
     await this.session?.stop();
     await this.obs.close().catch((e: unknown) => this.log.warn('observability close failed', { err: errMsg(e) }));
     await (await this.execServer?.catch(() => undefined))?.close();
@@ -230,6 +307,40 @@ export class Agent implements AgentHandle {
     this.log.info('agent stopped', { 'node.id': this.id });
     this.firstSession?.reject(new Error('agent stopped before it joined'));
     this.resolveDone();
+  }
+
+  /** Renews the node certificate at 50-80% of its life over the current session's manager; retries on failure. */
+  private scheduleRenewal(retryAt?: number): void {
+    const id = this.identity;
+    if (!id || this.stopping) return;
+    // Never sooner than a second from now (a certificate already past its renewal point renews at once, once).
+    const at = Math.max(Date.now() + 1_000, retryAt ?? renewalTime(id.notBefore, id.notAfter));
+    this.cancelRenewal = runAt(at, () => {
+      const addr = this.session?.manager ?? this.opts.managers[0];
+      renewCertificate(addr, id.bundle).then(
+        (r) => {
+          if (this.stopping) return;
+          saveBundle(this.stateDir, r.bundle);
+          this.identity = identityOfBundle(r.bundle);
+          this.security = mtls(r.bundle);
+          if (!natsTlsGiven(this.opts)) this.obs.tlsChanged();
+          this.log.info('node certificate renewed', { 'node.id': this.id, notAfter: new Date(r.notAfter).toISOString() });
+          this.session?.credentialsChanged();
+          this.scheduleRenewal();
+        },
+        (e: unknown) => {
+          // Again after a tenth of what is left (at least 5 s): the old certificate is still good meanwhile.
+          const left = Math.max(0, id.notAfter - Date.now());
+          this.log.warn('node certificate renewal failed; retrying', { err: errMsg(e) });
+          this.scheduleRenewal(Date.now() + Math.max(5_000, left / 10));
+        },
+      );
+    });
+  }
+
+  /** Certificate renewals so far are visible through this (tests): the current certificate's not-after. */
+  certificateNotAfter(): number | undefined {
+    return this.identity?.notAfter;
   }
 
   private sendStatus(batch: { taskId: string; status: import('../proto/mod').TaskStatus }[]): Promise<void> {
@@ -276,6 +387,7 @@ export class Agent implements AgentHandle {
   /** Applies NetworkState snapshots one at a time; a burst collapses to the newest. */
   private onNetwork(st: NetworkState): void {
     this.obs.network(st);
+    this.bindAllow = st.bindAllow ?? [];
     const programmer = this.opts.network?.programmer;
     if (!programmer) return;
     this.netLatest = st;
@@ -313,6 +425,11 @@ export class Agent implements AgentHandle {
     });
   }
 
+  /** The bundle natsTls() returns changed (first issued, renewed): NATS reconnects with it. */
+  natsTlsChanged(): void {
+    this.obs.tlsChanged();
+  }
+
   /** host:port the agent's /metrics is served on (undefined without metricsListen). */
   metricsAddr(): string | undefined {
     return this.obs.metricsAddr;
@@ -322,4 +439,9 @@ export class Agent implements AgentHandle {
   get tasks(): Worker {
     return this.worker;
   }
+}
+
+/** Whether the caller gave NATS credentials of its own (then the node certificate is not NATS's). */
+function natsTlsGiven(o: AgentOptions): boolean {
+  return o.natsTls !== undefined;
 }

@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(ctl, { recursive: true });
   try {
     const burn = 'while true; do if [ -f /ctl/burn ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 0.1; fi; done';
+    await api.updateCluster({ bindAllow: [ctl], setBindAllow: true });
     await api.createService({
       spec: {
         name: 'bench-autoscale',

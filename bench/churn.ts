@@ -20,6 +20,7 @@ import { startManager, type ManagerHandle } from '../manager/mod';
 import { EtcdStore } from '../manager/store/etcd-store';
 import { StoreJanitor } from '../manager/store/maintenance';
 import { connectControl, type ConnectedApi } from '../cli/client';
+import { adminSecurity } from '../e2e/support/security';
 import { freePort } from '../common/net';
 import { errMsg, nullLogger } from '../common/logger';
 import type { ServiceSpec } from '../proto/mod';
@@ -53,10 +54,10 @@ async function main(): Promise<void> {
   let janitor: StoreJanitor | undefined;
   try {
     etcd = await startEtcd({ dataDir: path.join(dir, 'etcd'), autoCompactionRetention: RETENTION });
-    manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: [etcd.endpoint], natsUrl: '', logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
+    manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: [etcd.endpoint], etcdTls: etcd.clientTls, natsUrl: '', logger: nullLogger });
+    conn = connectControl(manager.grpcAddr, adminSecurity(manager));
     const api = conn.api;
-    store = EtcdStore.connect([etcd.endpoint]);
+    store = EtcdStore.connect([etcd.endpoint], undefined, undefined, { tls: etcd.clientTls });
     const m = store.maintenance;
     let defrags = 0;
     let peak = 0;

@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   try {
     const h1 = lab.state.hosts[0];
     const t0 = Date.now();
-    await lab.convoy('service', 'create', '--name', 'web', '--replicas', String(n), '-p', '8080:80', '--limit-memory', '16M', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'web', '--replicas', String(n), '-p', '8080:80', '--limit-memory', '16M', lab.image, 'sh', '-c', DEMO_HTTPD);
     let runningAt = 0;
     await eventually(
       async () => {

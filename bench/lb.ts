@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     const state = (bump: number): NetworkState => ({
       version: 1,
       clusterCidr: DEFAULT_CLUSTER_CIDR,
+      bindAllow: [],
       vipCidr: DEFAULT_VIP_CIDR,
       nodes: [],
       networks: [],
@@ -147,7 +148,7 @@ async function main(): Promise<void> {
   try {
     const h1 = lab.state.hosts[0];
     // One replica: both paths end at the same server, so the only difference is the DNAT.
-    await lab.convoy('service', 'create', '--name', 'web', '--replicas', '1', '--constraint', 'node.hostname==lab-h2', '-p', '8080:80', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'web', '--replicas', '1', '--constraint', 'node.hostname==lab-h2', '-p', '8080:80', lab.image, 'sh', '-c', DEMO_HTTPD);
     await eventually(async () => (await running(lab, 'web')).length === 1, '1 web task', { timeoutMs: 60_000, pollMs: 100 });
     const webTask = (await running(lab, 'web'))[0];
     const direct = addrOf(webTask);
@@ -189,7 +190,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < nTasks; i++) {
         const tasks = (await lab.api.listTasks({ service: 'web' })).tasks;
         const before = new Set(tasks.map((t) => t.id));
-        await lab.convoy('service', 'scale', `web=${tasks.filter(isRunning).length + 1}`);
+        await lab.convoy('service', 'scale', '-d', `web=${tasks.filter(isRunning).length + 1}`);
         // The new task's address is known from its assignment on; from then on, host 1's nftables and
         // DNS are checked back to back, each observation timed when the check returns (an upper bound).
         let addr = '';

@@ -5,8 +5,10 @@
 // service of TASKS replicas, step by step (allocate, orchestrate, schedule,
 // addresses), to find hot spots. No etcd.
 // Phase 2 (the real thing): a manager as its own process (`convoy manager`,
-// embedded etcd), NODES hollow agents in this process (real sessions,
-// heartbeats, assignment streams and status reports; agent/hollow), then
+// embedded etcd), NODES hollow agents on a worker thread of this process
+// (real sessions, heartbeats, assignment streams and status reports;
+// agent/hollow, ./fleet-worker.ts: on this thread they delayed the watch
+// that reads the clock), then
 // CreateService with TASKS replicas through the Control API; a watch on
 // etcd counts tasks committed with a node and ASSIGNED or later. The clock
 // runs from the CreateService call to the last such commit.
@@ -18,15 +20,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { startHollowFleet } from '../agent/hollow/fleet';
 import { freePort } from '../common/net';
 import { watchKind } from '../manager/mod';
-import { nullLogger } from '../common/logger';
 import { grpcPackages, type ControlClient, type Network, type Node, type Task } from '../proto/mod';
+import { channelCredentials, mtls, securedChannelOptions } from '../proto/client';
+import { readBundle } from '../common/identity';
 import { reconcile } from '../manager/reconcile';
 import { applyWrite, cluster, node, service } from '../manager/orchestrator/testing/fixtures';
 import type { ClusterSnapshot } from '../manager/state/snapshot';
 import { STALL_FIELD, STALL_MSG, STALL_WINDOW_MS } from '../manager/observe/stall';
+import { startFleetWorker } from './fleet-worker';
+import { childPids, procCpuS } from './support';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
@@ -109,6 +113,12 @@ export function maxStallIn(log: string): number {
   return max;
 }
 
+/** CPU seconds used so far by the manager, its embedded etcd, and this process (the hollow fleet's worker and the watch). */
+function cpuNow(mgrPid: number): { manager: number; etcd: number; bench: number } {
+  const u = process.cpuUsage();
+  return { manager: procCpuS(mgrPid), etcd: childPids(mgrPid).reduce((a, p) => a + procCpuS(p), 0), bench: (u.user + u.system) / 1e6 };
+}
+
 function call<Res>(fn: (cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => fn((e, r) => (e || !r ? reject(e ?? new Error('empty response')) : resolve(r))));
 }
@@ -128,14 +138,23 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   let mgrExit: string | undefined;
   mgr.once('exit', (code, sig) => (mgrExit = `manager exited (${code ?? sig}); see ${path.join(dir, 'manager.log')}`));
   const addr = `127.0.0.1:${port}`;
-  const control = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure()) as unknown as ControlClient;
   let watcher: { close(): Promise<void> } | undefined;
-  let fleet: Awaited<ReturnType<typeof startHollowFleet>> | undefined;
+  let fleet: Awaited<ReturnType<typeof startFleetWorker>> | undefined;
+  let control: ControlClient | undefined;
   try {
+    // Mutual TLS with the admin bundle the manager writes into its data dir (docs/security.md).
+    const adminDir = path.join(dir, 'm', 'admin');
+    for (let i = 0; !fs.existsSync(path.join(adminDir, 'key.pem')); i++) {
+      if (mgrExit || i > 150) throw new Error(`${mgrExit ?? 'manager did not start'}; see ${path.join(dir, 'manager.log')}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const security = mtls(readBundle(adminDir));
+    const ctl = new (grpcPackages().control.convoy.Control)(addr, channelCredentials(security, addr), securedChannelOptions(security)) as unknown as ControlClient;
+    control = ctl;
     let info;
     for (let i = 0; ; i++) {
       try {
-        info = await call<{ cluster: unknown }>((cb) => control.GetClusterInfo({}, { deadline: Date.now() + 1000 }, cb));
+        info = await call<{ cluster: unknown }>((cb) => ctl.GetClusterInfo({}, { deadline: Date.now() + 1000 }, cb));
         break;
       } catch (e) {
         if (mgrExit) throw new Error(`${mgrExit}: ${fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').trim().split('\n').at(-1)}`);
@@ -144,30 +163,42 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       }
     }
     void info;
-    const etcdUrl = fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').match(/"endpoint":"(http:\/\/[^"]+)"/)?.[1];
+    const etcdUrl = fs.readFileSync(path.join(dir, 'manager.log'), 'utf8').match(/"endpoint":"(https:\/\/[^"]+)"/)?.[1];
     if (!etcdUrl) throw new Error('embedded etcd endpoint not found in the manager log');
-    const tokens = await call<{ worker: string }>((cb) => control.GetJoinTokens({}, cb));
+    const tokens = await call<{ worker: string }>((cb) => ctl.GetJoinTokens({}, cb));
     let t = performance.now();
-    fleet = await startHollowFleet({ count: NODES, managers: [addr], joinToken: tokens.worker, stateRoot: path.join(dir, 'fleet'), logger: nullLogger });
+    const cpuJoin0 = cpuNow(mgr.pid!);
+    fleet = await startFleetWorker({ count: NODES, managers: [addr], joinToken: tokens.worker, stateRoot: path.join(dir, 'fleet') });
     const joinS = (performance.now() - t) / 1000;
-    console.log(`etcd phase: ${NODES} hollow nodes joined in ${joinS.toFixed(1)} s`);
+    const cpuJoin = cpuNow(mgr.pid!);
+    console.log(`etcd phase: ${NODES} hollow nodes joined in ${joinS.toFixed(1)} s (CPU: manager ${(cpuJoin.manager - cpuJoin0.manager).toFixed(1)} s, etcd ${(cpuJoin.etcd - cpuJoin0.etcd).toFixed(1)} s, fleet ${(cpuJoin.bench - cpuJoin0.bench).toFixed(1)} s)`);
     for (;;) {
-      const r = await call<{ nodes: Node[] }>((cb) => control.ListNodes({}, cb));
+      const r = await call<{ nodes: Node[] }>((cb) => ctl.ListNodes({}, cb));
       if (r.nodes.filter((x) => x.status?.state === 'NODE_READY').length >= NODES) break;
       await new Promise((r2) => setTimeout(r2, 200));
     }
     // Count commits from a watch: a task counts once it is stored with a node and ASSIGNED or later.
     const placed = new Set<string>();
     let lastCommit = 0;
+    // The embedded etcd admits the client certificate it made for its manager (manager/embedded/pki.ts).
+    const etcdTlsDir = path.join(dir, 'm', 'etcd', 'tls');
+    const etcdTls = { ca: fs.readFileSync(path.join(etcdTlsDir, 'ca.pem'), 'utf8'), cert: fs.readFileSync(path.join(etcdTlsDir, 'client.pem'), 'utf8'), key: fs.readFileSync(path.join(etcdTlsDir, 'client-key.pem'), 'utf8') };
     watcher = await watchKind([etcdUrl], 'tasks', (id, v) => {
       if (v.includes('"nodeId":""') || /"state":"(NEW|PENDING)"/.test(v)) return;
       if (!placed.has(id)) {
         placed.add(id);
         lastCommit = performance.now();
       }
-    });
+    }, etcdTls);
+    // The fleet's steady state (heartbeats) alone, to tell the burst's own CPU from it.
+    const IDLE_S = 3;
+    const idle0 = cpuNow(mgr.pid!);
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const idle1 = cpuNow(mgr.pid!);
     t = performance.now();
-    await call((cb) => control.CreateService({ spec: { name: 'bench', replicas: TASKS, container: { image: 'bench/x:1' } } }, cb));
+    const cpu0 = cpuNow(mgr.pid!);
+    let cpu1 = cpu0;
+    await call((cb) => ctl.CreateService({ spec: { name: 'bench', replicas: TASKS, container: { image: 'bench/x:1' } } }, cb));
     const createMs = performance.now() - t;
     let lastPrint = 0;
     const deadline = t + 30 * 60_000;
@@ -178,7 +209,10 @@ async function withEtcd(): Promise<Record<string, string | number>> {
         lastPrint = performance.now();
       }
       await new Promise((r) => setTimeout(r, 50));
+      // CPU up to the poll that saw the last commit (within 50 ms of it).
+      if (placed.size >= TASKS) cpu1 = cpuNow(mgr.pid!);
     }
+    if (cpu1 === cpu0) cpu1 = cpuNow(mgr.pid!);
     await watcher.close();
     const secs = (lastCommit - t) / 1000;
     if (placed.size < TASKS) console.log(`gave up after 30 min: ${placed.size}/${TASKS}`);
@@ -189,12 +223,25 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const leaderChanges = leaderChangesIn(mlog);
     // Sessions beyond one per node: agents that registered again (an RPC past its deadline, a lapsed session).
     const reRegistrations = Math.max(0, (mlog.match(/"msg":"node session"/g) ?? []).length - NODES);
+    // CPU seconds per 1,000 tasks over the burst: steadier than tasks/s on a shared machine.
+    const per1k = (k: 'manager' | 'etcd' | 'bench') => (((cpu1[k] - cpu0[k]) * 1000) / Math.max(1, placed.size)).toFixed(3);
+    // Net of the idle rate over the burst's length: what the burst itself cost (robust to a slow, shared machine).
+    const net1k = (k: 'manager' | 'etcd' | 'bench') => (((cpu1[k] - cpu0[k] - ((idle1[k] - idle0[k]) / IDLE_S) * secs) * 1000) / Math.max(1, placed.size)).toFixed(3);
+    console.log(`idle CPU per second: manager ${((idle1.manager - idle0.manager) / IDLE_S).toFixed(2)} s, fleet ${((idle1.bench - idle0.bench) / IDLE_S).toFixed(2)} s; burst CPU per 1,000 tasks net of it: manager ${net1k('manager')} s, etcd ${net1k('etcd')} s, fleet ${net1k('bench')} s`);
+    console.log(`burst CPU per 1,000 tasks: manager ${per1k('manager')} s, etcd ${per1k('etcd')} s, bench (fleet + watch) ${per1k('bench')} s`);
     if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
     return {
       join_s: joinS.toFixed(1),
+      join_cpu_mgr_s: (cpuJoin.manager - cpuJoin0.manager).toFixed(1),
+      join_cpu_fleet_s: (cpuJoin.bench - cpuJoin0.bench).toFixed(1),
       seconds: secs.toFixed(2),
       tasks_per_s: Math.round(placed.size / secs),
       tasks_per_s_scope: 'create_to_committed_etcd',
+      cpu_mgr_s_per_1k: per1k('manager'),
+      cpu_etcd_s_per_1k: per1k('etcd'),
+      cpu_fleet_s_per_1k: per1k('bench'),
+      net_cpu_mgr_s_per_1k: net1k('manager'),
+      net_cpu_fleet_s_per_1k: net1k('bench'),
       leader_changes: leaderChanges,
       max_stall_ms: maxStallIn(mlog),
       re_registrations: reRegistrations,
@@ -202,7 +249,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     };
   } finally {
     await fleet?.stop().catch(() => undefined);
-    control.close();
+    control?.close();
     await watcher?.close();
     // Keep the directory (its manager.log) only when the manager died on its own.
     const died = mgrExit !== undefined;

@@ -12,7 +12,10 @@ import { startManager, type ManagerHandle } from '../manager/mod';
 import { freePort } from '../common/net';
 import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
 import { connectControl, type ConnectedApi, type ControlApi } from '../cli/client';
+import { adminSecurity } from '../e2e/support/security';
 import { nullLogger } from '../common/logger';
+import { createTestCa } from '../common/testing/test-ca';
+import type { TlsBundle } from '../common/identity';
 
 export interface SingleNode {
   api: ControlApi;
@@ -44,15 +47,20 @@ export async function startSingleNode(o: { dir: string; nats?: boolean; heartbea
   try {
     registry = await startRegistry();
     const image = (await pushBusyboxImage(registry.host)).ref;
-    if (o.nats) nats = await startNats({ dataDir: path.join(o.dir, 'nats') });
+    // NATS is TLS only: a throwaway CA stands in for the cluster CA (the manager's, the agent's certificates).
+    const ca = o.nats ? await createTestCa('bench') : undefined;
+    const managerTls = ca ? await ca.bundle({ id: 'bench-manager', role: 'manager', ips: ['127.0.0.1'] }) : undefined;
+    if (ca && managerTls) nats = await startNats({ dataDir: path.join(o.dir, 'nats'), tls: managerTls, identities: [{ id: 'bench-manager', role: 'manager', cluster: ca.cluster }] });
+    let agentTls: TlsBundle | undefined;
     manager = await startManager({
+      natsTls: managerTls,
       dataDir: path.join(o.dir, 'manager'),
       listen: `127.0.0.1:${await freePort()}`,
       natsUrl: nats?.url ?? '',
       heartbeatPeriodMs: o.heartbeatMs,
       logger: nullLogger,
     });
-    conn = connectControl(manager.grpcAddr);
+    conn = connectControl(manager.grpcAddr, adminSecurity(manager));
     const api = conn.api;
     agent = new Agent({
       managers: [manager.grpcAddr],
@@ -63,9 +71,19 @@ export async function startSingleNode(o: { dir: string; nats?: boolean; heartbea
       runtime: { insecureRegistries: [registry.host] },
       metricsListen: o.metricsListen,
       runDir: '',
+      natsTls: () => agentTls,
       logger: nullLogger,
     });
     await agent.start();
+    if (ca && nats) {
+      // The node's certificate names the id it got at join (the cluster CA's join flow does this for real nodes).
+      agentTls = await ca.bundle({ id: agent.nodeId(), role: 'worker' });
+      await nats.setIdentities([
+        { id: 'bench-manager', role: 'manager', cluster: ca.cluster },
+        { id: agent.nodeId(), role: 'worker', cluster: ca.cluster },
+      ]);
+      agent.natsTlsChanged();
+    }
     const a = agent;
     return {
       api,

@@ -27,6 +27,7 @@ import { startAgent, type AgentHandle } from '../agent/mod';
 import { startManager, watchKind, type ManagerHandle } from '../manager/mod';
 import { freePort } from '../common/net';
 import { connectControl, type ConnectedApi } from '../cli/client';
+import { adminSecurity } from '../e2e/support/security';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
 import { ImageStore } from '../agent/runtime/image/store';
@@ -91,7 +92,7 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
   const agentDir = path.join(dir, 'agent');
   try {
     manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: '', logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
+    conn = connectControl(manager.grpcAddr, adminSecurity(manager));
     const api = conn.api;
     const tokens = await api.getJoinTokens({});
     agent = await startAgent({
@@ -115,7 +116,7 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
         e.running = ts;
         e.runningSeen = Date.now();
       }
-    });
+    }, manager.etcdTls);
     const of = (svc: string) => [...times.values()].filter((e) => e.service === svc);
     const runningOf = (svc: string) => of(svc).filter((e) => e.running !== undefined && e.assigned !== undefined);
     const containers = agent.executor instanceof ContainerExecutor ? agent.executor.runtime : undefined;

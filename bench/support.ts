@@ -1,5 +1,6 @@
 // What every benchmark needs: its flags, its statistics, and a bounded wait
 // (a bound on I/O, never a timing assertion).
+import * as fs from 'node:fs';
 
 /** `--name N` from argv, or dflt. */
 export function arg(name: string, dflt: number): number {
@@ -25,5 +26,26 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`bench: gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; NaN when it is gone. */
+export function procCpuS(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ") ".
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The direct children of a process (Linux /proc/<pid>/task/<pid>/children). */
+export function childPids(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }

@@ -28,7 +28,7 @@ describe('convoy binary (integration: real manager, hollow agents, real etcd)', 
 
   const convoy = (...args: string[]): Promise<Result> =>
     new Promise((resolve) => {
-      execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, CONVOY_HOST: host } }, (err, stdout, stderr) => {
+      execFile(process.execPath, [MAIN, ...args], { env: { ...process.env, CONVOY_HOST: host, CONVOY_TLS_DIR: path.join(dir, 'manager', 'admin') } }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         resolve({ code, stdout, stderr });
       });
@@ -55,7 +55,7 @@ describe('convoy binary (integration: real manager, hollow agents, real etcd)', 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-cli-int-'));
     etcd = await startEtcd({ dataDir: path.join(dir, 'etcd') });
     host = `127.0.0.1:${await freePort()}`;
-    daemon('manager', ['manager', '--listen', host, '--etcd', etcd.endpoints.join(','), '--data-dir', path.join(dir, 'manager'), '--metrics-listen', 'none', '--nats', 'none', '--heartbeat-period', '300ms']);
+    daemon('manager', ['manager', '--listen', host, ...etcd.managerFlags(), '--data-dir', path.join(dir, 'manager'), '--metrics-listen', 'none', '--nats', 'none', '--heartbeat-period', '300ms']);
     await eventually(async () => (await convoy('cluster', 'info')).code === 0, 'manager answers');
     const token = (await ok('cluster', 'join-token', '-q', 'worker')).trim();
     for (const h of ['h1', 'h2'])
@@ -77,7 +77,7 @@ describe('convoy binary (integration: real manager, hollow agents, real etcd)', 
   });
 
   it('creates a service and shows it running', async () => {
-    const id = (await ok('service', 'create', '--name', 'web', '--replicas', '4', '-p', '8080:80', '--restart-delay', '1s', 'registry.local/web:1', 'httpd', '-f')).trim();
+    const id = (await ok('service', 'create', '-d', '--name', 'web', '--replicas', '4', '-p', '8080:80', '--restart-delay', '1s', 'registry.local/web:1', 'httpd', '-f')).trim();
     assert.match(id, /^[0-9a-f]{10,}$/);
     await eventually(async () => (await running('web')).length === 4, '4 running');
     const ls = await ok('service', 'ls');
@@ -89,16 +89,16 @@ describe('convoy binary (integration: real manager, hollow agents, real etcd)', 
   });
 
   it('scales, updates and rolls back', async () => {
-    assert.equal(await ok('service', 'scale', 'web=2'), 'web scaled to 2\n');
+    assert.equal(await ok('service', 'scale', '-d', 'web=2'), 'web scaled to 2\n');
     await eventually(async () => (await running('web')).length === 2, 'scaled to 2');
-    await ok('service', 'update', '--image', 'registry.local/web:2', '--env-add', 'A=1', '--update-parallelism', '0', 'web');
+    await ok('service', 'update', '-d', '--image', 'registry.local/web:2', '--env-add', 'A=1', '--update-parallelism', '0', 'web');
     await eventually(async () => {
       const r = await running('web');
       return r.length === 2 && r.every((t) => t.spec?.container?.image === 'registry.local/web:2');
     }, 'updated to web:2');
     const ps = await ok('service', 'ps', 'web');
     assert.match(ps, / \\_ web\.1\s+registry\.local\/web:1\s+h[12]\s+Shutdown/, 'history under the new task');
-    await ok('service', 'rollback', 'web');
+    await ok('service', 'rollback', '-d', 'web');
     await eventually(async () => {
       const r = await running('web');
       return r.length === 2 && r.every((t) => t.spec?.container?.image === 'registry.local/web:1');

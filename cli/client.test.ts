@@ -14,6 +14,16 @@ describe('cli client', () => {
     assert.equal(resolveHost('[::1]:7000', {}), '[::1]:7000');
   });
 
+  it("takes a manager's local socket as unix:///path, as docker's unix:// hosts", () => {
+    assert.equal(resolveHost(undefined, { CONVOY_HOST: 'unix:///var/lib/convoy/manager/convoy.sock' }), 'unix:///var/lib/convoy/manager/convoy.sock');
+    assert.equal(resolveHost('unix:///run/m.sock', { CONVOY_HOST: 'x:1' }), 'unix:///run/m.sock');
+    assert.throws(() => resolveHost('unix://relative.sock', {}), /CONVOY_HOST\/--host: "unix:\/\/relative.sock" is not unix:\/\/\/ABSOLUTE\/PATH/);
+    assert.equal(
+      describeError(failure(grpc.status.UNAVAILABLE, 'No connection established. Last error: connect EACCES /var/lib/convoy/manager/convoy.sock', 'unix:///var/lib/convoy/manager/convoy.sock')),
+      "permission denied on the manager's socket at unix:///var/lib/convoy/manager/convoy.sock (it is root's only: run as root, or use a user certificate)",
+    );
+  });
+
   it('takes --host from the verb before the enclosing commands', () => {
     const root = { opts: () => ({ host: 'root:1' }), parent: null };
     const noun = { opts: () => ({}), parent: root };

@@ -3,13 +3,18 @@
 // can act on. Verbs depend on the ControlApi interface only, so tests hand
 // them an object literal instead of a manager.
 import * as grpc from '@grpc/grpc-js';
-import { CALL_DEADLINE_MS, connectControl as connect, type ControlApi } from '../proto/client';
+import { CALL_DEADLINE_MS, connectControl as connect, type ClientSecurity, type ControlApi } from '../proto/client';
+import { clientSecurity, readConfig } from './tls';
 import { DEFAULT_HOST, MANAGER_PORT } from '../proto/defaults';
+import { installFastIpChecks } from './fast-ip';
 
 export { DEFAULT_HOST, CALL_DEADLINE_MS };
 export { CONTROL_METHODS, type ControlApi, type ControlMethod, type ControlRequest, type ControlResponse } from '../proto/client';
 /** Environment variable naming the manager (host:port), as DOCKER_HOST. */
 export const HOST_ENV = 'CONVOY_HOST';
+
+/** A manager's root-only unix socket: no TLS (its file mode is the check); the manager treats it as local root. */
+const LOCAL_SOCKET: ClientSecurity = Object.freeze({ mode: 'local' });
 
 /** An error the CLI reports as is: one line, no stack. */
 export class CliError extends Error {
@@ -23,9 +28,22 @@ export class CliError extends Error {
   }
 }
 
-/** --host, else $CONVOY_HOST, else DEFAULT_HOST (127.0.0.1:7420); a bare host gets MANAGER_PORT. */
+/** A manager's root-only unix socket (`unix:///var/lib/convoy/manager/convoy.sock`), as docker's unix:// hosts. */
+export function isUnixHost(host: string): boolean {
+  return host.startsWith('unix:');
+}
+
+/**
+ * --host, else $CONVOY_HOST, else DEFAULT_HOST (127.0.0.1:7420); a bare host
+ * gets MANAGER_PORT; unix:///path (a manager's local socket) is kept as is.
+ */
 export function resolveHost(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  const raw = (flag || env[HOST_ENV] || DEFAULT_HOST).trim().replace(/^(grpc|tcp|http):\/\//, '');
+  const given = (flag || env[HOST_ENV] || DEFAULT_HOST).trim();
+  if (isUnixHost(given)) {
+    if (!/^unix:\/\/\/./.test(given)) throw new CliError(`${HOST_ENV}/--host: "${given}" is not unix:///ABSOLUTE/PATH`);
+    return given;
+  }
+  const raw = given.replace(/^(grpc|tcp|http):\/\//, '');
   if (!raw) return DEFAULT_HOST;
   // host:port, [v6]:port, or a bare host / bare v6 address.
   if (/^\[.*\]:\d+$/.test(raw) || /^[^:]+:\d+$/.test(raw)) return raw;
@@ -40,8 +58,9 @@ export interface ConnectedApi {
 }
 
 /** A Control client to `host` with a deadline on every call (proto/client.ts). */
-export function connectControl(host: string, deadlineMs = CALL_DEADLINE_MS): ConnectedApi {
-  const c = connect(host, { deadlineMs });
+export function connectControl(host: string, security: ClientSecurity, deadlineMs = CALL_DEADLINE_MS): ConnectedApi {
+  // The local socket is root's by its file mode: no TLS on it (as docker.sock).
+  const c = connect(host, { security: isUnixHost(host) ? LOCAL_SOCKET : security, deadlineMs });
   return { api: c, close: () => c.close() };
 }
 
@@ -69,6 +88,7 @@ export function describeError(e: unknown): string {
     const where = e.host ? ` at ${e.host}` : '';
     switch (e.code) {
       case grpc.status.UNAVAILABLE:
+        if (/EACCES|EPERM/.test(details)) return `permission denied on the manager's socket${where} (it is root's only: run as root, or use a user certificate)`;
         if (/ECONNREFUSED|No connection established|connect|Name resolution failed|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/i.test(details))
           return `cannot reach a manager${where} (${shortCause(details)}); is \`convoy manager\` running? Set --host or ${HOST_ENV}`;
         return `manager${where} unavailable: ${details}`;
@@ -111,21 +131,43 @@ export interface CliIO {
   err(s: string): void;
   now(): number;
   env: NodeJS.ProcessEnv;
-  connect(host: string): ConnectedApi;
+  /** `security` is resolved only by a real connection (test doubles ignore it). */
+  connect(host: string, security: () => ClientSecurity): ConnectedApi;
   /** Records the exit status (process.exitCode for the real binary). */
   setExitCode(code: number): void;
+  /** stdout's width when it is a terminal (progress views redraw in place there); absent or undefined: not a terminal. */
+  terminal?(): { columns: number; rows?: number } | undefined;
+  /** Runs `say` on Ctrl-C, then exits with status 130 (the real binary); returns the undo. */
+  onInterrupt?(say: () => void): () => void;
 }
 
 export function processIO(): CliIO {
+  // node's IPv6 expression costs a start 5-15 ms on its first use; same answers without it (cli/fast-ip.ts).
+  installFastIpChecks();
+  // The reader went away (`convoy service logs -f | head`): end quietly, as cat does, not with an unhandled EPIPE.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
   return {
     out: (s) => void process.stdout.write(s),
     err: (s) => void process.stderr.write(s),
     now: () => Date.now(),
     env: process.env,
-    connect: (host) => connectControl(host),
+    // A manager's unix socket needs no bundle (cli/tls.ts is not even asked).
+    connect: (host, security) => connectControl(host, isUnixHost(host) ? LOCAL_SOCKET : security()),
     setExitCode: (code) => {
       process.exitCode = code;
     },
+    onInterrupt: (say) => {
+      const h = () => {
+        say();
+        process.exit(130);
+      };
+      process.once('SIGINT', h);
+      return () => void process.removeListener('SIGINT', h);
+    },
+    terminal: () => (process.stdout.isTTY && process.env.TERM !== 'dumb' ? { columns: process.stdout.columns || 80, rows: process.stdout.rows || undefined } : undefined),
   };
 }
 
@@ -141,7 +183,30 @@ export function hostOf(cmd: HostSource, env: NodeJS.ProcessEnv): string {
     const h = c.opts().host;
     if (typeof h === 'string' && h) return resolveHost(h, env);
   }
+  if (!env[HOST_ENV]) {
+    // The per-user config file (cli/tls.ts) names a host when neither --host nor CONVOY_HOST does.
+    const configured = readConfig(env).host;
+    if (configured) return resolveHost(configured, {});
+  }
   return resolveHost(undefined, env);
+}
+
+/** --tls-dir on the verb or an enclosing command (undefined: the environment and config decide, cli/tls.ts). */
+export function tlsFlagOf(cmd: HostSource): string | undefined {
+  for (let c: HostSource | null = cmd; c; c = c.parent) {
+    const d = c.opts().tlsDir;
+    if (typeof d === 'string' && d) return d;
+  }
+  return undefined;
+}
+
+/** The client's credentials for a verb run from `cmd` (its bundle, cli/tls.ts); throws a CliError naming what to do. */
+export function securityOf(cmd: HostSource, env: NodeJS.ProcessEnv): ClientSecurity {
+  try {
+    return clientSecurity(tlsFlagOf(cmd), env);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
 }
 
 /**
@@ -152,7 +217,7 @@ export function hostOf(cmd: HostSource, env: NodeJS.ProcessEnv): string {
 export async function withApi(io: CliIO, cmd: HostSource, body: (api: ControlApi) => Promise<void>): Promise<void> {
   let conn: ConnectedApi | undefined;
   try {
-    conn = io.connect(hostOf(cmd, io.env));
+    conn = io.connect(hostOf(cmd, io.env), () => securityOf(cmd, io.env));
     await body(conn.api);
   } catch (e) {
     reportError(io, e);

@@ -154,6 +154,7 @@ describe('cli flags', () => {
         preferences: ['node.labels.zone'],
         maxReplicasPerNode: 2,
         platforms: [],
+        strategy: 'SPREAD',
       });
       assert.deepEqual(s.resources, {
         reservations: { nanoCpus: 500_000_000, memoryBytes: 64 * 1024 ** 2, pids: 0 },
@@ -249,6 +250,17 @@ describe('cli flags', () => {
       assert.equal(buildServiceSpec('x:1', [], {}, noFiles).container?.readOnly, false);
       assert.throws(() => buildServiceSpec('x:1', [], { capAdd: ['NET_WIZARD'] }, noFiles), /^CliError: --cap-add: "NET_WIZARD" is not a capability/);
       assert.throws(() => buildServiceSpec('x:1', [], { capDrop: [''] }, noFiles), /^CliError: --cap-drop: "" is not a capability/);
+    });
+
+    it('--placement-strategy: spread or binpack on create and update, other values refused by name', () => {
+      const s = buildServiceSpec('x:1', [], { placementStrategy: 'binpack', constraint: ['node.role==worker'] }, noFiles);
+      assert.equal(s.placement?.strategy, 'BINPACK');
+      assert.deepEqual(s.placement?.constraints, ['node.role==worker']);
+      const u = applyServiceUpdate(s, { placementStrategy: 'Spread', maxReplicas: '2' }, noFiles);
+      assert.equal(u.placement?.strategy, 'SPREAD');
+      assert.equal(u.placement?.maxReplicasPerNode, 2);
+      assert.equal(applyServiceUpdate(s, { replicas: '4' }, noFiles).placement?.strategy, 'BINPACK', 'kept when not given');
+      assert.throws(() => buildServiceSpec('x:1', [], { placementStrategy: 'pack' }, noFiles), /^CliError: --placement-strategy: "pack" is not spread or binpack/);
     });
 
     it('updates capabilities as Docker: an add takes the name out of the drops and the reverse', () => {

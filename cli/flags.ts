@@ -5,8 +5,9 @@
 // 1G)") and the whole mapping is unit-tested without a manager.
 import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
-import type { HealthConfig, Mount, PortConfig, ServiceSpec } from '../proto/mod';
+import type { FileReference, HealthConfig, Mount, PortConfig, ServiceSpec } from '../proto/mod';
 import { canonicalCapability } from '../proto/capabilities';
+import { noContainerOptions } from '../proto/container-options';
 import { CliError } from './client';
 import { DEFAULT_RESTART_POLICY as DEFAULT_RESTART, DEFAULT_UPDATE_CONFIG as DEFAULT_UPDATE, DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
@@ -180,6 +181,52 @@ export function parseMount(s: string, flag = '--mount'): Mount {
   return m;
 }
 
+/** A uid, gid or mode value: Go's base-0 rule as Docker parses them ("0400" and "0o400" octal, "0x1ff" hex, else decimal). */
+function parseUintBase0(v: string | undefined, flag: string, s: string, k: string): number {
+  const t = (v ?? '').trim();
+  let n = NaN;
+  if (/^0[oO][0-7]+$/.test(t)) n = parseInt(t.slice(2), 8);
+  else if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = parseInt(t.slice(2), 16);
+  else if (/^0[0-7]+$/.test(t)) n = parseInt(t, 8);
+  else if (/^\d+$/.test(t)) n = Number(t);
+  if (!Number.isSafeInteger(n) || n > 2 ** 32 - 1) throw new CliError(`${flag}: "${s}": ${k} must be a number (mode in octal: 0400)`);
+  return n;
+}
+
+/**
+ * Docker's --secret / --config: "NAME", or "source=NAME,target=PATH,uid=0,
+ * gid=0,mode=0400" (src= and the bare name as the first field accepted).
+ * An empty target means the manager's default (/run/secrets/NAME, /NAME).
+ */
+export function parseFileRef(s: string, flag: string): FileReference {
+  const r: FileReference = { id: '', name: '', target: '', uid: 0, gid: 0, mode: 0 };
+  if (!s.includes('=')) {
+    r.name = s.trim();
+  } else {
+    for (const [k, v] of csvPairs(s)) {
+      switch (k) {
+        case 'source':
+        case 'src':
+          r.name = v ?? '';
+          break;
+        case 'target':
+          r.target = v ?? '';
+          break;
+        case 'uid':
+        case 'gid':
+        case 'mode':
+          r[k] = parseUintBase0(v, flag, s, k);
+          break;
+        default:
+          throw new CliError(`${flag}: "${s}": unknown field "${k}" (use source, target, uid, gid, mode)`);
+      }
+    }
+  }
+  if (!r.name) throw new CliError(`${flag}: "${s}": source= (the name) is required`);
+  if (r.mode > 0o777) throw new CliError(`${flag}: "${s}": mode must be permission bits (0000..0777)`);
+  return r;
+}
+
 /** "KEY=value" list → map; a bare "KEY" means an empty value (as Docker's --label). */
 export function parseLabels(list: string[], flag: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -207,19 +254,36 @@ export function parseEnv(s: string, env: NodeJS.ProcessEnv = process.env, flag =
   return v === undefined ? undefined : `${s}=${v}`;
 }
 
-/** An env file: KEY=value lines, '#' comments and blank lines skipped, a bare KEY taken from this shell. */
+/**
+ * An env file: KEY=value lines, '#' comments and blank lines skipped, a bare
+ * KEY taken from this shell. A bad line is refused as `<where>:<line>: ...`
+ * (where: the file, or the flag), as Docker: a key holds no blank.
+ */
 export function parseEnvFile(text: string, env: NodeJS.ProcessEnv = process.env, flag = '--env-file'): string[] {
   const out: string[] = [];
-  for (const raw of text.split(/\r?\n/)) {
+  text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.replace(/^\s+/, '');
-    if (!line || line.startsWith('#')) continue;
-    const v = parseEnv(line, env, flag);
+    if (!line || line.startsWith('#')) return;
+    const at = `${flag}:${i + 1}`;
+    const eq = line.indexOf('=');
+    const key = eq < 0 ? line.trimEnd() : line.slice(0, eq);
+    if (/\s/.test(key)) throw new CliError(`${at}: variable ${JSON.stringify(key.slice(0, 64))} contains blanks`);
+    if (line.includes('\0')) throw new CliError(`${at}: a NUL byte`);
+    const v = parseEnv(eq < 0 ? key : line, env, at);
     if (v !== undefined) out.push(v);
-  }
+  });
   return out;
 }
 
 /** "spread=node.labels.zone" → "node.labels.zone" (the only strategy, as in Docker). */
+/** --placement-strategy: spread (the default) | binpack (docs/scheduling.md). */
+export function parsePlacementStrategy(s: string, flag = '--placement-strategy'): 'SPREAD' | 'BINPACK' {
+  const v = s.trim().toLowerCase();
+  if (v === 'spread') return 'SPREAD';
+  if (v === 'binpack') return 'BINPACK';
+  throw new CliError(`${flag}: "${s}" is not spread or binpack`);
+}
+
 export function parsePlacementPref(s: string, flag = '--placement-pref'): string {
   const m = /^spread=(.+)$/.exec(s.trim());
   if (!m) throw new CliError(`${flag}: "${s}" is not spread=<label> (e.g. spread=node.labels.zone)`);
@@ -241,7 +305,8 @@ const RESTART_CONDITIONS = { 'none': 'RESTART_NONE', 'on-failure': 'RESTART_ON_F
 const FAILURE_ACTIONS = { pause: 'FAILURE_PAUSE', continue: 'FAILURE_CONTINUE', rollback: 'FAILURE_ROLLBACK' } as const;
 const UPDATE_ORDERS = { 'stop-first': 'STOP_FIRST', 'start-first': 'START_FIRST' } as const;
 const ENDPOINT_MODES = { vip: 'VIP', dnsrr: 'DNSRR' } as const;
-const SERVICE_MODES = { replicated: 'REPLICATED', global: 'GLOBAL' } as const;
+const SERVICE_MODES = { 'replicated': 'REPLICATED', 'global': 'GLOBAL', 'replicated-job': 'REPLICATED_JOB', 'global-job': 'GLOBAL_JOB' } as const;
+const CONCURRENCY_POLICIES = { allow: 'CONCURRENCY_ALLOW', forbid: 'CONCURRENCY_FORBID', replace: 'CONCURRENCY_REPLACE' } as const;
 
 // ---- defaults (Docker's) ---------------------------------------------------
 
@@ -259,6 +324,7 @@ export { DEFAULT_STOP_GRACE_MS };
 export interface ServiceFlags {
   replicas?: string;
   maxReplicas?: string;
+  placementStrategy?: string;
   reserveCpu?: string;
   reserveMemory?: string;
   limitCpu?: string;
@@ -298,6 +364,14 @@ export interface ServiceFlags {
   readOnly?: boolean;
   /** --host-access (true), on update also --no-host-access (false). */
   hostAccess?: boolean;
+  withRegistryAuth?: boolean;
+  // Jobs (docs/jobs.md).
+  maxConcurrent?: string;
+  schedule?: string;
+  scheduleTimezone?: string;
+  concurrencyPolicy?: string;
+  historyLimit?: string;
+  scheduleDeadline?: string;
 }
 
 /** `service create`: the shared flags plus the ones only creation has. */
@@ -315,6 +389,8 @@ export interface CreateFlags extends ServiceFlags {
   mount?: string[];
   capAdd?: string[];
   capDrop?: string[];
+  secret?: string[];
+  config?: string[];
 }
 
 /** `service update`: the shared flags plus -add/-rm lists and the replacements. */
@@ -336,6 +412,10 @@ export interface UpdateFlags extends ServiceFlags {
   publishRm?: string[];
   mountAdd?: string[];
   mountRm?: string[];
+  secretAdd?: string[];
+  secretRm?: string[];
+  configAdd?: string[];
+  configRm?: string[];
   networkAdd?: string[];
   networkRm?: string[];
   /** Docker's update flags: --cap-add adds (and takes the name out of the drops), --cap-drop the reverse. */
@@ -373,6 +453,11 @@ function emptySpec(): ServiceSpec {
       capDrop: [],
       readOnly: false,
       hostAccess: false,
+      secrets: [],
+      configs: [],
+      withRegistryAuth: false,
+      registryAuth: null,
+      ...noContainerOptions(),
     },
     resources: null,
     restart: null,
@@ -384,6 +469,8 @@ function emptySpec(): ServiceSpec {
     networks: [],
     endpoint: null,
     autoscale: null,
+    networkAliases: [],
+    job: null,
   };
 }
 
@@ -424,13 +511,16 @@ export function splitWords(s: string): string[] {
 /** Applies the flags create and update share onto `spec` (in place). */
 function applyShared(spec: ReturnType<typeof fullCopy>, f: ServiceFlags): void {
   const c = spec.container;
+  applyJobFlags(spec, f);
   if (f.replicas !== undefined) {
     if (spec.mode === 'GLOBAL') throw new CliError('--replicas: not allowed with --mode global');
+    if (spec.mode === 'GLOBAL_JOB') throw new CliError('--replicas: not allowed with --mode global-job');
     spec.replicas = parseInteger(f.replicas, '--replicas', Number.MIN_SAFE_INTEGER);
   }
   if (f.maxReplicas !== undefined) {
-    spec.placement = { constraints: [], preferences: [], platforms: [], ...(spec.placement ?? {}), maxReplicasPerNode: parseInteger(f.maxReplicas, '--max-replicas') };
+    spec.placement = { ...placement(spec), maxReplicasPerNode: parseInteger(f.maxReplicas, '--max-replicas') };
   }
+  if (f.placementStrategy !== undefined) placement(spec).strategy = parsePlacementStrategy(f.placementStrategy);
 
   const res = () => {
     const zero = { nanoCpus: 0, memoryBytes: 0, pids: 0 };
@@ -503,6 +593,7 @@ function applyShared(spec: ReturnType<typeof fullCopy>, f: ServiceFlags): void {
   if (f.entrypoint !== undefined) c.command = splitWords(f.entrypoint);
   if (f.readOnly !== undefined) c.readOnly = f.readOnly;
   if (f.hostAccess !== undefined) c.hostAccess = f.hostAccess;
+  if (f.withRegistryAuth !== undefined) c.withRegistryAuth = f.withRegistryAuth;
 }
 
 function withPorts(spec: ServiceSpec, ports: PortConfig[]): void {
@@ -510,8 +601,9 @@ function withPorts(spec: ServiceSpec, ports: PortConfig[]): void {
 }
 
 function placement(spec: ServiceSpec): NonNullable<ServiceSpec['placement']> {
-  spec.placement = { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], ...(spec.placement ?? {}) };
-  return spec.placement;
+  const p: NonNullable<ServiceSpec['placement']> = { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD', ...(spec.placement ?? {}) };
+  spec.placement = p;
+  return p;
 }
 
 const realEnv: FlagEnv = {
@@ -528,7 +620,7 @@ function readEnvFiles(files: string[], fe: FlagEnv): string[] {
     } catch (e) {
       throw new CliError(`--env-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
-    out.push(...parseEnvFile(text, fe.env));
+    out.push(...parseEnvFile(text, fe.env, `--env-file ${file}`));
   }
   return out;
 }
@@ -549,7 +641,7 @@ export function buildServiceSpec(image: string, args: string[], f: CreateFlags, 
   spec.container.args = [...args];
   if (f.mode !== undefined) {
     spec.mode = choice(f.mode, '--mode', SERVICE_MODES);
-    if (spec.mode === 'GLOBAL') spec.replicas = 0;
+    if (spec.mode === 'GLOBAL' || spec.mode === 'GLOBAL_JOB') spec.replicas = 0;
   }
   applyShared(spec, f);
   spec.labels = parseLabels(f.label ?? [], '--label');
@@ -567,6 +659,8 @@ export function buildServiceSpec(image: string, args: string[], f: CreateFlags, 
   spec.networks = [...(f.network ?? [])];
   spec.container.capAdd = parseCapabilities(f.capAdd ?? [], '--cap-add');
   spec.container.capDrop = parseCapabilities(f.capDrop ?? [], '--cap-drop');
+  spec.container.secrets = (f.secret ?? []).map((x) => parseFileRef(x, '--secret'));
+  spec.container.configs = (f.config ?? []).map((x) => parseFileRef(x, '--config'));
   return spec;
 }
 
@@ -641,6 +735,19 @@ export function applyServiceUpdate(current: ServiceSpec, f: UpdateFlags, fe: Fla
     const rm = new Set([...(f.mountRm ?? []), ...add.map((m) => m.target)]);
     c.mounts = [...c.mounts.filter((m) => !rm.has(m.target)), ...add];
   }
+  // secrets and configs: removed by name; an added one replaces one of the same name and target.
+  for (const kind of ['secret', 'config'] as const) {
+    const addF = kind === 'secret' ? f.secretAdd : f.configAdd;
+    const rmF = kind === 'secret' ? f.secretRm : f.configRm;
+    if (!addF?.length && !rmF?.length) continue;
+    const list = kind === 'secret' ? 'secrets' : 'configs';
+    const add = (addF ?? []).map((x) => parseFileRef(x, `--${kind}-add`));
+    const rm = new Set(rmF ?? []);
+    const unknown = [...rm].filter((n) => !(c[list] ?? []).some((r) => r.name === n) && !add.some((a) => a.name === n));
+    if (unknown.length) throw new CliError(`--${kind}-rm: the service has no ${kind} ${unknown.map((n) => JSON.stringify(n)).join(', ')}`);
+    const kept = (c[list] ?? []).filter((r) => !rm.has(r.name) && !add.some((a) => a.name === r.name && a.target === r.target));
+    c[list] = [...kept, ...add];
+  }
   // networks
   if (f.networkAdd?.length || f.networkRm?.length) {
     const kept = spec.networks.filter((n) => !(f.networkRm ?? []).includes(n));
@@ -689,7 +796,7 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
   const one = (flags: string, desc: string) => cmd.option(flags, desc);
   if (kind === 'create') {
     one('--name <name>', 'service name');
-    one('--mode <mode>', 'replicated | global (default replicated)');
+    one('--mode <mode>', 'replicated | global | replicated-job | global-job (default replicated)');
     many('-p, --publish <port>', 'publish a port: 8080:80[/udp] or mode=host,target=80,published=8080,protocol=tcp (repeatable)');
     many('-e, --env <KEY=value>', 'set an environment variable; a bare KEY takes its value from this shell (repeatable)');
     many('--env-file <file>', 'read environment variables from a file (repeatable)');
@@ -703,6 +810,8 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--cap-drop <cap>', 'drop a Linux capability from the default set: CHOWN, ALL (repeatable)');
     one('--read-only', "mount the container's root filesystem read-only");
     one('--host-access', "let the tasks reach their node's addresses (the host firewall blocks them otherwise)");
+    many('--secret <spec>', 'give the tasks a secret: NAME or source=NAME,target=PATH,uid=,gid=,mode=0400 (default /run/secrets/NAME) (repeatable)');
+    many('--config <spec>', 'give the tasks a config: NAME or source=NAME,target=PATH,uid=,gid=,mode= (default /NAME) (repeatable)');
   } else {
     one('--image <image>', 'new image');
     one('--args <command>', 'new command arguments (quoted words)');
@@ -720,6 +829,10 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     many('--publish-rm <port>', 'remove a published port by its target port: 80, 80/udp (repeatable)');
     many('--mount-add <spec>', 'add or replace a mount (repeatable)');
     many('--mount-rm <target>', 'remove a mount by its target path (repeatable)');
+    many('--secret-add <spec>', 'add a secret: NAME or source=NAME,target=PATH,uid=,gid=,mode= (repeatable)');
+    many('--secret-rm <name>', 'remove a secret by name (repeatable)');
+    many('--config-add <spec>', 'add a config: NAME or source=NAME,target=PATH,uid=,gid=,mode= (repeatable)');
+    many('--config-rm <name>', 'remove a config by name (repeatable)');
     many('--network-add <name>', 'attach to a network (repeatable)');
     many('--network-rm <name>', 'detach from a network (repeatable)');
     many('--cap-add <cap>', 'add a Linux capability (and take it out of the dropped ones) (repeatable)');
@@ -730,8 +843,15 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     one('--no-host-access', 'block them again');
     one('--force', 'replace every task even if nothing changed');
   }
-  one('--replicas <n>', 'number of tasks (replicated mode)');
+  one('--replicas <n>', 'number of tasks (replicated mode); completions wanted (replicated-job)');
+  one('--max-concurrent <n>', 'replicated-job: tasks running at once (default: --replicas)');
+  one('--schedule <cron>', 'job modes: run on a 5-field cron schedule ("*/5 * * * *", "@daily"); docs/jobs.md');
+  one('--schedule-timezone <zone>', 'IANA time zone the schedule is read in (default UTC)');
+  one('--concurrency-policy <policy>', 'scheduled job whose last run still goes: allow | forbid | replace (default allow)');
+  one('--history-limit <n>', "finished runs of a job whose tasks are kept (default 3)");
+  one('--schedule-deadline <duration>', 'a missed fire still starts when no older than this (default: no deadline)');
   one('--max-replicas <n>', 'at most this many tasks per node (0 = unlimited)');
+  one('--placement-strategy <strategy>', 'spread (default: fewest tasks first) | binpack (fill the fullest node that fits first)');
   one('--reserve-cpu <cpus>', 'reserve CPUs (0.5)');
   one('--reserve-memory <size>', 'reserve memory (64M, 1G)');
   one('--limit-cpu <cpus>', 'limit CPUs');
@@ -750,6 +870,8 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
     one(`--${k}-monitor <duration>`, `how long each ${what}d task is watched for failure`);
     one(`--${k}-max-failure-ratio <ratio>`, 'fraction of tasks allowed to fail (0..1)');
   }
+  one('--with-registry-auth', "pull the image with the cluster's credentials for its registry (convoy registry login)");
+  if (kind === 'update') one('--no-with-registry-auth', 'pull without them again');
   one('--endpoint-mode <mode>', 'vip | dnsrr');
   one('--health-cmd <command>', 'command run to check health (through /bin/sh -c)');
   one('--health-interval <duration>', 'time between health checks');
@@ -763,7 +885,40 @@ export function addServiceOptions(cmd: Command, kind: 'create' | 'update'): Comm
   one('-w, --workdir <dir>', 'working directory in the container');
   one('-u, --user <user>', 'user[:group] in the container');
   one('--entrypoint <command>', "overrides the image's entrypoint (quoted words)");
-  // Docker waits for convergence unless -d; convoy always returns at once, and accepts -d for scripts written for Docker.
-  one('-d, --detach', 'return at once (always the case; accepted for Docker compatibility)');
+  // As Docker, the verb waits for convergence (cli/service/progress.ts) unless -d.
+  one('-d, --detach', 'return at once, without waiting for the service to converge');
+  one('--timeout <duration>', 'give up waiting after this long (exit status 1); default: until converged or failed');
   return cmd;
+}
+
+/**
+ * The job flags (docs/jobs.md) onto `spec`: only with a job mode; the
+ * manager fills the defaults and checks the schedule.
+ */
+function applyJobFlags(spec: ServiceSpec, f: ServiceFlags): void {
+  const given = (
+    [
+      ['--max-concurrent', f.maxConcurrent],
+      ['--schedule', f.schedule],
+      ['--schedule-timezone', f.scheduleTimezone],
+      ['--concurrency-policy', f.concurrencyPolicy],
+      ['--history-limit', f.historyLimit],
+      ['--schedule-deadline', f.scheduleDeadline],
+    ] as const
+  ).filter(([, v]) => v !== undefined);
+  const isJob = spec.mode === 'REPLICATED_JOB' || spec.mode === 'GLOBAL_JOB';
+  if (!isJob) {
+    if (given.length) throw new CliError(`${given[0][0]}: only with --mode replicated-job or global-job`);
+    return;
+  }
+  const j = (spec.job = { maxConcurrent: 0, schedule: '', timezone: '', concurrencyPolicy: 'CONCURRENCY_ALLOW' as const, historyLimit: 0, startingDeadlineMs: 0, ...(spec.job ?? {}) });
+  if (f.maxConcurrent !== undefined) {
+    if (spec.mode === 'GLOBAL_JOB') throw new CliError('--max-concurrent: not allowed with --mode global-job');
+    j.maxConcurrent = parseInteger(f.maxConcurrent, '--max-concurrent');
+  }
+  if (f.schedule !== undefined) j.schedule = f.schedule.trim();
+  if (f.scheduleTimezone !== undefined) j.timezone = f.scheduleTimezone.trim();
+  if (f.concurrencyPolicy !== undefined) j.concurrencyPolicy = choice(f.concurrencyPolicy, '--concurrency-policy', CONCURRENCY_POLICIES);
+  if (f.historyLimit !== undefined) j.historyLimit = parseInteger(f.historyLimit, '--history-limit');
+  if (f.scheduleDeadline !== undefined) j.startingDeadlineMs = parseDuration(f.scheduleDeadline, '--schedule-deadline');
 }

@@ -123,7 +123,16 @@ export function titleCase(s: string): string {
 }
 
 export function modeName(svc: Service): string {
-  return svc.spec?.mode === 'GLOBAL' ? 'global' : 'replicated';
+  switch (svc.spec?.mode) {
+    case 'GLOBAL':
+      return 'global';
+    case 'REPLICATED_JOB':
+      return svc.spec.job?.schedule ? 'replicated job (scheduled)' : 'replicated job';
+    case 'GLOBAL_JOB':
+      return svc.spec.job?.schedule ? 'global job (scheduled)' : 'global job';
+    default:
+      return 'replicated';
+  }
 }
 
 /** "web.3" for a replicated slot, "web.<node id>" for a global task (Docker's names). */

@@ -8,8 +8,8 @@ import * as path from 'node:path';
 /** dist/, the root of what the build compiled (this file is dist/cli/lazy.test.js). */
 const DIST = path.join(__dirname, '..');
 
-/** The modules of ours that `convoy ...args` loads, as paths under dist/. */
-function loadedBy(args: string[]): string[] {
+/** The modules of ours that `convoy ...args` loads, as paths under dist/ (all: every file, node_modules included). */
+function loadedBy(args: string[], all = false): string[] {
   const script = [
     `const { processIO } = require(${JSON.stringify(path.join(DIST, 'cli', 'client.js'))});`,
     `require(${JSON.stringify(path.join(DIST, 'cli', 'main.js'))}).run(process.argv.slice(1), processIO())`,
@@ -17,14 +17,15 @@ function loadedBy(args: string[]): string[] {
   ].join('\n');
   const r = spawnSync(process.execPath, ['-e', script, '--', ...args], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 0, r.stderr);
-  const all = JSON.parse(r.stderr.slice(r.stderr.indexOf('['))) as string[];
-  return all.filter((f) => f.startsWith(DIST + path.sep)).map((f) => path.relative(DIST, f));
+  const files = JSON.parse(r.stderr.slice(r.stderr.indexOf('['))) as string[];
+  if (all) return files;
+  return files.filter((f) => f.startsWith(DIST + path.sep)).map((f) => path.relative(DIST, f));
 }
 
 describe('convoy loads lazily', function () {
   this.timeout(30_000);
 
-  for (const args of [['--help'], ['service', 'ls', '--help'], ['task', 'exec', '--help'], ['lab', 'up', '--help'], ['image', 'push', '--help']]) {
+  for (const args of [['--help'], ['service', 'ls', '--help'], ['task', 'exec', '--help'], ['lab', 'up', '--help'], ['image', 'push', '--help'], ['user', 'create', '--help'], ['user', 'ls', '--help'], ['stack', 'deploy', '--help']]) {
     it(`convoy ${args.join(' ')} loads no manager/, lab/, or agent/ module but the agent's flag defaults`, () => {
       const loaded = loadedBy(args);
       assert.ok(loaded.includes(path.join('cli', 'main.js')), 'the CLI itself was loaded');
@@ -34,4 +35,16 @@ describe('convoy loads lazily', function () {
       );
     });
   }
+
+  for (const args of [['--help'], ['service', 'ls', '--help'], ['stack', 'ls', '--help']])
+    it(`convoy ${args.join(' ')} loads neither the compose loader nor the yaml parser`, () => {
+      const all = loadedBy(args, true);
+      assert.deepEqual(all.filter((f) => /node_modules[\\/]yaml[\\/]|cli[\\/]stack[\\/](load|tree|convert|merge|interpolate|deploy)\.js$/.test(f)), []);
+    });
+
+  for (const args of [['service', 'ls', '--help'], ['user', 'create', '--help'], ['user', 'rm', '--help']])
+    it(`convoy ${args.join(' ')} loads no certificate-issuing library (@peculiar/x509 is for user create when it runs)`, () => {
+      const heavy = loadedBy(args, true).filter((f) => /@peculiar|reflect-metadata|[\\/]csr\.js$/.test(f));
+      assert.deepEqual(heavy, []);
+    });
 });

@@ -2,9 +2,9 @@ import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import type { Service, ServiceSpec, Task } from '../proto/mod';
 import { controlApiOf } from '../proto/client';
-import { type CliIO, type ControlApi, type ControlMethod, type ControlRequest } from './client';
+import { type CliIO, type ControlMethod, type ControlRequest, type ControlResponse } from './client';
 import { buildServiceSpec } from './flags';
-import { run } from './main';
+import { buildProgram, run } from './main';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 
@@ -17,16 +17,20 @@ interface Recorded {
 }
 
 /** A CliIO whose manager is an object literal; methods not given fail the test if called. */
-function fake(api: Partial<ControlApi>, env: NodeJS.ProcessEnv = {}): Recorded {
+/** A fake's answers; list answers may leave out next_page_token (one page). */
+type FakeApi = { [M in ControlMethod]?: (req: ControlRequest<M>) => Promise<Omit<ControlResponse<M>, 'nextPageToken'>> };
+
+function fake(api: FakeApi, env: NodeJS.ProcessEnv = {}): Recorded {
   let out = '';
   let err = '';
   const hosts: string[] = [];
   const calls: { method: ControlMethod; req: unknown }[] = [];
-  const full = controlApiOf(async (m, req) => {
+  const full = controlApiOf(async <M extends ControlMethod>(m: M, req: ControlRequest<M>) => {
     calls.push({ method: m, req });
-    const fn = api[m];
+    const fn = api[m] as ((r: ControlRequest<M>) => Promise<Omit<ControlResponse<M>, 'nextPageToken'>>) | undefined;
     if (!fn) throw new Error(`unexpected call ${m}`);
-    return fn(req);
+    // One page: the fake's answer with an empty next_page_token.
+    return { nextPageToken: '', ...(await fn(req)) } as ControlResponse<M>;
   });
   const io: CliIO = {
     out: (s) => void (out += s),
@@ -55,6 +59,7 @@ function service(name: string, spec: Partial<ServiceSpec> = {}, id = `${name}012
     specVersion: 1,
     updateStatus: null,
     endpoint: null,
+    jobStatus: null,
   };
 }
 
@@ -73,9 +78,21 @@ function task(id: string, slot: number, state: Task['desiredState'], observed: T
     networks: [],
     endpointPorts: [],
     attempt: 0,
+    jobIteration: 0,
     ...extra,
   };
 }
+
+describe('convoy command tree', () => {
+  it('builds only the top-level command the command line names, and all of them otherwise', () => {
+    const { io } = fake({});
+    const all = buildProgram(io).commands.map((c) => c.name());
+    assert.ok(all.length > 10 && all.includes('service') && all.includes('agent'));
+    assert.deepEqual(buildProgram(io, ['service', 'ls']).commands.map((c) => c.name()), ['service']);
+    assert.deepEqual(buildProgram(io, ['config', 'ls']).commands.map((c) => c.name()), ['config']);
+    for (const args of [['--help'], ['-H', 'h:1', 'service', 'ls'], ['servic'], []]) assert.deepEqual(buildProgram(io, args).commands.map((c) => c.name()), all, args.join(' '));
+  });
+});
 
 describe('convoy (program, fake manager)', () => {
   it('prints --version and --help with exit status 0', async () => {
@@ -96,7 +113,7 @@ describe('convoy (program, fake manager)', () => {
 
   it('service create sends the spec built from the flags and prints the id', async () => {
     const f = fake({ createService: async (req) => ({ service: service(req.spec?.name ?? ''), counts: null }) });
-    const code = await run(['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', 'registry.local/web:1', 'sh', '-c', 'echo hi', '--not-a-convoy-flag'], f.io);
+    const code = await run(['service', 'create', '-d', '--name', 'web', '--replicas', '3', '-p', '8080:80', 'registry.local/web:1', 'sh', '-c', 'echo hi', '--not-a-convoy-flag'], f.io);
     assert.equal(code, 0, f.err());
     const req = f.calls[0].req as ControlRequest<'createService'>;
     assert.equal(req.spec?.name, 'web');
@@ -104,6 +121,24 @@ describe('convoy (program, fake manager)', () => {
     assert.deepEqual(req.spec?.container?.args, ['sh', '-c', 'echo hi', '--not-a-convoy-flag'], 'flags after the image belong to the command');
     assert.equal(req.spec?.endpoint?.ports?.[0]?.publishedPort, 8080);
     assert.equal(f.out(), 'web0123456789abcdef\n');
+  });
+
+  it('service create: the container option flags reach the spec; --host is the extra host, -H before the verb the manager', async () => {
+    const f = fake({ createService: async (req) => ({ service: service(req.spec?.name ?? ''), counts: null }) });
+    const code = await run(['-H', 'mgr:7420', 'service', 'create', '-d', '--name', 'web', '--sysctl', 'net.core.somaxconn=1024', '--ulimit', 'nofile=10:20', '--init', '-t', '--host', 'db:10.0.0.1', '--dns', '10.0.0.53', '--tmpfs', '/run:size=1m', '--hostname', '{{.Service.Name}}-{{.Task.Slot}}', 'registry.local/web:1'], f.io);
+    assert.equal(code, 0, f.err());
+    const c = (f.calls[0].req as ControlRequest<'createService'>).spec?.container;
+    assert.deepEqual(c?.sysctls, { 'net.core.somaxconn': '1024' });
+    assert.deepEqual(c?.ulimits, [{ name: 'nofile', soft: 10, hard: 20 }]);
+    assert.deepEqual([c?.init, c?.tty, c?.privileged], [true, true, false]);
+    assert.deepEqual(c?.hosts, ['10.0.0.1 db']);
+    assert.deepEqual(c?.dnsConfig?.nameservers, ['10.0.0.53']);
+    assert.equal(c?.mounts?.[0]?.tmpfsSizeBytes, 1 << 20);
+    assert.equal(c?.hostname, '{{.Service.Name}}-{{.Task.Slot}}');
+    const bad = fake({});
+    assert.equal(await run(['service', 'create', '--sysctl', 'kernel.hostname=x', 'registry.local/web:1'], bad.io), 1);
+    assert.match(bad.err(), /^convoy: --sysctl: "kernel\.hostname" is not namespaced/);
+    assert.equal(bad.calls.length, 0, 'nothing sent');
   });
 
   it('a refused spec is one line naming the field, exit status 1', async () => {
@@ -131,8 +166,8 @@ describe('convoy (program, fake manager)', () => {
     const f = fake({
       listServices: async () => ({
         services: [
-          { service: web, counts: { running: 2, desired: 3 } },
-          { service: api, counts: { running: 4, desired: 4 } },
+          { service: web, counts: { running: 2, desired: 3, completed: 0, failed: 0 } },
+          { service: api, counts: { running: 4, desired: 4, completed: 0, failed: 0 } },
         ],
       }),
     });
@@ -149,7 +184,7 @@ describe('convoy (program, fake manager)', () => {
     const q = fake({ listServices: async () => ({ services: [{ service: web, counts: null }] }) });
     await run(['service', 'ls', '-q'], q.io);
     assert.equal(q.out(), 'web012345678\n');
-    const j = fake({ listServices: async () => ({ services: [{ service: web, counts: { running: 2, desired: 3 } }] }) });
+    const j = fake({ listServices: async () => ({ services: [{ service: web, counts: { running: 2, desired: 3, completed: 0, failed: 0 } }] }) });
     await run(['service', 'ls', '--format', 'json'], j.io);
     const parsed = JSON.parse(j.out()) as { service: Service; counts: { running: number } }[];
     assert.equal(parsed[0].service.spec?.name, 'web');
@@ -172,7 +207,7 @@ describe('convoy (program, fake manager)', () => {
         return { tasks };
       },
       listNodes: async () => ({
-        nodes: [{ id: 'node1aaaaaaaaaaaaaaa', meta: null, spec: null, description: { hostname: 'h1', platform: null, resources: null, engineLabels: {} }, status: null, subnet: '', sessionId: '', leaseId: 0 }],
+        nodes: [{ id: 'node1aaaaaaaaaaaaaaa', meta: null, spec: null, description: { hostname: 'h1', platform: null, resources: null, engineLabels: {}, listeningTcp: [], listeningUdp: [], addresses: [] }, status: null, subnet: '', sessionId: '', leaseId: 0, usage: null }],
         leader: '',
       }),
     });
@@ -203,11 +238,12 @@ describe('convoy (program, fake manager)', () => {
             id: 'node1aaaaaaaaaaaaaaa',
             meta: null,
             spec: null,
-            description: { hostname: 'h1', platform: null, resources: null, engineLabels: {} },
+            description: { hostname: 'h1', platform: null, resources: null, engineLabels: {}, listeningTcp: [], listeningUdp: [], addresses: [] },
             status: { state: 'NODE_READY', message: '', addr: '10.41.0.12', updatedAt: 0 },
             subnet: '',
             sessionId: '',
             leaseId: 0,
+            usage: null,
           },
         ],
         leader: '',
@@ -233,7 +269,7 @@ describe('convoy (program, fake manager)', () => {
       getService: async () => ({ service: cur, counts: null }),
       updateService: async (req) => ({ service: { ...cur, spec: req.spec as ServiceSpec }, counts: null }),
     });
-    assert.equal(await run(['service', 'update', '--image', 'registry.local/web:2', '--env-add', 'X=1', '--force', 'web'], f.io), 0, f.err());
+    assert.equal(await run(['service', 'update', '-d', '--image', 'registry.local/web:2', '--env-add', 'X=1', '--force', 'web'], f.io), 0, f.err());
     const req = f.calls.find((c) => c.method === 'updateService')?.req as ControlRequest<'updateService'>;
     assert.equal(req.service, 'svc1');
     assert.equal(req.version, 42);
@@ -261,7 +297,7 @@ describe('convoy (program, fake manager)', () => {
         return { service: service(req.service ?? ''), counts: null };
       },
     });
-    assert.equal(await run(['service', 'scale', 'web=5', 'nope=1', 'api=3'], f.io), 1);
+    assert.equal(await run(['service', 'scale', '-d', 'web=5', 'nope=1', 'api=3'], f.io), 1);
     assert.equal(f.out(), 'web scaled to 5\napi scaled to 3\n');
     assert.equal(f.err(), 'convoy: service "nope" not found\n');
   });
@@ -300,6 +336,7 @@ describe('convoy (program, fake manager)', () => {
       subnet: '',
       sessionId: '',
       leaseId: 0,
+      usage: null,
     };
     const f = fake({ getNode: async () => ({ node }), updateNode: async () => ({ node }) });
     assert.equal(await run(['node', 'update', '--availability', 'drain', '--label-add', 'zone=east', '--label-rm', 'a', 'h1'], f.io), 0, f.err());
@@ -310,7 +347,7 @@ describe('convoy (program, fake manager)', () => {
   it('cluster join-token prints the agent command; -q only the token; --rotate rotates', async () => {
     const f = fake({
       getJoinTokens: async () => ({ worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' }),
-      getClusterInfo: async () => ({ cluster: null, managers: [{ id: 'm1', addr: '10.0.0.1:7420', leader: true }], nodes: 0, services: 0, tasks: 0, natsUrl: '' }),
+      getClusterInfo: async () => ({ cluster: null, managers: [{ id: 'm1', addr: '10.0.0.1:7420', leader: true }], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0 }),
     });
     assert.equal(await run(['cluster', 'join-token', 'worker'], f.io), 0, f.err());
     assert.match(f.out(), /convoy agent --manager 10\.0\.0\.1:7420 --token SWMTKN-1-w\n/);
@@ -323,5 +360,32 @@ describe('convoy (program, fake manager)', () => {
     const bad = fake({});
     assert.equal(await run(['cluster', 'join-token', 'admin'], bad.io), 1);
     assert.equal(bad.err(), 'convoy: role must be worker or manager, not "admin"\n');
+  });
+
+  it('cluster update --bind-allow replaces the allow list; --no-bind-allow empties it; nothing given is refused', async () => {
+    const info = (bindAllow: string[]) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow, allowPrivileged: false, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0 });
+    const f = fake({ updateCluster: async (req) => info(req.bindAllow ?? []) });
+    assert.equal(await run(['cluster', 'update', '--bind-allow', '/srv', '/data'], f.io), 0, f.err());
+    assert.deepEqual(f.calls.find((c) => c.method === 'updateCluster')?.req, { bindAllow: ['/srv', '/data'], setBindAllow: true });
+    assert.match(f.out(), /Bind mounts from: +\/srv, \/data/);
+    const n = fake({ updateCluster: async (req) => info(req.bindAllow ?? []) });
+    assert.equal(await run(['cluster', 'update', '--no-bind-allow'], n.io), 0, n.err());
+    assert.deepEqual(n.calls[0]?.req, { bindAllow: [], setBindAllow: true });
+    assert.match(n.out(), /Bind mounts from: +nowhere/);
+    const none = fake({});
+    assert.equal(await run(['cluster', 'update'], none.io), 1);
+    assert.match(none.err(), /nothing to update: give --bind-allow/);
+  });
+
+  it('cluster update --allow-privileged / --no-allow-privileged set the policy alone (docs/container-options.md)', async () => {
+    const info = (allowPrivileged: boolean) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow: [], allowPrivileged, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0 });
+    const on = fake({ updateCluster: async (req) => info(!!req.allowPrivileged) });
+    assert.equal(await run(['cluster', 'update', '--allow-privileged'], on.io), 0, on.err());
+    assert.deepEqual(on.calls.find((c) => c.method === 'updateCluster')?.req, { allowPrivileged: true, setAllowPrivileged: true });
+    assert.match(on.out(), /Privileged, devices: +allowed \(admins only\)/);
+    const off = fake({ updateCluster: async (req) => info(!!req.allowPrivileged) });
+    assert.equal(await run(['cluster', 'update', '--no-allow-privileged'], off.io), 0, off.err());
+    assert.deepEqual(off.calls[0]?.req, { allowPrivileged: false, setAllowPrivileged: true });
+    assert.match(off.out(), /Privileged, devices: +refused/);
   });
 });

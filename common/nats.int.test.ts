@@ -8,9 +8,11 @@ import * as path from 'node:path';
 import { startNats, type EmbeddedNats } from '../manager/embedded/nats';
 import { freePort } from './net';
 import { ensureEventsStream } from '../manager/observe/mod';
-import { EVENTS_STREAM } from '../proto/events';
+import { EVENTS_MAX_BYTES, EVENTS_MAX_MSG_BYTES, EVENTS_STREAM } from '../proto/events';
 import { MAX_QUEUED, NatsLink } from './nats';
 import { eventually } from './eventually';
+import { createTestCa } from './testing/test-ca';
+import type { TlsBundle } from './identity';
 
 describe('NatsLink (real nats-server)', function () {
   this.timeout(60_000);
@@ -20,8 +22,14 @@ describe('NatsLink (real nats-server)', function () {
   let pub: NatsLink | undefined;
   let sub: NatsLink | undefined;
 
+  let server: TlsBundle;
+  let client: TlsBundle;
+  const ids = [{ id: 'm1', role: 'manager' as const, cluster: 'c1' }];
   before(async () => {
     port = await freePort();
+    const ca = await createTestCa('c1');
+    server = await ca.bundle({ id: 'm1', role: 'manager', ips: ['127.0.0.1'] });
+    client = server;
   });
   after(async () => {
     await pub?.close();
@@ -31,32 +39,35 @@ describe('NatsLink (real nats-server)', function () {
   });
 
   it('connects once the server comes up, buffers while it is away (bounded), and delivers after it returns', async () => {
-    const url = `nats://127.0.0.1:${port}`;
+    const url = `tls://127.0.0.1:${port}`;
     let streams = 0;
-    pub = new NatsLink({ url, name: 'test-pub', onConnect: async (nc) => (await ensureEventsStream(nc), void streams++) }).start();
+    pub = new NatsLink({ url, tls: client, name: 'test-pub', onConnect: async (nc) => (await ensureEventsStream(nc), void streams++) }).start();
     // No server yet: publishes wait in the bounded queue.
-    pub.publish('convoy.test.early', { n: 0 });
-    nats = await startNats({ dataDir: dir, port });
-    sub = new NatsLink({ url, name: 'test-sub' }).start();
+    pub.publish('convoy.events.test.early.m1', { n: 0 });
+    nats = await startNats({ dataDir: dir, port, tls: server, identities: ids });
+    sub = new NatsLink({ url, tls: client, name: 'test-sub' }).start();
     const got: number[] = [];
-    sub.subscribe('convoy.test.>', (d) => got.push((d as { n: number }).n));
+    sub.subscribe('convoy.stats.*', (d) => got.push((d as { n: number }).n));
     await eventually(() => !!pub?.connected && !!sub?.connected, 'both connected');
     await eventually(() => streams >= 1, 'the stream made on connect');
     const jsm = await pub.connection()!.jetstreamManager();
-    assert.equal((await jsm.streams.info(EVENTS_STREAM)).config.subjects[0], 'convoy.events.>');
+    const cfg = (await jsm.streams.info(EVENTS_STREAM)).config;
+    assert.equal(cfg.subjects[0], 'convoy.events.>');
+    assert.equal(cfg.max_bytes, EVENTS_MAX_BYTES, 'the stream has a byte limit');
+    assert.equal(cfg.max_msg_size, EVENTS_MAX_MSG_BYTES);
 
     // The early message may have gone out before the subscriber was there; send a marker.
-    pub.publish('convoy.test.live', { n: 1 });
+    pub.publish('convoy.stats.m1', { n: 1 });
     await eventually(() => got.includes(1), 'the live message');
 
     await nats.stop();
     await eventually(() => !pub?.connected, 'publisher sees the disconnect');
-    for (let i = 0; i < MAX_QUEUED + 500; i++) pub.publish('convoy.events.test.outage', { n: 1000 + i });
+    for (let i = 0; i < MAX_QUEUED + 500; i++) pub.publish('convoy.events.test.outage.m1', { n: 1000 + i });
     assert.equal(pub.dropped, 500, 'the oldest beyond MAX_QUEUED are dropped');
 
     // Back on the same port and store: the link reconnects and sends what it kept;
     // the events stream (file storage) records it.
-    nats = await startNats({ dataDir: dir, port });
+    nats = await startNats({ dataDir: dir, port, tls: server, identities: ids });
     const stored = async () => {
       const nc = pub?.connection();
       if (!nc || !pub?.connected) return undefined;

@@ -4,7 +4,9 @@
 // away are buffered up to a fixed size (older ones are dropped and counted),
 // and go out when it returns.
 import { connect, JSONCodec, type NatsConnection, type Msg } from 'nats';
+import { natsTlsOptions } from './nats-tls';
 import { errMsg, nullLogger, type Logger } from './logger';
+import type { TlsBundle } from './identity';
 
 /**
  * Publishes kept while NATS is away (nats.js would buffer without bound while
@@ -16,6 +18,12 @@ export const RETRY_MS = 500;
 
 export interface NatsLinkOptions {
   url: string;
+  /**
+   * This process's certificate and the cluster CA: the link speaks TLS only
+   * and presents it (Convoy's NATS maps it to the identity's permissions,
+   * proto/nats-auth.ts).
+   */
+  tls: TlsBundle;
   /** Client name the server shows ("convoy-manager-<id>"). */
   name: string;
   logger?: Logger;
@@ -24,6 +32,7 @@ export interface NatsLinkOptions {
 }
 
 const codec = JSONCodec<unknown>();
+
 
 export class NatsLink {
   private nc: NatsConnection | undefined;
@@ -38,7 +47,10 @@ export class NatsLink {
   published = 0;
   dropped = 0;
 
-  constructor(private readonly opts: NatsLinkOptions) {
+  private readonly opts: NatsLinkOptions;
+
+  constructor(opts: NatsLinkOptions) {
+    this.opts = { ...opts };
     this.log = opts.logger ?? nullLogger;
   }
 
@@ -85,6 +97,15 @@ export class NatsLink {
     }
   }
 
+  /**
+   * A renewed certificate: the link reconnects with it (nats.js keeps the
+   * material it connected with for its own reconnects).
+   */
+  setTls(tls: TlsBundle): void {
+    this.opts.tls = tls;
+    void this.nc?.close().catch(() => undefined);
+  }
+
   /** JSON messages on `subject`; kept across reconnects. Returns an unsubscribe function. */
   subscribe(subject: string, cb: (data: unknown, m: Msg) => void, queue?: string): () => void {
     const s: (typeof this.subs)[number] = { subject, cb, queue };
@@ -126,6 +147,7 @@ export class NatsLink {
         nc = await connect({
           servers: this.opts.url,
           name: this.opts.name,
+          tls: natsTlsOptions(this.opts.url, this.opts.tls),
           reconnect: true,
           maxReconnectAttempts: -1,
           reconnectTimeWait: RETRY_MS,

@@ -6,11 +6,15 @@
 //
 // From a task on lab-h1: no port of its own node or of the other one answers
 // (manager, metrics, etcd, NATS, SSH), its DNS and a published port do;
-// --host-access opens the node; IPv4, ARP and IPv6 link-local to a task of
+// --host-access opens the node, and even then the Control API and NATS refuse
+// a workload at the TLS layer (no client certificate), while the same client
+// with the admin bundle, from the same network namespace, gets in; IPv4, ARP and IPv6 link-local to a task of
 // another network on the same host fail; a datagram sent with another task's
 // address (the attacker has NET_ADMIN to take it) never arrives (the
 // receiver's ICMP counters say so).
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { eventually } from '../common/eventually';
 import { DEMO_HTTPD } from '../lab/mod';
 import { LAB_ETCD_PORT, LAB_NATS_PORT } from '../lab/topology';
@@ -18,7 +22,8 @@ import type { Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
 import { dockerLikeHost, type DockerLikeHost } from './support/docker-host';
 
-const NODE_PORTS = [7420, 7421, 7422, LAB_ETCD_PORT, LAB_NATS_PORT, 22];
+// 7423: the manager's join listener (docs/security.md).
+const NODE_PORTS = [7420, 7421, 7422, 7423, LAB_ETCD_PORT, LAB_NATS_PORT, 22];
 const PUBLISHED = 8080;
 
 describe('host firewall and isolation on a Docker-like host (e2e)', function () {
@@ -40,12 +45,12 @@ describe('host firewall and isolation on a Docker-like host (e2e)', function () 
     docker.inNamespaces(lab.state.hosts.map((h) => h.netns));
     await lab.convoy('network', 'create', 'other');
     const on1 = ['--constraint', 'node.hostname==lab-h1'];
-    await lab.convoy('service', 'create', '--name', 'attacker', '--cap-add', 'NET_ADMIN', ...on1, lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'neighbour', '--network', 'other', ...on1, lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'victim', ...on1, lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'receiver', ...on1, lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'trusted', '--host-access', ...on1, lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'web', '-p', `${PUBLISHED}:80`, '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'attacker', '--cap-add', 'NET_ADMIN', ...on1, lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'neighbour', '--network', 'other', ...on1, lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'victim', ...on1, lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'receiver', ...on1, lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'trusted', '--host-access', ...on1, lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'web', '-p', `${PUBLISHED}:80`, '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
     const all = ['attacker', 'neighbour', 'victim', 'receiver', 'trusted', 'web'];
     await eventually(async () => (await Promise.all(all.map(running))).every((ts) => ts.length === 1), `${all.join(', ')} running`, 120_000);
   });
@@ -73,6 +78,45 @@ describe('host firewall and isolation on a Docker-like host (e2e)', function () 
     assert.match(opened, / open$/, opened);
   });
 
+  it('through convoy task exec in a lab task: mount, module loading, setting the clock and new user or mount namespaces fail (syscall probes: agent/runtime/security.int.test.ts)', async () => {
+    const victim = await one('victim');
+    // The clock is "set" to the current second: were it allowed, the host would lose under a second, not a year.
+    const script =
+      'mount -t tmpfs x /mnt 2>&1; echo mount=$?; insmod /bin/busybox 2>&1; echo insmod=$?; date -s "$(date +%Y-%m-%d\\ %H:%M:%S)" 2>&1; ' +
+      'unshare -U true 2>&1; echo unshare-U=$?; unshare -m true 2>&1; echo unshare-m=$?; grep -E "^(Seccomp|CapInh):" /proc/self/status';
+    const out = await lab!.convoy('task', 'exec', victim.id, '--', 'sh', '-c', script);
+    const kv = new Map(out.split('\n').filter((l) => /^[a-zA-Z-]+=\d+$/.test(l)).map((l) => l.split('=') as [string, string]));
+    for (const k of ['mount', 'insmod', 'unshare-U', 'unshare-m']) assert.ok(kv.has(k) && kv.get(k) !== '0', `${k}: ${out}`);
+    // busybox date exits 0 after a refused set; its message says what happened.
+    assert.match(out, /can't set date: Operation not permitted/);
+    assert.match(out, /unshare\(0x10000000\): Operation not permitted/);
+    assert.match(out, /unshare\(0x20000\): Operation not permitted/);
+    assert.match(out, /Seccomp:\s+2/, 'the seccomp filter is on');
+    assert.match(out, /CapInh:\s+0+\n/, 'empty inheritable set');
+  });
+
+  it('from a task that reaches its node (--host-access), the Control API and NATS refuse it without a client certificate; with the admin bundle the same client gets in', async () => {
+    const trusted = await one('trusted');
+    const h1 = lab!.state.hosts.find((h) => h.index === 1)!.addr;
+    const tlsDir = lab!.state.tlsDir!;
+    const probeJs = path.join(__dirname, 'support', 'tls-probe.js');
+    const run = async (kind: 'grpc' | 'nats', port: number, withBundle: boolean) =>
+      JSON.parse(await lab!.nodeInNetnsOf(trusted.id, [probeJs, kind, `${h1}:${port}`, path.join(tlsDir, 'ca.pem'), ...(withBundle ? [tlsDir] : [])])) as { ok: boolean; code: unknown; err?: string };
+    // The ports answer TCP from this task (the firewall lets --host-access through).
+    assert.deepEqual((await probe(trusted, [`${h1}:7420`, `${h1}:${LAB_NATS_PORT}`])).split('\n'), [`${h1}:7420 open`, `${h1}:${LAB_NATS_PORT} open`]);
+    // Control API: the TLS handshake fails without a client certificate (UNAVAILABLE, no handler ran).
+    const grpcAnon = await run('grpc', 7420, false);
+    assert.equal(grpcAnon.ok, false, JSON.stringify(grpcAnon));
+    assert.equal(grpcAnon.code, 14, `UNAVAILABLE: ${JSON.stringify(grpcAnon)}`);
+    // NATS: TLS is required and a client certificate with it.
+    const natsAnon = await run('nats', LAB_NATS_PORT, false);
+    assert.equal(natsAnon.ok, false, JSON.stringify(natsAnon));
+    assert.doesNotMatch(natsAnon.err ?? '', /no answer in/, 'refused, not unanswered');
+    // The control: the same probes with the admin bundle succeed, so the refusals are the certificate's.
+    assert.deepEqual(await run('grpc', 7420, true), { ok: true });
+    assert.deepEqual(await run('nats', LAB_NATS_PORT, true), { ok: true });
+  });
+
   it('IPv4, ARP and IPv6 link-local to a task of another network on the same host fail', async () => {
     const attacker = await one('attacker');
     const neighbour = await one('neighbour');
@@ -88,6 +132,21 @@ describe('host firewall and isolation on a Docker-like host (e2e)', function () 
       'true',
     ].join('\n');
     assert.equal((await lab!.execIn(attacker.id, script, 60_000)).trim(), '');
+  });
+
+  it("needs Convoy's own accept chain on a Docker-like host: without the CONVOY-FORWARD jump cross-host task traffic fails, with it back it passes", async () => {
+    const attacker = await one('attacker');
+    const web = `${addrOf(await one('web'))}:80`;
+    const h1 = lab!.state.hosts.find((h) => h.index === 1)!; // lab-h1, where the attacker runs
+    const ipt = (...args: string[]) => execFileSync('ip', ['netns', 'exec', h1.netns, 'iptables', '-w', ...args], { stdio: 'pipe' });
+    assert.equal(await probe(attacker, [web]), `${web} open`, 'the control: open with the chain');
+    ipt('-D', 'FORWARD', '-j', 'CONVOY-FORWARD');
+    try {
+      assert.equal(await probe(attacker, [web]), `${web} closed`, "Docker's FORWARD DROP stops it without Convoy's accept chain");
+    } finally {
+      ipt('-I', 'FORWARD', '1', '-j', 'CONVOY-FORWARD');
+    }
+    assert.equal(await probe(attacker, [web]), `${web} open`);
   });
 
   it('a packet sent with another task address never arrives', async () => {

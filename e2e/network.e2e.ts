@@ -9,7 +9,7 @@ import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { eventually } from '../common/eventually';
-import { DEMO_HTTPD, LAB_TMPFS } from '../lab/mod';
+import { DEMO_HTTPD, LAB_TMPFS, labSecurity } from '../lab/mod';
 import { connectControl } from '../proto/client';
 import type { Task } from '../proto/mod';
 import { startLab, type Lab } from './support/lab';
@@ -53,10 +53,10 @@ describe('cluster networking on a 3-host lab', function () {
     const nodes = (await lab.api.listNodes({})).nodes;
     hostNode = new Map(nodes.map((n) => [n.description?.hostname ?? '', n.id]));
     await lab.convoy('network', 'create', 'isolated');
-    await lab.convoy('service', 'create', '--name', 'web', '--replicas', String(WEB_REPLICAS), '--constraint', 'node.hostname!=lab-h1', '-p', `${PUBLISHED}:80`, lab.image, 'sh', '-c', DEMO_HTTPD);
-    await lab.convoy('service', 'create', '--name', 'client', '--constraint', 'node.hostname==lab-h1', lab.image, 'sleep', '1000000');
-    await lab.convoy('service', 'create', '--name', 'secret', '--network', 'isolated', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
-    await lab.convoy('service', 'create', '--name', 'hostport', '--publish', 'mode=host,target=80,published=20080', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'web', '--replicas', String(WEB_REPLICAS), '--constraint', 'node.hostname!=lab-h1', '-p', `${PUBLISHED}:80`, lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'client', '--constraint', 'node.hostname==lab-h1', lab.image, 'sleep', '1000000');
+    await lab.convoy('service', 'create', '-d', '--name', 'secret', '--network', 'isolated', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
+    await lab.convoy('service', 'create', '-d', '--name', 'hostport', '--publish', 'mode=host,target=80,published=20080', '--constraint', 'node.hostname==lab-h2', lab.image, 'sh', '-c', DEMO_HTTPD);
     await eventually(
       async () => (await running('web')).length === WEB_REPLICAS && (await running('client')).length === 1 && (await running('secret')).length === 1 && (await running('hostport')).length === 1,
       'web, client, secret and hostport running',
@@ -119,7 +119,7 @@ describe('cluster networking on a 3-host lab', function () {
 
   it('sends no traffic to a removed task after a scale down', async () => {
     const before = addrs(await running('web'));
-    await lab.convoy('service', 'scale', 'web=2');
+    await lab.convoy('service', 'scale', '-d', 'web=2');
     await eventually(async () => (await running('web')).length === 2, 'web at 2 running tasks', 60_000);
     const kept = addrs(await running('web'));
     const removed = before.filter((a) => !kept.includes(a));
@@ -153,7 +153,7 @@ describe('cluster networking on a 3-host lab', function () {
   it('keeps going when the lead manager is killed: the other leads, scales web, and the hosts follow', async () => {
     const [m1, m2] = lab.state.managers ?? [];
     assert.ok(m1 && m2, 'the lab runs two managers');
-    const other = connectControl(m2);
+    const other = connectControl(m2, { security: labSecurity(lab.state) });
     try {
       const before = await other.getClusterInfo({});
       assert.equal(before.managers.length, 2);

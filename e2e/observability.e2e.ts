@@ -1,6 +1,6 @@
 // Observability through the whole path on a 2-host netns lab (cli/lab, the
-// same `convoy lab up`): NATS (JetStream) and the registry on the machine side
-// of the lab bridge, the manager (embedded etcd, the lab's NATS) in host 1,
+// same `convoy lab up`): the registry on the machine side of the lab bridge,
+// the manager (embedded etcd and NATS with JetStream, mutual TLS) in host 1,
 // one agent with the container runtime per host (lab-h1, lab-h2), busybox
 // images in the lab's registry, and a real Prometheus server on the machine
 // scraping the manager's and the agents' /metrics over the bridge. The CLI
@@ -24,6 +24,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
+import { labSecurity } from '../lab/mod';
 import type { Node, Service, Task } from '../proto/mod';
 import { eventually } from '../common/eventually';
 import { startLab, type Lab } from './support/lab';
@@ -105,12 +106,12 @@ describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e
 
     lab = await startLab({ hosts: 2, heartbeat: '500ms' });
     image = lab.image;
-    cliEnv = { ...process.env, [MARKER]: '1', CONVOY_HOST: lab.state.manager };
-    conn = connectControl(lab.state.manager);
+    cliEnv = { ...process.env, [MARKER]: '1', CONVOY_HOST: lab.state.manager, CONVOY_TLS_DIR: lab.state.tlsDir ?? '' };
+    conn = connectControl(lab.state.manager, { security: labSecurity(lab.state) });
     api = conn;
     hostnames = new Map(((await api.listNodes({})).nodes as Node[]).map((n) => [n.id, n.description?.hostname ?? '']));
     assert.deepEqual([...hostnames.values()].sort(), ['lab-h1', 'lab-h2']);
-    assert.match(lab.nats, /^nats:\/\/10\.41\.0\.1:4222$/);
+    assert.match(lab.nats, /^tls:\/\/10\.41\.0\.11:4222$/);
     prom = await startPrometheus({ 'convoy-manager': [lab.metrics.manager], 'convoy-agent': lab.metrics.agents });
   });
 
@@ -221,6 +222,8 @@ describe('observability on a 2-host lab: metrics, events, logs, autoscaling (e2e
   it('a CPU-burning service scales up to its max under load and back to its min after, never past the bounds', async () => {
     // Each task burns while /ctl/burn exists: limited to 0.3 CPU, reserving 0.1 → ~300% of its reservation.
     const burn = 'while true; do if [ -f /ctl/burn ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 0.2; fi; done';
+    // Bind mounts come only from paths the cluster allows.
+    await api.updateCluster({ bindAllow: [ctlDir], setBindAllow: true });
     await api.createService({
       spec: {
         name: 'obs-burn',

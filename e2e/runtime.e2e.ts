@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { startManager, type ManagerHandle } from '../manager/mod';
 import { freePort, stopChild } from '../common/net';
 import { connectControl, type ControlApi, type ControlConnection } from '../proto/client';
+import { adminSecurity } from './support/security';
 import { nullLogger } from '../common/logger';
 import type { Task } from '../proto/mod';
 import type { AgentOptions } from '../agent/mod';
@@ -142,10 +143,11 @@ describe('runtime through the agent (e2e)', function () {
       dataDir: path.join(ROOT, 'manager'),
       listen: `127.0.0.1:${await freePort()}`,
       etcdEndpoints: etcd.endpoints,
+      etcdTls: etcd.tls,
       heartbeatPeriodMs: 300,
       logger: nullLogger,
     });
-    conn = connectControl(manager.grpcAddr);
+    conn = connectControl(manager.grpcAddr, { security: adminSecurity(manager) });
     api = conn;
     registryPort = await freePort();
     registryHost = `127.0.0.1:${registryPort}`;

@@ -34,12 +34,12 @@ export async function runDemo(st: LabState, api: ControlApi, image: string): Pro
     '',
     `Demo service "web" runs ${DEMO_REPLICAS} busybox httpd containers spread over the hosts, published on port ${DEMO_PORT} of every host.`,
     'Try:',
-    `  export CONVOY_HOST=${st.manager}`,
-    '  node dist/cli/main.js service ps web',
+    `  # convoy reaches ${st.manager} with the lab's admin bundle (~/.convoy/config.json, written by lab up)`,
+    '  convoy service ps web',
     ...st.hosts.map((h) => `  busybox wget -O- http://${h.addr}:${DEMO_PORT}/      # answered by one of the replicas`),
-    '  node dist/cli/main.js service scale web=6',
-    '  node dist/cli/main.js node ls',
-    '  node dist/cli/main.js lab down           # remove everything',
+    '  convoy service scale web=6',
+    '  convoy node ls',
+    '  convoy lab down           # remove everything',
     '',
   ].join('\n');
 }

@@ -8,6 +8,7 @@ import { alive } from './procs';
 import type { LabState } from './state';
 import { LAB_BRIDGE, LAB_NETNS_PREFIX, labManagerName } from './topology';
 import { removeUnderlay } from './underlay';
+import { labNatsPids } from './services';
 
 /** "Kills" host i: SIGKILL to its agent and its link down, as a host losing power; its containers are stopped. */
 export async function killLabHost(st: LabState, index: number): Promise<void> {
@@ -18,6 +19,8 @@ export async function killLabHost(st: LabState, index: number): Promise<void> {
   // A manager on that host dies with it.
   const mgr = st.pids.find((p) => p.name === labManagerName(index));
   if (mgr && alive(mgr.pid)) process.kill(mgr.pid, 'SIGKILL');
+  // Host 1 also runs the lab's NATS (manager 1's child, which a SIGKILL leaves running).
+  if (index === 1) for (const pid of labNatsPids(st)) process.kill(pid, 'SIGKILL');
   await removeContainers(h.agentDir);
 }
 

@@ -16,12 +16,16 @@ export interface LabState {
   managers?: string[];
   /** host:port of the registry (machine side of the lab bridge). */
   registry: string;
-  /** URL of the lab's NATS (machine side of the lab bridge; JetStream store in the lab dir). */
+  /** URL of the lab's NATS (manager 1's embedded one in host 1; store in <dir>/manager/nats/). */
   nats?: string;
   hosts: LabHost[];
   pids: { name: string; pid: number }[];
   /** Image pushed by --demo (or by labImage). */
   image?: string;
+  /** The admin client bundle the first manager wrote (<dir>/manager-1/admin): what the CLI and tests use. */
+  tlsDir?: string;
+  /** The per-user client config file lab up wrote (removed by lab down), if it wrote one. */
+  clientConfig?: string;
 }
 
 export const stateFile = (dir: string): string => path.join(dir, 'lab.json');

@@ -42,11 +42,11 @@ export function grpcError(e: unknown, log: Logger = nullLogger): grpc.ServiceErr
 export type CallObserver = (method: string, code: string, seconds: number) => void;
 
 export function unaryWith(observe: CallObserver, log: Logger = nullLogger) {
-  return function unary<Req, Res>(method: string, fn: (req: Req, md: grpc.Metadata) => Promise<Res>) {
+  return function unary<Req, Res>(method: string, fn: (req: Req, md: grpc.Metadata, call: { request: Req; metadata: grpc.Metadata }) => Promise<Res>) {
     return (call: { request: Req; metadata: grpc.Metadata }, cb: (err: grpc.ServiceError | null, res?: Res) => void) => {
       const t0 = process.hrtime.bigint();
       const done = (code: grpc.status) => observe(method, grpc.status[code] ?? String(code), Number(process.hrtime.bigint() - t0) / 1e9);
-      fn(call.request, call.metadata).then(
+      fn(call.request, call.metadata, call).then(
         (r) => {
           done(grpc.status.OK);
           cb(null, r);

@@ -3,7 +3,9 @@
 import { strict as assert } from 'node:assert';
 import type * as grpc from '@grpc/grpc-js';
 import type { ServiceSpec, Task } from '../proto/mod';
-import { dispatcherClient } from '../proto/client';
+import { dispatcherClient, mtls } from '../proto/client';
+import { joinCluster } from '../proto/join';
+import { makeJoinToken, parseJoinToken } from '../common/join-token';
 import { eventually } from '../common/eventually';
 import { TestCluster } from '../e2e/support/cluster';
 
@@ -66,7 +68,7 @@ describe('control plane (integration, real etcd)', function () {
     const before = (await c.api.listServices({})).services.length;
     const bad: [Spec, RegExp][] = [
       [{ name: 'neg', replicas: -1 }, /spec\.replicas/],
-      [{ name: 'cons', placement: { constraints: ['node.colour==red'], preferences: [], maxReplicasPerNode: 0, platforms: [] } }, /spec\.placement\.constraints\[0\].*unknown constraint key/],
+      [{ name: 'cons', placement: { constraints: ['node.colour==red'], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const } }, /spec\.placement\.constraints\[0\].*unknown constraint key/],
       [{ name: 'port', endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 70000, publishedPort: 8080, publishMode: 'INGRESS' }] } }, /spec\.endpoint\.ports\[0\]\.targetPort/],
       [{ name: 'huge', resources: { reservations: { nanoCpus: 0, memoryBytes: 1e15, pids: 0 }, limits: null } }, /spec\.resources\.reservations\.memoryBytes.*no node has/],
       [{ name: 'web' }, /spec\.name.*already in use/],
@@ -87,11 +89,15 @@ describe('control plane (integration, real etcd)', function () {
   });
 
   it('refuses an agent with a wrong join token', async () => {
-    await assert.rejects(c.addAgent({ hostname: 'intruder', token: 'SWMTKN-1-wrong' }), /invalid join token/);
+    // Right CA pinned, wrong secret: refused at the join, one line; the intruder never becomes a node.
+    const wrong = makeJoinToken(parseJoinToken(c.workerToken).caDigest);
+    await assert.rejects(c.addAgent({ hostname: 'intruder', token: wrong }), /JoinRefusedError: join refused: invalid join token \(wrong, or rotated since\)/);
+    await assert.rejects(c.addAgent({ hostname: 'intruder', token: 'SWMTKN-1-wrong' }), /join refused: join token: not a Convoy join token/);
+    assert.ok(!(await nodes()).some((n) => n.description?.hostname === 'intruder'));
   });
 
   it('keeps a pending task with a reason, and places it when a fitting node joins', async () => {
-    await create({ name: 'east', replicas: 1, placement: { constraints: ['node.labels.zone==east'], preferences: [], maxReplicasPerNode: 0, platforms: [] } });
+    await create({ name: 'east', replicas: 1, placement: { constraints: ['node.labels.zone==east'], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const } });
     const t = await eventually(async () => {
       const ts = await tasks('east');
       return ts.length === 1 && /no suitable node: constraint mismatch on 3 nodes/.test(ts[0].status?.message ?? '') && ts[0];
@@ -239,7 +245,8 @@ describe('control plane (integration, real etcd)', function () {
     await assert.rejects(c.api.removeNetwork({ network: 'back' }), (e: grpc.ServiceError) => /in use by service\(s\) db/.test(e.details));
 
     // What an agent is told: a session, then the Network stream's first NetworkState.
-    const d = dispatcherClient(c.managers[0].info.addr);
+    const probeId = await joinCluster({ joinAddr: c.joinAddr, token: c.workerToken });
+    const d = dispatcherClient(c.managers[0].info.addr, { security: mtls(probeId.bundle) });
     try {
       const session = d.Session({ joinToken: c.workerToken, nodeId: '', addr: '127.0.0.9', labels: {}, description: { hostname: 'netprobe', platform: null, resources: null, engineLabels: {} } });
       const first = await new Promise<{ sessionId: string; node: { id: string } }>((resolve, reject) => {

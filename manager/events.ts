@@ -6,7 +6,8 @@
 // NATS); the leader reports only what it decides: a node marked up or down,
 // a service autoscaled, an update paused, completed or rolled back, and a
 // task it moved itself (pending with a reason, orphaned, shut down before
-// it reached a node, rejected).
+// it reached a node, rejected), and every run of a job: started, skipped
+// or missed, completed or failed (from the service's job_status).
 import type { ConvoyEvent, ServiceEvent } from '../proto/events';
 import type { Service, Task } from '../proto/mod';
 import type { ScaleDecision } from './hooks';
@@ -43,6 +44,7 @@ export function eventsFor(before: ClusterSnapshot, writes: readonly Write[], c: 
         out.push({ type: 'service', action: 'autoscaled', time: now, source, serviceId: o.id, serviceName: o.spec?.name ?? '', from: d.from, to: d.to, message: d.reason });
       const u = updateEvent(prev, o, now, source);
       if (u) out.push(u);
+      out.push(...jobEvents(prev, o, now, source));
     } else if (w.kind === 'tasks' && isTask(o)) {
       const e = taskEvent(before.tasks.get(o.id), o, now, source);
       if (e) out.push(e);
@@ -100,4 +102,19 @@ function updateEvent(before: Service | undefined, s: Service, now: number, sourc
           ? 'rollback'
           : undefined;
   return action && { type: 'service', action, time: now, source, serviceId: s.id, serviceName: s.spec?.name ?? '', message: s.updateStatus?.message };
+}
+
+/** What a job's status change says: a run started, a fire skipped or missed, a run finished. */
+export function jobEvents(before: Service | undefined, s: Service, now: number, source: string): ServiceEvent[] {
+  const a = before?.jobStatus;
+  const b = s.jobStatus;
+  if (!b) return [];
+  const base = { type: 'service' as const, time: now, source, serviceId: s.id, serviceName: s.spec?.name ?? '' };
+  const out: ServiceEvent[] = [];
+  // A finish first: a run can end and the next start in one tick.
+  if (b.finishedIteration > (a?.finishedIteration ?? 0))
+    out.push({ ...base, action: b.finishedOk ? 'job-completed' : 'job-failed', iteration: b.finishedIteration, message: b.iteration === b.finishedIteration ? b.message : `run ${b.finishedIteration} finished` });
+  if (b.iteration > (a?.iteration ?? 0)) out.push({ ...base, action: 'job-started', iteration: b.iteration, message: b.message });
+  else if (a && b.lastScheduleAt !== a.lastScheduleAt) out.push({ ...base, action: 'job-skipped', iteration: b.iteration, message: b.message });
+  return out;
 }

@@ -108,9 +108,11 @@ const change = (o: Partial<Change> = {}): Change => ({
   taskNodes: new Set(),
   services: new Set(),
   nodes: new Set(),
+  files: false,
   networks: false,
   cluster: false,
   managers: false,
+  users: false,
   reset: false,
   ...o,
 });
@@ -292,6 +294,50 @@ describe('leader loop', () => {
     storeFull = false;
     await s.clock.advance(5_000, l);
     assert.equal(tasksOf(s.etcd, 'web').length, 1, 'resumed once writes land again');
+  });
+
+  describe('scheduled jobs (docs/jobs.md)', () => {
+    const cronJob = (id: string, schedule: string, createdAt: number): Service => {
+      const svc = service(id, { mode: 'REPLICATED_JOB', replicas: 1, job: { maxConcurrent: 0, schedule, timezone: 'UTC', concurrencyPolicy: 'CONCURRENCY_ALLOW', historyLimit: 3, startingDeadlineMs: 0 } });
+      return { ...svc, meta: { version: 1, createdAt, updatedAt: createdAt } };
+    };
+    const jobEvents = (evs: ConvoyEvent[]) => evs.filter((e) => e.type === 'service' && e.action.startsWith('job-')).map((e) => e.type === 'service' && [e.action, e.iteration, e.time]);
+
+    it('sets a timer for the fire time (wakeAt) and starts the run exactly then, with an event', async () => {
+      const s = setup();
+      leader = s.leader;
+      // The fake clock starts at 1,000,000 ms (00:16:40 UTC on day 0): the next 00:17 is 1,020,000.
+      s.etcd.services.set('c', cronJob('c', '17 0 * * *', s.clock.now()));
+      s.leader.start();
+      await s.clock.advance(0, s.leader);
+      assert.equal(tasksOf(s.etcd, 'c').length, 0, 'nothing at creation');
+      await s.clock.advance(1_020_000 - 1 - s.clock.now(), s.leader);
+      assert.equal(tasksOf(s.etcd, 'c').length, 0, 'nothing before the fire time');
+      assert.equal(s.clock.next(), 1_020_000, 'a timer at the fire time');
+      await s.clock.advance(1, s.leader);
+      assert.equal(tasksOf(s.etcd, 'c').length, 1);
+      assert.equal(s.ticks.at(-1), 1_020_000, 'the tick ran at the fire time, not at the next periodic one');
+      assert.deepEqual(jobEvents(s.events), [['job-started', 1, 1_020_000]]);
+      assert.equal(s.etcd.services.get('c')!.jobStatus!.lastScheduleAt, 1_020_000);
+    });
+
+    it('a leader taking over after missed fires starts one run for the latest, once', async () => {
+      const s = setup();
+      leader = s.leader;
+      // Created at 00:00; last fire handled at 00:01; no leader since: fires at 00:02 .. 00:16 missed.
+      const svc = cronJob('c', '* * * * *', 0);
+      s.etcd.services.set('c', { ...svc, jobStatus: { iteration: 0, specVersion: 1, startedAt: 0, lastScheduleAt: 60_000, runRequested: false, message: '', finishedIteration: 0, finishedAt: 0, finishedOk: false } });
+      s.leader.start();
+      await s.clock.advance(0, s.leader);
+      const ts = tasksOf(s.etcd, 'c');
+      assert.equal(ts.length, 1, 'one catch-up run, not fifteen');
+      assert.equal(ts[0].jobIteration, 1);
+      assert.equal(s.etcd.services.get('c')!.jobStatus!.lastScheduleAt, 960_000, 'the latest missed fire (00:16)');
+      assert.match(s.etcd.services.get('c')!.jobStatus!.message, /missed fire at 1970-01-01 00:16:00 UTC/);
+      await s.clock.advance(FULL_TICK_MS * 3, s.leader);
+      assert.equal(tasksOf(s.etcd, 'c').length, 1, 'no further run before 00:17');
+      assert.deepEqual(jobEvents(s.events).map((e) => e && e[0]), ['job-started']);
+    });
   });
 
   describe('on the in-memory Store and a real StateCache', () => {

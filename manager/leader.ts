@@ -32,7 +32,7 @@ import { reconcileSteps, type ReconcileOptions, type ReconcileResult } from './r
 import type { Change } from './state/cache';
 import { isTask, type ClusterSnapshot } from './state/snapshot';
 import { StoreFullError } from './store/errors';
-import type { Write } from './store/store';
+import type { BatchOptions, Write } from './store/store';
 
 /** What a batch commit reports. */
 export interface BatchResult {
@@ -48,7 +48,7 @@ export interface BatchResult {
 
 /** The part of the Store the leader uses. */
 export interface LeaderStore {
-  batch(writes: Write[]): Promise<BatchResult>;
+  batch(writes: Write[], opts?: BatchOptions): Promise<BatchResult>;
   /** A revision the cache is sure to reach, after every write made before the call. */
   syncRevision(who: string): Promise<number>;
 }
@@ -107,12 +107,12 @@ export const MAX_DEBOUNCE_MS = 500;
  */
 export const SLICE_MS = 50;
 /**
- * Writes per store.batch call (see commitAll). The store sends up to 8
- * transactions at once, of up to 1,024 writes each on the embedded etcd: a
- * portion of 8,192 keeps them all busy (2,048 left six idle and halved the
- * commit rate), and encodes in a few hundred ms even on a busy machine.
+ * How long the leader waits, after a commit, for the cache to hold what it
+ * committed, before it marks the next tick as one that must catch up first.
  */
-export const COMMIT_PORTION = 8192;
+export const CACHE_WAIT_MS = 5000;
+/** How long a catching-up tick waits for the cache to reach etcd's revision before it gives up (and retries). */
+const SYNC_WAIT_MS = 10_000;
 /** An event-loop stall this long is logged as a warning: half the shortest lease TTL (2 s). */
 const STALL_WARN_MS = 1000;
 /** etcd NOSPACE: no write lands until space is reclaimed (docs/etcd.md): retry this seldom, and say so once. */
@@ -221,37 +221,15 @@ export function createLeader(d: LeaderDeps): Leader {
   };
 
   /**
-   * Commits in portions of COMMIT_PORTION writes, with a turn of the event
-   * loop between them: the store encodes each transaction as it sends it,
-   * and when etcd refuses at once (the client's circuit breaker open) the
-   * next chunk follows in a microtask, never yielding: 100,000 writes then
-   * encode in one stretch of seconds (measured: 5.7 s) and the lease expires.
+   * Commits a tick's writes in one store batch: the store keeps its
+   * transactions in flight back to back, encoding each chunk as it goes out
+   * and taking a turn of the event loop between chunks, and sends no further
+   * chunk once this manager no longer leads (`proceed`). (It used to commit
+   * in sequential portions of 8,192 writes: at ~1 KB a task a portion was
+   * 9 transactions for 8 in flight, so every portion ended with one
+   * transaction alone in flight, a barrier 13 times per 100,000 writes.)
    */
-  const commitAll = async (writes: Write[]): Promise<BatchResult> => {
-    const total: BatchResult = { committed: 0, dropped: 0, revision: 0, conflicts: [] };
-    for (let i = 0; i < writes.length; i += COMMIT_PORTION) {
-      if (i > 0) await yieldToLoop();
-      let r: BatchResult;
-      try {
-        r = await store.batch(writes.slice(i, i + COMMIT_PORTION));
-      } catch (e) {
-        // Nothing of this portion landed; what earlier portions committed stands.
-        if (!total.committed) throw e;
-        r = { committed: 0, dropped: Math.min(COMMIT_PORTION, writes.length - i), revision: 0, error: errMsg(e) };
-      }
-      total.committed += r.committed;
-      total.dropped += r.dropped;
-      total.revision = Math.max(total.revision, r.revision);
-      total.error ??= r.error;
-      total.conflicts!.push(...(r.conflicts ?? []));
-      if (!leading) {
-        // The rest would be refused by the next leader's view anyway; stop writing.
-        total.dropped += Math.max(0, writes.length - i - COMMIT_PORTION);
-        break;
-      }
-    }
-    return total;
-  };
+  const commitAll = (writes: Write[]): Promise<BatchResult> => store.batch(writes, { proceed: () => leading });
 
   const commit = async (writes: Write[]): Promise<{ retryInMs?: number }> => {
     const r = await commitAll(writes);
@@ -268,11 +246,17 @@ export function createLeader(d: LeaderDeps): Leader {
       // Someone wrote these objects meanwhile: once the cache has their newer versions,
       // re-reconcile what they belong to, and nothing else.
       log.debug('write conflicts; retrying those objects', { conflicts: conflicts.length, committed: r.committed });
-      if (!conflicts.every(seenNewer) && !(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) sync = true;
+      if (!conflicts.every(seenNewer) && !(await cache.waitFor(await store.syncRevision(d.managerId), SYNC_WAIT_MS))) sync = true;
       for (const w of conflicts) markDirty(w);
       retryInMs = MIN_DEBOUNCE_MS;
     }
-    if (r.revision) await cache.waitFor(r.revision);
+    // The next tick must see these writes. A cache still behind after CACHE_WAIT_MS (a 100,000-task
+    // commit is as many watch events to decode) would have it create the slots it has not seen yet
+    // a second time: the next tick then first catches up with etcd (sync), like a tick after a loss.
+    if (r.revision && !(await cache.waitFor(r.revision, CACHE_WAIT_MS))) {
+      log.debug('state cache behind the commit; the next tick waits for it', { revision: r.revision, cache: cache.revision });
+      sync = true;
+    }
     return { retryInMs };
   };
 
@@ -293,7 +277,7 @@ export function createLeader(d: LeaderDeps): Leader {
     try {
       if (sync) {
         sync = false;
-        if (!(await cache.waitFor(await store.syncRevision(d.managerId), 10_000))) throw new Error('state cache is behind etcd');
+        if (!(await cache.waitFor(await store.syncRevision(d.managerId), SYNC_WAIT_MS))) throw new Error('state cache is behind etcd');
       }
       // No half-applied watch batch in the copy (and the copy itself right after, synchronously).
       await cache.settled?.();

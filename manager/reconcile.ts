@@ -24,6 +24,8 @@
 //  2. orchestrators, per service — replicated (slots, scale, restart
 //     policy, node down/drain) or global (one task per eligible node); tasks
 //     of removed services are told to stop. They decide how many tasks exist.
+//     Jobs (replicated-job, global-job) have their own orchestrator: runs,
+//     completions, schedules (orchestrator/jobs.ts); no update supervisor.
 //  3. update supervisor, per service — after the orchestrator so it sees the
 //     slots as they are now (a restart it made already uses the new spec) and
 //     paces replacements of outdated tasks (parallelism, delay, monitor,
@@ -41,6 +43,7 @@ import { applyScale } from './autoscale/apply';
 import { reconcileGlobal, reconcileRemoved } from './orchestrator/global';
 import { markLiveness, NEW_SESSION_GRACE_MS } from './orchestrator/liveness';
 import { reconcileReplicated } from './orchestrator/replicated';
+import { isJob, reconcileJob } from './orchestrator/jobs';
 import { drain, idGenerator, Working } from './orchestrator/working';
 import { DEFAULT_TASK_HISTORY, reap } from './reaper/reaper';
 import { schedule } from './scheduler/scheduler';
@@ -101,7 +104,7 @@ function* servicesToVisit(w: Working, dirty: { services: ReadonlySet<string>; no
   for (const s of dirty.services) if (all.has(s)) out.add(s);
   const nodes = dirty.nodes;
   if (nodes.size) {
-    for (const s of w.services.values()) if (s.spec?.mode === 'GLOBAL') out.add(s.id);
+    for (const s of w.services.values()) if (s.spec?.mode === 'GLOBAL' || s.spec?.mode === 'GLOBAL_JOB') out.add(s.id);
     for (const t of w.tasks.values()) {
       if (w.due()) yield;
       if (nodes.has(t.nodeId)) out.add(t.serviceId);
@@ -142,6 +145,11 @@ export function* reconcileSteps(snap: ClusterSnapshot, opts: ReconcileOptions = 
     const svc = w.services.get(id);
     if (!svc || !svc.spec) {
       reconcileRemoved(w, id);
+      continue;
+    }
+    if (isJob(svc)) {
+      // Jobs: a new spec version is a new run, not a rolling update (orchestrator/jobs.ts).
+      yield* reconcileJob(w, svc);
       continue;
     }
     if (svc.spec.mode === 'GLOBAL') reconcileGlobal(w, svc);

@@ -22,6 +22,10 @@ export const DEFAULT_UPDATE_CONFIG: Readonly<UpdateConfig> = Object.freeze({
 });
 /** Docker's rollback defaults equal its update defaults. */
 export const DEFAULT_ROLLBACK_CONFIG: Readonly<UpdateConfig> = DEFAULT_UPDATE_CONFIG;
+/** Scheduled and one-off jobs (docs/jobs.md): finished runs whose tasks are kept, as Kubernetes' successfulJobsHistoryLimit. */
+export const DEFAULT_JOB_HISTORY = 3;
+/** The time zone a schedule is read in unless --schedule-timezone says otherwise. */
+export const DEFAULT_JOB_TIMEZONE = 'UTC';
 /** Finished tasks kept per slot (Docker's task history limit). */
 export const DEFAULT_TASK_HISTORY = 5;
 
@@ -44,6 +48,12 @@ export const DEFAULT_HOST_PORTS: Readonly<{ min: number; max: number }> = Object
 // ---- ports and addresses -----------------------------------------------------------
 /** The manager's gRPC port (Control + Dispatcher). */
 export const MANAGER_PORT = 7420;
+/**
+ * The Control API version (`convoy version`, Control GetVersion): the minor
+ * part grows with each call or field added (1.1: GetVersion itself), the
+ * major part on a change an older client cannot follow.
+ */
+export const CONTROL_API_VERSION = '1.1';
 /** The manager's /metrics port. */
 export const MANAGER_METRICS_PORT = 7421;
 /** Every agent's /metrics port. */
@@ -51,8 +61,14 @@ export const AGENT_METRICS_PORT = 7422;
 /** Where the CLI looks for a manager when CONVOY_HOST is not set. */
 export const DEFAULT_HOST = `127.0.0.1:${MANAGER_PORT}`;
 export const DEFAULT_MANAGER_LISTEN = `0.0.0.0:${MANAGER_PORT}`;
-export const DEFAULT_MANAGER_METRICS = `0.0.0.0:${MANAGER_METRICS_PORT}`;
-export const DEFAULT_AGENT_METRICS = `0.0.0.0:${AGENT_METRICS_PORT}`;
+/**
+ * /metrics listens on loopback unless told otherwise: plaintext metrics name
+ * services, nodes and addresses, so they are served on another address only
+ * when the operator gives it (--metrics-listen) or with mutual TLS
+ * (--metrics-tls). docs/security.md, "Metrics".
+ */
+export const DEFAULT_MANAGER_METRICS = `127.0.0.1:${MANAGER_METRICS_PORT}`;
+export const DEFAULT_AGENT_METRICS = `127.0.0.1:${AGENT_METRICS_PORT}`;
 
 // ---- timing ------------------------------------------------------------------------
 /** Agents heartbeat once a second by default; a node is down after ~3 s of silence. */
@@ -66,3 +82,45 @@ export const DEFAULT_STATE_DIR = '/var/lib/convoy';
 export const DEFAULT_MANAGER_DATA_DIR = '/var/lib/convoy/manager';
 /** Environment variable an agent reads its join token from. */
 export const TOKEN_ENV = 'CONVOY_JOIN_TOKEN';
+
+// ---- ports the cluster itself uses -------------------------------------------------------
+/** etcd's client and peer ports (the embedded etcd and the lab use them). */
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+/** NATS: clients, cluster routes, monitoring. */
+export const NATS_CLIENT_PORT = 4222;
+export const NATS_CLUSTER_PORT = 6222;
+export const NATS_MONITOR_PORT = 8222;
+/** The overlay's VXLAN port (IANA). */
+export const VXLAN_PORT = 4789;
+/** Every host's DNS for its tasks. */
+export const DNS_PORT = 53;
+/**
+ * Ports a service may never publish (ingress or host mode), whatever the
+ * protocol: publishing one would put a task in front of the cluster's own
+ * traffic on every node (ingress) or on its node (host). Ports a node
+ * listens on are refused as well, from its description (listening_tcp/udp).
+ */
+export const CLUSTER_PORTS: ReadonlyArray<{ port: number; what: string }> = Object.freeze([
+  { port: MANAGER_PORT, what: "the manager's gRPC port" },
+  { port: MANAGER_METRICS_PORT, what: "the manager's metrics port" },
+  { port: AGENT_METRICS_PORT, what: "the agent's metrics port" },
+  { port: ETCD_CLIENT_PORT, what: "etcd's client port" },
+  { port: ETCD_PEER_PORT, what: "etcd's peer port" },
+  { port: NATS_CLIENT_PORT, what: "NATS's client port" },
+  { port: NATS_CLUSTER_PORT, what: "NATS's cluster port" },
+  { port: NATS_MONITOR_PORT, what: "NATS's monitoring port" },
+  { port: VXLAN_PORT, what: 'the VXLAN overlay port' },
+  { port: DNS_PORT, what: "the tasks' DNS port" },
+]);
+// ---- identity (docs/security.md) ---------------------------------------------------------
+/** Node and user certificates live 90 days (Swarm's default) unless `convoy cluster update --cert-expiry`. */
+export const DEFAULT_CERT_EXPIRY_MS = 90 * 24 * 3600_000;
+/** Shortest certificate lifetime `--cert-expiry` takes (renewal runs at 50-80% of it). */
+export const MIN_CERT_EXPIRY_MS = 60_000;
+/** Longest certificate lifetime the cluster takes (10 years). */
+export const MAX_CERT_EXPIRY_MS = 10 * 365 * 24 * 3600_000;
+/** The manager's join listener: TLS, no client certificate, serves only the CA's join calls. */
+export const JOIN_PORT = 7423;
+/** Environment variable naming the CLI's client bundle directory (ca.pem, cert.pem, key.pem), as DOCKER_CERT_PATH. */
+export const TLS_DIR_ENV = 'CONVOY_TLS_DIR';

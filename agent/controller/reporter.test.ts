@@ -70,6 +70,42 @@ describe('StatusReporter', () => {
     r.close();
   });
 
+  it('paces timed flushes: what arrives while a batch is in flight waits for the next interval; flush() sends it at once', async () => {
+    const sent: StatusUpdate[][] = [];
+    let answer!: () => void;
+    let called!: () => void;
+    let inFlight = new Promise<void>((res) => (called = res));
+    const r = new StatusReporter(
+      (b) => {
+        sent.push(b);
+        called();
+        return new Promise<void>((res) => (answer = res));
+      },
+      { flushIntervalMs: NEVER },
+    );
+    r.report('t1', st('ACCEPTED'));
+    r.kick(); // a timed flush, now
+    await inFlight;
+    inFlight = new Promise<void>((res) => (called = res));
+    r.report('t2', st('RUNNING'));
+    r.report('t1', st('RUNNING'));
+    answer();
+    // Let the drain loop run past the answered send.
+    for (let i = 0; i < 10; i++) await new Promise((res) => setImmediate(res));
+    assert.equal(sent.length, 1, 'no back-to-back batch after the answer');
+    assert.equal(r.size, 2);
+    const done = r.flush();
+    await inFlight;
+    answer();
+    await done;
+    assert.deepEqual(sent[1].map((u) => [u.taskId, u.status.state]), [
+      ['t2', 'RUNNING'],
+      ['t1', 'RUNNING'],
+    ]);
+    assert.equal(r.size, 0);
+    r.close();
+  });
+
   it('bounds memory: beyond maxPending the oldest updates are dropped', async () => {
     const r = new StatusReporter(async () => {
       throw new Error('down');

@@ -6,7 +6,14 @@
 import type { TaskStatus } from '../../proto/mod';
 import { errMsg, nullLogger, type Logger } from '../../common/logger';
 
-/** Flush this long after the first pending update: one RPC per ~100 ms per node instead of one per transition. */
+/**
+ * Flush this long after the first pending update: one RPC per ~100 ms per
+ * node instead of one per transition. Updates that arrive while a batch is
+ * in flight wait for the next interval too (a timed flush sends one batch;
+ * only flush() sends everything back to back): under a burst of assignments
+ * an agent sent its next batch the moment the last was answered, an RPC per
+ * round trip per node, each its own TLS records on the manager.
+ */
 export const FLUSH_INTERVAL_MS = 100;
 /** Flush at once when this many tasks have a pending status (also the size cap of one RPC). */
 export const MAX_BATCH = 200;
@@ -76,7 +83,7 @@ export class StatusReporter {
       this.dropped++;
       this.log.warn('status backlog full, dropping oldest update', { 'task.id': oldest });
     }
-    if (this.pending.size >= this.maxBatch) void this.flush();
+    if (this.pending.size >= this.maxBatch) void this.startFlush(false);
     else this.schedule(this.flushIntervalMs);
   }
 
@@ -90,9 +97,14 @@ export class StatusReporter {
 
   /** Sends everything pending, one batch after the other; resolves when done or a send fails. */
   flush(): Promise<void> {
+    return this.startFlush(true);
+  }
+
+  /** all: every pending batch back to back (flush()); otherwise full batches only, the rest at the next interval. */
+  private startFlush(all: boolean): Promise<void> {
     if (this.flushing) return this.flushing;
     this.clearTimer();
-    this.flushing = this.drain().finally(() => {
+    this.flushing = this.drain(all).finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
@@ -103,8 +115,13 @@ export class StatusReporter {
     this.clearTimer();
   }
 
-  private async drain(): Promise<void> {
-    while (this.pending.size > 0 && !this.closed) {
+  private async drain(all: boolean): Promise<void> {
+    for (let first = true; this.pending.size > 0 && !this.closed; first = false) {
+      // Paced: after the first batch only full ones go at once; a partial one waits an interval.
+      if (!all && !first && this.pending.size < this.maxBatch) {
+        this.schedule(this.flushIntervalMs, true);
+        return;
+      }
       const batch: StatusUpdate[] = [];
       for (const [taskId, status] of this.pending) {
         batch.push({ taskId, status });
@@ -137,7 +154,7 @@ export class StatusReporter {
     this.clearTimer();
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.flush();
+      void this.startFlush(false);
     }, ms);
     this.timer.unref?.();
   }

@@ -14,6 +14,7 @@ import { startEtcd, type TestEtcd } from '../../lab/etcd';
 import { startRegistry, type TestRegistry } from '../../lab/registry';
 import { pushBusyboxImage } from '../../lab/images';
 import { connectControl, type CliIO, type ConnectedApi } from '../../cli/client';
+import { adminSecurity } from '../../e2e/support/security';
 import { run } from '../../cli/main';
 import { nullLogger } from '../../common/logger';
 import type { Task } from '../../proto/mod';
@@ -47,7 +48,7 @@ describe('convoy task exec (integration)', function () {
       err: (s) => void (err += s),
       now: () => Date.now(),
       env: { CONVOY_RUN_DIR: RUN_DIR, ...env },
-      connect: (host) => connectControl(host),
+      connect: (host) => connectControl(host, adminSecurity(manager!)),
       setExitCode: () => undefined,
     };
     const code = await run(['-H', manager!.grpcAddr, ...args], io);
@@ -61,8 +62,8 @@ describe('convoy task exec (integration)', function () {
     reg = await startRegistry();
     const image = await pushBusyboxImage(reg.host);
     etcd = await startEtcd({ dataDir: path.join(ROOT, 'etcd') });
-    manager = await startManager({ dataDir: path.join(ROOT, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: etcd.endpoints, logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
+    manager = await startManager({ dataDir: path.join(ROOT, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: etcd.endpoints, etcdTls: etcd.tls, logger: nullLogger });
+    conn = connectControl(manager.grpcAddr, adminSecurity(manager));
     agent = await startAgent({
       managers: [manager.grpcAddr],
       joinToken: (await conn.api.getJoinTokens({})).worker,

@@ -1,6 +1,7 @@
 // The agent's local socket: AgentLocal.Exec (proto/agent.proto) on
 // <run dir>/agent-<node id>.sock, for `convoy task exec` on the same host.
 // One gRPC server per agent, bound to a unix socket (0600), never to TCP.
+import { LOCAL_SERVER_OPTIONS } from '../../proto/grpc-limits';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -171,22 +172,47 @@ export async function sweepStaleSockets(dir: string, now = Date.now()): Promise<
 }
 
 /**
+ * The socket's directory must be this process's (root's) and writable by no
+ * one else: in a directory others can write to, they could replace the
+ * socket and catch the CLI's exec (its stdin) with a listener of their own.
+ */
+export function checkRunDir(dir: string): void {
+  const st = fs.lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isDirectory()) throw new Error(`agent socket directory ${dir}: not a directory (a symlink?)`);
+  if (st.uid !== uid || (st.mode & 0o022) !== 0)
+    throw new Error(`agent socket directory ${dir}: must be owned by uid ${uid} and writable by no group or other user (it is uid ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})`);
+}
+
+/**
  * Serves AgentLocal on `socketPath` (a stale socket of a killed agent is
  * replaced). Resolves once listening.
  */
 export async function startExecServer(opts: ExecServerOptions): Promise<ExecServer> {
   const log = opts.logger ?? nullLogger;
-  fs.mkdirSync(path.dirname(opts.socketPath), { recursive: true, mode: 0o755 });
+  const dir = path.dirname(opts.socketPath);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  checkRunDir(dir);
   fs.rmSync(opts.socketPath, { force: true });
   const swept = await sweepStaleSockets(path.dirname(opts.socketPath)).catch(() => []);
   if (swept.length) log.info('removed stale agent sockets', { paths: swept.join(' ') });
-  const server = new grpc.Server();
+  const server = new grpc.Server(LOCAL_SERVER_OPTIONS);
   const handlers: AgentLocalHandlers = { Exec: (call) => handleExec(call, opts.target, log) };
   server.addService(agentLocalPackage().convoy.AgentLocal.service, handlers);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${opts.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
-  );
-  fs.chmodSync(opts.socketPath, 0o600);
+  // Bound in a private 0700 directory, made 0600, then renamed into place: there is no moment at
+  // which anyone but root could connect (a bind makes the socket with the umask's mode).
+  const tmp = fs.mkdtempSync(path.join(dir, '.as-'));
+  try {
+    const tmpSock = path.join(tmp, 's');
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${tmpSock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+    fs.chmodSync(tmpSock, 0o600);
+    fs.renameSync(tmpSock, opts.socketPath);
+  } catch (e) {
+    server.forceShutdown();
+    throw e;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
   log.info('local socket listening', { path: opts.socketPath });
   let closed: Promise<void> | undefined;
   return {

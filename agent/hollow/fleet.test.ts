@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startHollowFleet } from './fleet';
+import { PLAINTEXT_FOR_TESTS } from '../../proto/client';
 import { fakeCluster, startFakeManager } from '../session/testing/fake-manager';
 import { eventually } from '../../common/eventually';
 import { makeTask } from '../controller/testing/fake-executor';
@@ -13,7 +14,7 @@ describe('hollow fleet', () => {
     const cluster = fakeCluster();
     cluster.heartbeatPeriodMs = 5_000;
     const m = await startFakeManager(cluster);
-    const fleet = await startHollowFleet({ count: 20, managers: [m.addr], joinToken: cluster.token, stateRoot: dir });
+    const fleet = await startHollowFleet({ count: 20, managers: [m.addr], joinToken: cluster.token, stateRoot: dir, testSecurity: PLAINTEXT_FOR_TESTS });
     try {
       const ids = new Set(fleet.agents.map((a) => a.nodeId()));
       assert.equal(ids.size, 20);

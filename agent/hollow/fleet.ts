@@ -1,13 +1,15 @@
 // Many hollow agents in one process, for the scheduling benchmark and scale
 // tests. Each agent has its own session (Session + Assignments streams,
 // heartbeats, status batches), its own state dir and HollowExecutor; they
-// share one gRPC channel (one HTTP/2 connection) per manager through the
-// process-wide DispatcherClientPool, so 1,000 agents cost ~2,000 streams on a
-// handful of connections, not 1,000 connections.
+// each join once (their own certificate) and hold their own TLS connection
+// per manager (the DispatcherClientPool shares a channel only between users
+// of one certificate: the manager takes the node from the connection's
+// certificate).
 import * as path from 'node:path';
 import { nullLogger, type Logger } from '../../common/logger';
+import type { ClientSecurity } from '../../proto/client';
 import type { EventSink } from '../../proto/events';
-import { Agent, type AgentHandle } from '../agent';
+import { Agent, readHostFacts, type AgentHandle } from '../agent';
 import { HollowExecutor, type HollowOptions } from './executor';
 
 /** Agents joining at once: enough to start 1,000 in seconds, few enough not to stall the managers' etcd. */
@@ -28,6 +30,10 @@ export interface HollowFleetOptions {
   events?: EventSink;
   logger?: Logger;
   concurrency?: number;
+  /** host:port of a manager's join listener (AgentOptions.joinAddr). */
+  joinAddr?: string;
+  /** Unit tests on a plaintext fake manager (AgentOptions.testSecurity). */
+  testSecurity?: ClientSecurity;
 }
 
 export interface HollowFleet {
@@ -42,6 +48,8 @@ export async function startHollowFleet(opts: HollowFleetOptions): Promise<Hollow
   const executors: HollowExecutor[] = new Array(opts.count);
   let next = 0;
   const started: Agent[] = [];
+  // One host: its ports and addresses read once, not once per agent (their connections make /proc/net/tcp long).
+  const facts = readHostFacts();
   const worker = async () => {
     while (next < opts.count) {
       const i = next++;
@@ -50,11 +58,14 @@ export async function startHollowFleet(opts: HollowFleetOptions): Promise<Hollow
       const agent = new Agent({
         managers: opts.managers,
         joinToken: opts.joinToken,
+        joinAddr: opts.joinAddr,
+        testSecurity: opts.testSecurity,
         stateDir: path.join(opts.stateRoot, String(i)),
         hostname,
         advertiseAddr: opts.advertiseAddr?.(i) ?? '127.0.0.1',
         labels: opts.labels?.(i) ?? {},
         executor,
+        hostFacts: () => facts,
         events: opts.events,
         logger: (opts.logger ?? nullLogger).child({ 'agent.index': i }),
       });

@@ -30,6 +30,11 @@ export function taskNetnsName(taskId: string): string {
   return TASK_NETNS_PREFIX + taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 64).toLowerCase();
 }
 
+/** A task's MAC from its first IPv4 address: 02:42 (locally administered, Docker's prefix) and the four bytes. */
+export function taskMac(addr: string): string {
+  return ['02', '42', ...addr.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
 /** Host-side veth: cvy + 11 hex of sha1(task id) (14 chars, within IFNAMSIZ). */
 export function vethName(taskId: string): string {
   return VETH_PREFIX + createHash('sha1').update(taskId).digest('hex').slice(0, 11);
@@ -94,7 +99,9 @@ export class Attacher implements NetworkAttacher {
     const gw = nth(subnet, 1);
     const addrs = cidrs.map(addrOf);
     // The host side: the namespace and the veth pair, its host end on the bridge (one `ip` for a burst).
-    const create = [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${BRIDGE} up`];
+    // The task's MAC is set here (from its address, as Docker does) so that the bridge can hold its veth to it.
+    const mac = taskMac(addrs[0]);
+    const create = [`netns add ${ns}`, `link add ${veth} mtu ${OVERLAY_MTU} type veth peer name eth0 address ${mac} netns ${ns}`, `link set ${veth} master ${BRIDGE} up`];
     await this.ip.submit(create).catch(async () => {
       // A stray veth or namespace of a half-removed attempt: remove both and try once more.
       await this.remove(ns, veth);
@@ -116,7 +123,9 @@ export class Attacher implements NetworkAttacher {
       hostPorts: (task.endpointPorts ?? []).filter((p) => p.publishMode === 'HOST'),
       netns: ns,
       veth,
+      mac,
       hostAccess: task.spec?.container?.hostAccess ?? false,
+      ...(task.spec?.container?.dnsConfig?.nameservers?.length ? { dnsServers: [...task.spec.container.dnsConfig.nameservers] } : {}),
     });
     // Its veth's anti-spoofing entry and the firewall's view of it, before anything runs in it.
     await this.opts.local.settled();

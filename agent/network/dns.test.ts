@@ -54,6 +54,27 @@ describe('DNS table', () => {
     assert.deepEqual(table.resolve('example.org', '10.42.9.1'), { kind: 'forward' });
   });
 
+  it("answers an alias (a stack service's short name) only to tasks on the network it was given for", () => {
+    // Two stacks, each with its own "db" on its own network.
+    const t = new DnsTable(
+      [
+        { name: 'app_db', mode: 'VIP', networks: ['n1'], vips: [{ networkId: 'n1', addr: '10.43.0.7' }], readyAddrs: ['10.42.1.7'], aliases: [{ networkId: 'n1', names: ['db', 'database'] }] },
+        { name: 'other_db', mode: 'VIP', networks: ['n2'], vips: [{ networkId: 'n2', addr: '10.43.0.8' }], readyAddrs: ['10.42.1.8'], aliases: [{ networkId: 'n2', names: ['db'] }] },
+      ],
+      new Map([
+        ['10.42.9.1', new Set(['n1'])],
+        ['10.42.9.2', new Set(['n2'])],
+        ['10.42.9.3', new Set(['n3'])],
+      ]),
+    );
+    assert.deepEqual(t.resolve('db', '10.42.9.1'), { kind: 'records', addrs: ['10.43.0.7'] });
+    assert.deepEqual(t.resolve('DATABASE', '10.42.9.1'), { kind: 'records', addrs: ['10.43.0.7'] });
+    assert.deepEqual(t.resolve('tasks.db', '10.42.9.1'), { kind: 'records', addrs: ['10.42.1.7'] });
+    assert.deepEqual(t.resolve('db', '10.42.9.2'), { kind: 'records', addrs: ['10.43.0.8'] });
+    assert.deepEqual(t.resolve('db', '10.42.9.3'), { kind: 'nxdomain' }, 'a task on neither network');
+    assert.deepEqual(t.resolve('app_db', '10.42.9.1'), { kind: 'records', addrs: ['10.43.0.7'] }, 'the full name still answers');
+  });
+
   it('encodes answers on the wire; with no upstream a relayed name fails with SERVFAIL, not silence', async () => {
     const srv = new DnsServer({ upstreams: [] });
     srv.setTable(table);
@@ -119,19 +140,32 @@ async function fakeUpstream(): Promise<{ port: number; held: () => number; relea
     if (o.id !== undefined) r.writeUInt16BE(o.id, 0);
     return r;
   };
-  const udp = dgram.createSocket('udp4');
-  udp.on('message', (q, rinfo) => pending.push({ q, send: (r) => udp.send(r, rinfo.port, rinfo.address) }));
-  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()));
-  const port = udp.address().port;
   const socks = new Set<net.Socket>();
-  const tcp = net.createServer((sock) => {
-    socks.add(sock);
-    sock.on('error', () => undefined);
-    sock.on('close', () => socks.delete(sock));
-    // forwardTcp writes a query in one segment.
-    sock.on('data', (d: Buffer) => pending.push({ q: Buffer.from(d.subarray(2, 2 + d.readUInt16BE(0))), send: (r) => sock.write(frame(r)) }));
-  });
-  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', () => r()));
+  // The UDP port is the kernel's pick; another process may hold it for TCP: pick again.
+  let udp: dgram.Socket, tcp: net.Server, port: number;
+  for (let attempt = 1; ; attempt++) {
+    const u = dgram.createSocket('udp4');
+    u.on('message', (q, rinfo) => pending.push({ q, send: (r) => u.send(r, rinfo.port, rinfo.address) }));
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    const p = u.address().port;
+    const t = net.createServer((sock) => {
+      socks.add(sock);
+      sock.on('error', () => undefined);
+      sock.on('close', () => socks.delete(sock));
+      // forwardTcp writes a query in one segment.
+      sock.on('data', (d: Buffer) => pending.push({ q: Buffer.from(d.subarray(2, 2 + d.readUInt16BE(0))), send: (r) => sock.write(frame(r)) }));
+    });
+    const bound = await new Promise<boolean>((r) => {
+      t.once('error', () => r(false));
+      t.listen(p, '127.0.0.1', () => r(true));
+    });
+    if (bound) {
+      [udp, tcp, port] = [u, t, p];
+      break;
+    }
+    u.close();
+    if (attempt >= 20) throw new Error('fakeUpstream: no port free for both UDP and TCP');
+  }
   return {
     port,
     held: () => pending.length,
@@ -555,6 +589,27 @@ describe('DNS hostile packets', () => {
         assert.ok(res.length <= 1232, `${res.length} bytes for ${cut.toString('hex')}`);
         assert.equal(parseHeader(res).qr, true);
       }
+    }
+  });
+});
+
+describe('DNS relay to a task\'s --dns servers (docs/container-options.md)', () => {
+  it("relays a task's other names to its own servers; other sources still use the host's", async () => {
+    const up = await fakeUpstream();
+    // The host's resolver: an address nothing answers on (each query there waits out forwardTimeoutMs, then SERVFAIL).
+    const srv = new DnsServer({ upstreams: ['127.0.0.2'], upstreamPort: up.port, limits: { forwardTimeoutMs: 200 } });
+    try {
+      srv.setTable(new DnsTable([], new Map(), new Map([['10.42.9.7', ['127.0.0.1']]])));
+      const own = srv.answer(buildQuery(1, 'example.org'), '10.42.9.7');
+      await eventually(() => up.held() === 1, "the task's query at its --dns server");
+      up.release();
+      assert.equal(parseHeader((await own)!).rcode, RCODE_NOERROR);
+      const other = await srv.answer(buildQuery(2, 'example.org'), '10.42.9.8');
+      assert.equal(up.held(), 0, "another task's query did not go to that server");
+      assert.notEqual(parseHeader(other!).rcode, RCODE_NOERROR);
+    } finally {
+      await srv.close();
+      await up.close();
     }
   });
 });

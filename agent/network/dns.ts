@@ -409,14 +409,36 @@ export interface DnsService {
   networks: string[];
   vips: { networkId: string; addr: string }[];
   readyAddrs: string[];
+  /** Other names of the service, each answered only to tasks on its network (a stack's short names, compose aliases). */
+  aliases?: { networkId: string; names: string[] }[];
 }
 
 export class DnsTable {
   private readonly services = new Map<string, DnsService>();
+  /** alias → the services answering to it, each on one network (several stacks may use the same short name). */
+  private readonly aliases = new Map<string, { service: DnsService; networkId: string }[]>();
 
   /** sourceNets: task address → ids of its networks (unknown sources see every network). */
-  constructor(services: DnsService[], private readonly sourceNets: Map<string, Set<string>>) {
+  /** sourceUpstreams: task address → its --dns servers (the others use the server's upstreams). */
+  constructor(
+    services: DnsService[],
+    private readonly sourceNets: Map<string, Set<string>>,
+    private readonly sourceUpstreams: Map<string, string[]> = new Map(),
+  ) {
     for (const s of services) this.services.set(s.name.toLowerCase(), s);
+    for (const s of services)
+      for (const a of s.aliases ?? [])
+        for (const n of a.names) {
+          const k = n.toLowerCase();
+          const list = this.aliases.get(k);
+          if (list) list.push({ service: s, networkId: a.networkId });
+          else this.aliases.set(k, [{ service: s, networkId: a.networkId }]);
+        }
+  }
+
+  /** Where the names of `source` that are not answered here are relayed; undefined: the server's upstreams. */
+  upstreamsFor(source: string): string[] | undefined {
+    return this.sourceUpstreams.get(source);
   }
 
   static empty(): DnsTable {
@@ -430,7 +452,15 @@ export class DnsTable {
     const s = this.services.get(svcName);
     const nets = this.sourceNets.get(source);
     const shared = s && (!nets || s.networks.some((n) => nets.has(n)));
-    if (!s || !shared) return isTasks || !name.includes('.') ? { kind: 'nxdomain' } : { kind: 'forward' };
+    if (!s || !shared) {
+      // An alias, answered on the network it was given for: `db` from a task of stack app's network is app_db.
+      const hit = (this.aliases.get(svcName) ?? []).find((a) => (!nets || nets.has(a.networkId)) && a.service.networks.includes(a.networkId));
+      if (hit) {
+        if (isTasks || hit.service.mode === 'DNSRR') return { kind: 'records', addrs: hit.service.readyAddrs };
+        return { kind: 'records', addrs: hit.service.vips.filter((v) => v.networkId === hit.networkId).map((v) => v.addr) };
+      }
+      return isTasks || !name.includes('.') ? { kind: 'nxdomain' } : { kind: 'forward' };
+    }
     if (isTasks || s.mode === 'DNSRR') return { kind: 'records', addrs: s.readyAddrs };
     return { kind: 'records', addrs: s.vips.filter((v) => !nets || nets.has(v.networkId)).map((v) => v.addr) };
   }
@@ -764,7 +794,7 @@ export class DnsServer {
     try {
       const port = this.opts.upstreamPort ?? DNS_PORT;
       const timeout = this.limits.forwardTimeoutMs;
-      for (const up of this.opts.upstreams) {
+      for (const up of this.table.upstreamsFor(source) ?? this.opts.upstreams) {
         const res = await (tcp ? forwardTcp(msg, up, port, timeout) : forwardUdp(msg, up, port, timeout)).catch(() => undefined);
         if (!res) continue;
         if (res.length <= limit) return res;

@@ -15,13 +15,14 @@ import { nullLogger } from '../../common/logger';
 import { nth, parseCidr, formatCidr } from '../../common/cidr';
 import { type Sh, hostSh } from './sh';
 import { removeForwardAccept } from './forward';
+import { VXLAN_PORT } from '../../proto/defaults';
 
 export const BRIDGE = 'convoy0';
 export const VXLAN = 'convoy-vx';
 /** One overlay for the whole cluster (one address space); networks are enforced by nftables, not VNIs. */
 export const OVERLAY_VNI = 4242;
 /** IANA VXLAN port. */
-export const VXLAN_PORT = 4789;
+export { VXLAN_PORT } from '../../proto/defaults';
 /** 1500 minus the 50 bytes of VXLAN over IPv4: task interfaces use it so cross-host packets never fragment. */
 export const OVERLAY_MTU = 1450;
 /** Name of the nftables table (family ip) that programmer.ts owns. */

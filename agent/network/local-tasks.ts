@@ -16,8 +16,12 @@ export interface LocalTask {
   hostPorts: PortConfig[];
   netns: string;
   veth: string;
+  /** The MAC of the task's eth0 (attacher.ts taskMac): the only source MAC its veth passes. */
+  mac: string;
   /** The service opted in to reaching its node's addresses (--host-access). */
   hostAccess: boolean;
+  /** --dns: where the agent's DNS relays this task's queries for names it does not answer (none: the host's resolvers). */
+  dnsServers?: string[];
 }
 
 export class LocalTasks {

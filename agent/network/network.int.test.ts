@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { NetworkState, Task } from '../../proto/mod';
-import { taskNetnsName } from './attacher';
+import { taskMac, taskNetnsName } from './attacher';
 import { FakeHost } from './testing/fake-host';
 import { createUnderlay, removeUnderlay, type UnderlaySpec } from '../../lab/underlay';
 
@@ -81,10 +81,11 @@ describe('host networking across two hosts (netns lab)', function () {
   const state = (over: { web2Ready?: boolean } = {}): NetworkState => ({
     version: Date.now(),
     clusterCidr: '10.42.0.0/16',
+    bindAllow: [],
     vipCidr: '10.43.0.0/16',
     nodes: [
-      { nodeId: 'n1', addr: spec.hosts[0].addr, subnet: '10.42.1.0/24', up: true },
-      { nodeId: 'n2', addr: spec.hosts[1].addr, subnet: '10.42.2.0/24', up: true },
+      { nodeId: 'n1', addr: spec.hosts[0].addr, subnet: '10.42.1.0/24', up: true, addresses: [] },
+      { nodeId: 'n2', addr: spec.hosts[1].addr, subnet: '10.42.2.0/24', up: true, addresses: [] },
     ],
     networks: [
       { id: NET_A, spec: { name: 'a', subnet: '', labels: {}, internal: false }, vni: 0, subnet: '' },
@@ -159,6 +160,30 @@ describe('host networking across two hosts (netns lab)', function () {
   });
 
   it('reaches a task on another host by its IP over the overlay', () => {
+    assert.equal(wgetIn(cli1.id, 'http://10.42.2.2/'), 'web1');
+  });
+
+  it("drops a task's frames once it sends with another MAC (anti-spoofing per veth), and passes them again with its own", () => {
+    const inNs = (...args: string[]) => sh('nsenter', [`--net=/run/netns/${taskNetnsName(cli1.id)}`, '--', ...args]);
+    const own = /link\/ether ([0-9a-f:]+)/.exec(inNs('ip', 'link', 'show', 'eth0'))![1];
+    assert.equal(own, taskMac('10.42.1.2'), 'the attacher set the MAC from the address');
+    const host1 = spec.hosts[0].netns;
+    const bridgeMac = /link\/ether ([0-9a-f:]+)/.exec(sh('ip', ['-n', host1, 'link', 'show', 'convoy0']))![1];
+    try {
+      // Another task's MAC (that of web1 on the other host), then a made-up one. Both neighbour
+      // tables are set by hand, as a raw-socket sender would have them: no ARP is needed, so
+      // only the bridge's source-MAC check stands between the task and the gateway.
+      for (const other of [taskMac('10.42.2.2'), '02:42:de:ad:be:ef']) {
+        inNs('ip', 'link', 'set', 'eth0', 'address', other);
+        inNs('ip', 'neigh', 'replace', '10.42.1.1', 'lladdr', bridgeMac, 'dev', 'eth0', 'nud', 'permanent');
+        sh('ip', ['-n', host1, 'neigh', 'replace', '10.42.1.2', 'lladdr', other, 'dev', 'convoy0', 'nud', 'permanent']);
+        assert.equal(wgetIn(cli1.id, 'http://10.42.2.2/'), undefined, `sent with ${other}`);
+      }
+    } finally {
+      inNs('ip', 'link', 'set', 'eth0', 'address', own);
+      inNs('ip', 'neigh', 'flush', 'dev', 'eth0');
+      sh('ip', ['-n', host1, 'neigh', 'del', '10.42.1.2', 'dev', 'convoy0']);
+    }
     assert.equal(wgetIn(cli1.id, 'http://10.42.2.2/'), 'web1');
   });
 

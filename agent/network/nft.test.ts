@@ -7,7 +7,8 @@ function state(services: number, readySecond = true): NetworkState {
   return {
     version: 1,
     clusterCidr: '10.42.0.0/16',
-    vipCidr: '10.43.0.0/16',
+    bindAllow: [],
+  vipCidr: '10.43.0.0/16',
     nodes: [],
     networks: [],
     services: Array.from({ length: services }, (_, i) => ({
@@ -54,14 +55,14 @@ describe('nftables ruleset diff', () => {
 });
 
 describe('host firewall and bridge table', () => {
-  const local = [{ taskId: 't', serviceId: 's', serviceName: 'w', veth: 'cvyabc', addresses: ['10.42.1.5'], networks: ['n'], hostPorts: [], netns: 'x', hostAccess: true }];
-  const s = { ...state(1), nodes: [{ nodeId: 'a', addr: '10.41.0.12', subnet: '10.42.1.0/24' }] } as NetworkState;
+  const local = [{ taskId: 't', serviceId: 's', serviceName: 'w', veth: 'cvyabc', mac: '02:42:0a:2a:01:05', addresses: ['10.42.1.5'], networks: ['n'], hostPorts: [], netns: 'x', hostAccess: true }];
+  const s = { ...state(1), nodes: [{ nodeId: 'a', addr: '10.41.0.12', subnet: '10.42.1.0/24', addresses: ['192.168.7.12', '172.17.0.1'] }] } as NetworkState;
   const text = renderRuleset({ state: s, local, defaultClusterCidr: '10.42.0.0/16', defaultVipCidr: '10.43.0.0/16', underlayAddr: '10.41.0.11', gateway: '10.42.1.1' }).text;
 
   it('lets a task reach its host only for DNS on the bridge, VXLAN only from node addresses', () => {
     assert.match(text, /udp dport 4789 ip saddr != @nodes drop/);
     assert.match(text, /iifname "convoy0" ip daddr 10\.42\.1\.1 meta l4proto \{ tcp, udp \} th dport 53 accept\n\s+reject/);
-    assert.match(text, /add element ip convoy nodes \{ 10\.41\.0\.12, 10\.41\.0\.11 \}/);
+    assert.match(text, /add element ip convoy nodes \{ 10\.41\.0\.12, 192\.168\.7\.12, 172\.17\.0\.1, 10\.41\.0\.11 \}/, 'every address of every node, not only the underlay ones');
   });
 
   it('rejects task → node addresses but published ports and --host-access tasks', () => {
@@ -73,6 +74,9 @@ describe('host firewall and bridge table', () => {
   it('binds each veth to its addresses and drops frames between task ports', () => {
     const b = renderBridge('10.42.1.1', local);
     assert.match(b, /add element bridge convoy veth_ip \{ "cvyabc" \. 10\.42\.1\.5 \}/);
+    assert.match(b, /add element bridge convoy veth_mac \{ "cvyabc" \. 02:42:0a:2a:01:05 \}/);
+    assert.match(b, /iifname \. ether saddr != @veth_mac drop\n\s+ether type ip iifname \. ip saddr @veth_ip return/);
+    assert.match(b, /ether type arp iifname \. arp saddr ether @veth_mac iifname \. arp saddr ip @veth_ip arp daddr ip 10\.42\.1\.1 return/);
     assert.match(b, /arp daddr ip 10\.42\.1\.1 return\n\s+drop/);
     assert.match(b, /iifname "cvy\*" oifname "cvy\*" drop/);
   });

@@ -48,26 +48,32 @@ const SET_TYPES: Record<string, string> = { published: 'inet_proto . inet_servic
  * The host's bridge-family table (`bridge convoy`): layer 2 between tasks.
  * Everything a task sends is routed through the bridge address, so frames
  * between two task ports are never legitimate: dropped (ARP, IPv6 link-local,
- * raw frames to a neighbour of another network). From a task's veth only IPv4
- * from its own address and ARP from its own address to the gateway pass
- * (anti-spoofing; no IPv6: Convoy does not route it). Small (one element per
- * local task), so it is rewritten whole when it changes.
+ * raw frames to a neighbour of another network). From a task's veth only
+ * frames from its own MAC pass, and of those only IPv4 from its own address
+ * and ARP from its own address and MAC to the gateway (anti-spoofing; no
+ * IPv6: Convoy does not route it). Small (one element per local task), so it
+ * is rewritten whole when it changes.
  */
 export function renderBridge(gateway: string | undefined, local: LocalTask[]): string {
   const elems = local.flatMap((t) => t.addresses.map((a) => `"${t.veth}" . ${a}`));
+  const macs = local.map((t) => `"${t.veth}" . ${t.mac}`);
   return `table bridge ${NFT_TABLE} {}
 delete table bridge ${NFT_TABLE}
 table bridge ${NFT_TABLE} {
   set veth_ip {
     type ifname . ipv4_addr
   }
+  set veth_mac {
+    type ifname . ether_addr
+  }
   chain prerouting {
     type filter hook prerouting priority filter; policy accept;
     iifname "${VETH_PREFIX}*" jump from_task
   }
   chain from_task {
+    iifname . ether saddr != @veth_mac drop
     ether type ip iifname . ip saddr @veth_ip return
-${gateway ? `    ether type arp iifname . arp saddr ip @veth_ip arp daddr ip ${gateway} return
+${gateway ? `    ether type arp iifname . arp saddr ether @veth_mac iifname . arp saddr ip @veth_ip arp daddr ip ${gateway} return
 ` : ''}    drop
   }
   chain forward {
@@ -76,6 +82,7 @@ ${gateway ? `    ether type arp iifname . arp saddr ip @veth_ip arp daddr ip ${g
   }
 }
 ${elems.length ? `add element bridge ${NFT_TABLE} veth_ip { ${elems.join(', ')} }
+` : ''}${macs.length ? `add element bridge ${NFT_TABLE} veth_mac { ${macs.join(', ')} }
 ` : ''}`;
 }
 
@@ -224,7 +231,8 @@ export function renderRuleset(inp: RenderInput): { ruleset: Ruleset; text: strin
   const sets = new Map<string, Set<string>>([
     ['tasks', allTasks],
     ['internal', internal],
-    ['nodes', new Set([...state.nodes.map((n) => n.addr), ...(inp.underlayAddr ? [inp.underlayAddr] : [])].filter(Boolean))],
+    // Every address of every node: the underlay one and the others each reports (interfaces, Docker's bridges).
+    ['nodes', new Set([...state.nodes.flatMap((n) => [n.addr, ...(n.addresses ?? [])]), ...(inp.underlayAddr ? [inp.underlayAddr] : [])].filter(Boolean))],
     ['host_access', hostAccess],
     ['published', published],
   ]);

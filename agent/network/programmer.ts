@@ -156,9 +156,13 @@ export function dnsTable(state: NetworkState, local: LocalTask[]): DnsTable {
       networks: s.networks,
       vips: s.virtualIps.map((v) => ({ networkId: v.networkId, addr: v.addr })),
       readyAddrs: s.tasks.filter((t) => t.ready).flatMap((t) => t.addresses.slice(0, 1)),
+      aliases: (s.aliases ?? []).map((a) => ({ networkId: a.network, names: a.aliases })),
     });
     for (const t of s.tasks) for (const a of t.addresses) addNets(a, s.networks);
   }
   for (const t of local) for (const a of t.addresses) addNets(a, t.networks);
-  return new DnsTable(services, sourceNets);
+  // --dns of local tasks: their other names relayed there, as Docker's embedded DNS (docs/container-options.md).
+  const upstreams = new Map<string, string[]>();
+  for (const t of local) if (t.dnsServers?.length) for (const a of t.addresses) upstreams.set(a, t.dnsServers);
+  return new DnsTable(services, sourceNets, upstreams);
 }

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { nullLogger } from '../../common/logger';
 import type { LogBatch } from '../../proto/events';
-import { LOG_BATCH_LINES, LogServer, parseLogLine } from './logs';
+import { LOG_BATCH_LINES, LogServer, MAX_CONCURRENT_READS, MAX_QUEUED, parseLogLine } from './logs';
 import { eventually } from '../../common/eventually';
 
 const rec = (t: string, log: string, stream = 'stdout') => `${JSON.stringify({ time: t, stream, log })}\n`;
@@ -50,5 +50,18 @@ describe('agent log server', () => {
     s.handle({ taskIds: ['b'], follow: false, inbox: 'in' });
     await eventually(() => sent.some((b) => b.done?.length), 'the last batch (done) sent');
     assert.deepEqual(sent.map((b) => b.lines.length), [LOG_BATCH_LINES, 5, 0]);
+  });
+
+  it(`reads at most ${MAX_CONCURRENT_READS} histories at once, queues ${MAX_QUEUED}, answers the rest busy at once, and serves the queue`, async () => {
+    fs.writeFileSync(path.join(dir, 'c.log'), rec('2026-01-01T00:00:00Z', 'x'));
+    const sent: { inbox: string; b: LogBatch }[] = [];
+    const s = new LogServer({ nodeId: () => 'n1', logPath: (id) => path.join(dir, `${id}.log`), publish: (inbox, b) => sent.push({ inbox, b }), subscribe: () => () => undefined, logger: nullLogger });
+    const n = 100;
+    for (let i = 0; i < n; i++) s.handle({ taskIds: ['c'], follow: false, inbox: `in.${i}` });
+    assert.deepEqual(s.load, { reading: MAX_CONCURRENT_READS, queued: MAX_QUEUED });
+    const busy = sent.filter((x) => x.b.busy?.length);
+    assert.equal(busy.length, n - MAX_CONCURRENT_READS - MAX_QUEUED);
+    await eventually(() => sent.filter((x) => x.b.done?.length).length === MAX_CONCURRENT_READS + MAX_QUEUED, 'every admitted request answered');
+    assert.deepEqual(s.load, { reading: 0, queued: 0 });
   });
 });

@@ -17,6 +17,16 @@ export const FOLLOW_POLL_MS = 250;
 const MAX_ROTATED = 9;
 /** Follow sessions per agent at once; more are refused (bounded work for a misbehaving client). */
 export const MAX_FOLLOWERS = 64;
+/**
+ * History reads at once: each reads a task's log files (up to 10 rotated
+ * files of 10 MiB) into memory, so their number bounds the agent's memory
+ * under a burst of `convoy service logs`. Requests beyond wait, up to
+ * MAX_QUEUED; past that they are answered `busy` at once.
+ */
+export const MAX_CONCURRENT_READS = 4;
+export const MAX_QUEUED = 64;
+/** A followed file's unterminated tail kept between polls; the runtime splits lines at 16 KiB, so only a corrupt file gets near it. */
+export const MAX_PARTIAL_BYTES = 1024 * 1024;
 
 export interface LogServerDeps {
   nodeId: () => string;
@@ -61,13 +71,34 @@ function isRequest(x: unknown): x is LogRequest {
 
 export class LogServer {
   private followers = 0;
+  private reading = 0;
+  private readonly queue: (() => void)[] = [];
   private readonly stops = new Set<() => void>();
 
   constructor(private readonly d: LogServerDeps) {}
 
+  /** Requests being read now and waiting (tests, metrics). */
+  get load(): { reading: number; queued: number } {
+    return { reading: this.reading, queued: this.queue.length };
+  }
+
   handle(req: unknown): void {
     if (!isRequest(req)) return;
-    void this.serve(req).catch((e: unknown) => this.d.logger.warn('log request failed', { err: errMsg(e) }));
+    if (this.reading >= MAX_CONCURRENT_READS && this.queue.length >= MAX_QUEUED) {
+      this.d.publish(req.inbox, { nodeId: this.d.nodeId(), lines: [], busy: req.taskIds });
+      return;
+    }
+    const run = () => {
+      this.reading++;
+      void this.serve(req)
+        .catch((e: unknown) => this.d.logger.warn('log request failed', { err: errMsg(e) }))
+        .finally(() => {
+          this.reading--;
+          this.queue.shift()?.();
+        });
+    };
+    if (this.reading < MAX_CONCURRENT_READS) run();
+    else this.queue.push(run);
   }
 
   private send(inbox: string, lines: LogLine[], extra: Omit<LogBatch, 'nodeId' | 'lines'> = {}): void {
@@ -130,7 +161,8 @@ export class LogServer {
             f.offset += bytesRead;
             const text = (partial.get(f.taskId) ?? '') + buf.subarray(0, bytesRead).toString('utf8');
             const parts = text.split('\n');
-            partial.set(f.taskId, parts.pop() ?? '');
+            const rest = parts.pop() ?? '';
+            partial.set(f.taskId, rest.length > MAX_PARTIAL_BYTES ? '' : rest);
             for (const p of parts) {
               const l = parseLogLine(f.taskId, p);
               if (l) out.push(l);

@@ -5,6 +5,7 @@
 // meanwhile wait in a bounded buffer (common/nats.ts) and the oldest are
 // dropped and counted (convoy_agent_nats_dropped_total).
 import { errMsg, nullLogger, type Logger } from '../../common/logger';
+import type { TlsBundle } from '../../common/identity';
 import { logsSubject, statsSubject, eventSubject, type ConvoyEvent, type EventSink, type StatsMessage } from '../../proto/events';
 import { NatsLink } from '../../common/nats';
 import { serveMetrics } from '../../common/metrics';
@@ -24,8 +25,12 @@ export interface AgentObservabilityOptions {
   nodeId: () => string;
   /** Whether to use NATS at all (default yes). */
   nats?: () => boolean;
+  /** This node's certificate and the cluster CA, for NATS (read at each (re)connect); none = no NATS. */
+  natsTls?: () => TlsBundle | undefined;
   /** host:port for /metrics; undefined = none. */
   metricsListen?: string;
+  /** Serve /metrics with mutual TLS: this node's certificate, scrapers' checked against the CA in it. */
+  metricsTls?: TlsBundle;
   logger?: Logger;
 }
 
@@ -53,7 +58,7 @@ export class AgentObservability {
       publish: (e: ConvoyEvent) => {
         try {
           if (e.type === 'task') this.metrics.taskEvent(e);
-          this.link?.publish(eventSubject(e), e);
+          this.link?.publish(eventSubject(e, this.o.nodeId()), e);
         } catch (err) {
           this.log.debug('event not published', { err: errMsg(err) });
         }
@@ -79,7 +84,7 @@ export class AgentObservability {
   async start(): Promise<void> {
     this.wrapPulls();
     if (this.o.metricsListen && !this.server) {
-      this.server = await serveMetrics(this.metrics.registry, this.o.metricsListen, () => this.refresh());
+      this.server = await serveMetrics(this.metrics.registry, this.o.metricsListen, () => this.refresh(), this.o.metricsTls ? { tls: this.o.metricsTls } : undefined);
       this.log.info('metrics served', { addr: this.server.addr });
     }
   }
@@ -119,6 +124,17 @@ export class AgentObservability {
     };
   }
 
+  /**
+   * natsTls() now returns another bundle (issued, renewed): the link
+   * reconnects with it, or connects now if it had none before.
+   */
+  tlsChanged(): void {
+    const tls = this.o.natsTls?.();
+    if (!tls) return;
+    if (this.link) this.link.setTls(tls);
+    else if (this.url && this.o.nodeId()) this.session(this.o.nodeId(), this.url);
+  }
+
   /** A session was (re)established: (re)connect to the NATS it names. */
   session(nodeId: string, natsUrl: string): void {
     if (natsUrl === this.url && this.link) return;
@@ -129,7 +145,12 @@ export class AgentObservability {
     void old?.close();
     this.url = natsUrl;
     if (!natsUrl || this.o.nats?.() === false) return;
-    const link = new NatsLink({ url: natsUrl, name: `convoy-agent-${nodeId}`, logger: this.log }).start();
+    const tls = this.o.natsTls?.();
+    if (!tls) {
+      this.log.warn('NATS not used: no TLS bundle for it (no events, stats or logs)', { url: natsUrl });
+      return;
+    }
+    const link = new NatsLink({ url: natsUrl, tls, name: `convoy-agent-${nodeId}`, logger: this.log }).start();
     this.link = link;
     const ex = this.o.executor();
     this.logs = new LogServer({

@@ -1,8 +1,11 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { ExecutorError } from '../executor';
-import { LABEL_TASK_ID, taskToConfig } from './executor';
+import { bindAdmission, LABEL_TASK_ID, taskToConfig } from './executor';
 import type { ImageRecord } from './image/store';
-import { DEFAULT_CAPABILITIES } from './runtime';
+import { DEFAULT_CAPABILITIES, RuntimeError } from './runtime';
 import { makeTask } from './testing/fixtures';
 
 const image: ImageRecord = {
@@ -84,5 +87,53 @@ describe('task to container config', () => {
   it('refuses a task with nothing to run', () => {
     const bare = { ...image, config: { ...image.config, config: {} } };
     assert.throws(() => taskToConfig(makeTask('t3', { image: 'r/x:1' }), bare, bare.layers), (e: unknown) => e instanceof ExecutorError && !e.retryable);
+  });
+});
+
+describe('bind mount admission at mount time (resolved on disk)', () => {
+  let root: string;
+  before(() => {
+    root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-bind-')));
+    fs.mkdirSync(path.join(root, 'allowed/data'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'other'));
+    fs.mkdirSync(path.join(root, 'state'));
+    fs.symlinkSync('/etc', path.join(root, 'allowed/etc-link'));
+    fs.symlinkSync(path.join(root, 'other'), path.join(root, 'allowed/out'));
+    fs.symlinkSync(path.join(root, 'state'), path.join(root, 'allowed/state-link'));
+    fs.symlinkSync(path.join(root, 'allowed'), path.join(root, 'allowed-link'));
+  });
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  const refusal = async (p: Promise<string>): Promise<RuntimeError> => {
+    const e = await p.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    assert.ok(e instanceof RuntimeError, `admitted: ${String(e)}`);
+    return e;
+  };
+
+  it('mounts the resolved path of a source under an allowed prefix', async () => {
+    const admit = bindAdmission(path.join(root, 'state'), () => [path.join(root, 'allowed')]);
+    assert.equal(await admit(path.join(root, 'allowed/data')), path.join(root, 'allowed/data'));
+    // The allowed prefix reached through a symlink resolves to the same directory.
+    assert.equal(await admit(path.join(root, 'allowed-link/data')), path.join(root, 'allowed/data'));
+  });
+
+  it('refuses a symlink under an allowed prefix that leads out of it, to /etc, or to the state dir', async () => {
+    const admit = bindAdmission(path.join(root, 'state'), () => [path.join(root, 'allowed')]);
+    assert.match((await refusal(admit(path.join(root, 'allowed/out')))).message, /\(.*\/other\): .* is not under a path the cluster allows/);
+    assert.match((await refusal(admit(path.join(root, 'allowed/etc-link')))).message, /\(\/etc\): "\/etc" is never mounted/);
+    const anywhere = bindAdmission(path.join(root, 'state'), () => ['/']);
+    assert.match((await refusal(anywhere(path.join(root, 'allowed/state-link')))).message, /cluster's own state/);
+  });
+
+  it('refuses, retryably, while the allow list has not arrived; without a list only the refused paths apply', async () => {
+    const e = await refusal(bindAdmission(path.join(root, 'state'), () => undefined)(path.join(root, 'allowed/data')));
+    assert.equal(e.retryable, true);
+    const noList = bindAdmission(path.join(root, 'state'));
+    assert.equal(await noList(path.join(root, 'other')), path.join(root, 'other'));
+    await refusal(noList(path.join(root, 'allowed/etc-link')));
+    await refusal(noList(path.join(root, 'state')));
   });
 });

@@ -10,7 +10,9 @@
 // it extends the default hostname to the id's first letter instead: still a
 // prefix of the task id, which is what an operator matches against
 // `service ps`.
+import * as os from 'node:os';
 import type { Task } from '../../proto/mod';
+import { renderHostnameTemplate } from '../../proto/container-options';
 
 /** Characters of the task id a default hostname takes (Docker's short container id). */
 export const DEFAULT_HOSTNAME_CHARS = 12;
@@ -28,7 +30,27 @@ export function defaultHostname(taskId: string): string {
   return letter >= 0 && letter < HOSTNAME_MAX ? taskId.slice(0, letter + 1) : `t${taskId.slice(0, HOSTNAME_MAX - 1)}`;
 }
 
-/** The hostname a task's container gets, and its own name in its /etc/hosts. */
-export function taskHostname(task: Pick<Task, 'id' | 'spec'>): string {
-  return task.spec?.container?.hostname || defaultHostname(task.id);
+/**
+ * The hostname a task's container gets, and its own name in its /etc/hosts.
+ * A template (`{{.Service.Name}}-{{.Task.Slot}}`, docs/container-options.md)
+ * is rendered with the task's values and this node's hostname, then cut to a
+ * DNS label's 63 characters (no trailing '-' or '.'); empty: the default.
+ */
+export function taskHostname(task: Pick<Task, 'id' | 'spec'> & Partial<Pick<Task, 'serviceId' | 'serviceName' | 'slot' | 'nodeId'>>, nodeHostname: string = os.hostname()): string {
+  const h = task.spec?.container?.hostname;
+  if (!h) return defaultHostname(task.id);
+  if (!h.includes('{{')) return h;
+  const slot = String(task.slot ?? 0);
+  const rendered = renderHostnameTemplate(h, {
+    '.Service.ID': task.serviceId ?? '',
+    '.Service.Name': task.serviceName ?? '',
+    '.Node.ID': task.nodeId ?? '',
+    '.Node.Hostname': nodeHostname,
+    '.Task.ID': task.id,
+    // Docker's task name: <service>.<slot>.<task id> (a global task's slot is its node id).
+    '.Task.Name': `${task.serviceName ?? ''}.${task.slot ? slot : (task.nodeId ?? '')}.${task.id}`,
+    '.Task.Slot': task.slot ? slot : (task.nodeId ?? ''),
+  });
+  const cut = rendered.slice(0, HOSTNAME_MAX).replace(/[-.]+$/, '');
+  return cut || defaultHostname(task.id);
 }

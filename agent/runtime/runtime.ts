@@ -35,6 +35,12 @@ export interface MountSpec {
   target: string;
   readOnly?: boolean;
   tmpfsSizeBytes?: number;
+  /**
+   * A bind the agent made itself (a task's secrets and configs, from its own
+   * tmpfs: ./task-files.ts), not one a spec asked for: bind admission
+   * (bindSource) is for the operator's paths. Never set from a spec.
+   */
+  agentOwned?: boolean;
 }
 
 export interface Rlimit {
@@ -73,6 +79,19 @@ export interface ContainerConfig {
   rlimits?: Record<string, Rlimit>;
   /** false disables the default seccomp filter. */
   seccomp?: boolean;
+  // Container options (issue 13, docs/container-options.md).
+  /** Namespaced sysctls (the manager refused the others), written through the container's /proc before it starts. */
+  sysctls?: Record<string, string>;
+  /** The helper stays as PID 1: reaps orphans, forwards signals. */
+  init?: boolean;
+  /** A terminal from the container's devpts as stdin/stdout/stderr (logged as stdout). */
+  tty?: boolean;
+  /** stdin a pipe held open (nobody writes) rather than /dev/null. */
+  openStdin?: boolean;
+  /** No masked or read-only /proc paths, /sys writable (capabilities and seccomp are given separately). */
+  privileged?: boolean;
+  /** Host device nodes bound into the container: host path → container path. */
+  devices?: { source: string; target: string }[];
   labels?: Record<string, string>;
 }
 
@@ -142,6 +161,12 @@ export interface RuntimeOptions {
   logMaxFiles?: number;
   /** How often wait() polls an adopted container. */
   pollMs?: number;
+  /**
+   * Admission of a bind mount's host path at mount time: returns the path to
+   * mount (resolved, no symlink left) or throws a RuntimeError. Without it,
+   * any existing path is mounted as given.
+   */
+  bindSource?: (source: string) => Promise<string>;
 }
 
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
@@ -308,19 +333,31 @@ export class Runtime {
     if (c.hostname) r.push(['hostname', c.hostname]);
     for (const d of this.cgroups.paths(st.cgroup)) r.push(['cgroup', d]);
     if (c.netnsPath) r.push(['netns', c.netnsPath]);
+    for (const [k, v] of Object.entries(c.sysctls ?? {})) r.push(['sysctl', `${k}=${v}`]);
+    if (c.init) r.push(['init', '1']);
+    if (c.tty) r.push(['tty', '1']);
+    if (c.openStdin) r.push(['stdin', 'open']);
+    if (c.privileged) r.push(['privileged', '1']);
+    for (const d of c.devices ?? []) r.push(['mnt', 'dev'], ['mnt.src', d.source], ['mnt.dst', d.target]);
     for (const m of c.mounts ?? []) {
       if (m.type === 'tmpfs') {
         r.push(['mnt', 'tmpfs'], ['mnt.dst', m.target], ['mnt.data', `mode=1777${m.tmpfsSizeBytes ? `,size=${m.tmpfsSizeBytes}` : ''}`]);
       } else {
         let src = m.source ?? '';
+        let admitted = false;
         if (m.type === 'volume') {
           src = this.volumeDir(src);
           await ensurePrivateDir(path.join(this.stateDir, 'volumes'));
           await fsp.mkdir(src, { recursive: true });
         } else if (!fs.existsSync(src)) {
           throw new RuntimeError(`bind mount source ${src} does not exist`, false);
+        } else if (this.opts.bindSource && !m.agentOwned) {
+          src = await this.opts.bindSource(src);
+          admitted = true;
         }
         r.push(['mnt', 'bind'], ['mnt.src', src], ['mnt.dst', m.target]);
+        // The helper mounts an admitted source only if its path still holds no symlink.
+        if (admitted) r.push(['mnt.nofollow', '1']);
       }
       if (m.readOnly) r.push(['mnt.ro', '1']);
     }

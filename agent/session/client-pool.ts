@@ -2,8 +2,9 @@
 // agent of the process (the hollow fleet runs a thousand agents in one
 // process: they share one HTTP/2 connection per manager, each with its own
 // session and streams on it). Reference-counted; closed with the last user.
+import * as crypto from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import { dispatcherClient } from '../../proto/client';
+import { dispatcherClient, type ClientSecurity } from '../../proto/client';
 import type { DispatcherClient } from '../../proto/mod';
 
 /** Channel options. Messages can be large: a COMPLETE set of a busy node. */
@@ -22,11 +23,14 @@ export interface ClientLease {
 export class DispatcherClientPool {
   private readonly clients = new Map<string, { client: DispatcherClient; refs: number }>();
 
-  acquire(addr: string): ClientLease {
-    let e = this.clients.get(addr);
+  /** A client to `addr` presenting `security`: one channel per address and certificate (agents of one process share it only if they are one node). */
+  acquire(addr: string, security: ClientSecurity): ClientLease {
+    const who = security.mode === 'mtls' ? crypto.createHash('sha256').update(security.cert).digest('hex') : security.mode;
+    const k = `${addr}|${who}`;
+    let e = this.clients.get(k);
     if (!e) {
-      e = { client: dispatcherClient(addr, { channelOptions: CHANNEL_OPTIONS }), refs: 0 };
-      this.clients.set(addr, e);
+      e = { client: dispatcherClient(addr, { security, channelOptions: CHANNEL_OPTIONS }), refs: 0 };
+      this.clients.set(k, e);
     }
     e.refs++;
     const entry = e;
@@ -37,8 +41,8 @@ export class DispatcherClientPool {
         if (released) return;
         released = true;
         entry.refs--;
-        if (entry.refs === 0 && this.clients.get(addr) === entry) {
-          this.clients.delete(addr);
+        if (entry.refs === 0 && this.clients.get(k) === entry) {
+          this.clients.delete(k);
           entry.client.close();
         }
       },

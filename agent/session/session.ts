@@ -8,6 +8,7 @@
 //   - anything else (stream ended, manager gone, deadline): next manager in the list, after backoff.
 // The backoff resets once a session proved healthy (a heartbeat went through).
 import type { NetworkState, Node, NodeDescription } from '../../proto/mod';
+import type { ClientSecurity } from '../../proto/client';
 import { nullLogger, type Logger } from '../../common/logger';
 import { AssignmentTracker, type AssignmentsResult } from './assignments';
 import { Backoff } from './backoff';
@@ -59,6 +60,9 @@ export interface SessionHandlers {
 
 export interface SessionOptions {
   managers: string[];
+  /** The credentials to dial with now (the node's certificate; renewed ones once renewed). */
+  security: () => ClientSecurity;
+  /** Sent in the Session request only to plaintext test doubles (real managers take the node from its certificate). */
   joinToken: string;
   /** Remembered node id ('' for a new node). */
   nodeId: string;
@@ -135,6 +139,14 @@ export class DispatcherSession {
     await this.loop;
   }
 
+  /**
+   * The node's certificate was renewed: the current session moves to a
+   * channel with the new one (re-registers at once; tasks keep running).
+   */
+  credentialsChanged(): void {
+    this.current?.finish({ kind: 'invalid', err: new Error('certificate renewed: reconnecting with it') });
+  }
+
   /** Sends one batch of status updates on the current session. */
   sendStatus(updates: { taskId: string; status: import('../../proto/mod').TaskStatus }[]): Promise<void> {
     const a = this.current;
@@ -199,7 +211,8 @@ export class DispatcherSession {
 
   private attempt(addr: string): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
-      const lease = this.pool.acquire(addr);
+      const security = this.opts.security();
+      const lease = this.pool.acquire(addr, security);
       const client = lease.client;
       const calls: { cancel(): void }[] = [];
       const timers = new Set<NodeJS.Timeout>();
@@ -302,7 +315,7 @@ export class DispatcherSession {
 
       const req = {
         description: this.opts.description,
-        joinToken: this.opts.joinToken,
+        joinToken: security.mode === 'plaintext-test' ? this.opts.joinToken : '',
         nodeId: this.nodeId,
         addr: this.opts.addr,
         labels: this.opts.labels,

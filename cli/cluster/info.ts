@@ -15,6 +15,8 @@ export function prettyClusterInfo(i: ControlResponse<'getClusterInfo'>, now: num
     ['VIP CIDR', c?.vipCidr ?? ''],
     ['Ingress ports', c ? `${c.ingressPortMin}-${c.ingressPortMax}` : ''],
     ['NATS', i.natsUrl || 'none'],
+    ['Bind mounts from', c?.bindAllow?.length ? c.bindAllow.join(', ') : 'nowhere (convoy cluster update --bind-allow PATH)'],
+    ['Privileged, devices', c?.allowPrivileged ? 'allowed (admins only)' : 'refused (convoy cluster update --allow-privileged)'],
   ];
   for (const m of i.managers) pairs.push(['Manager', `${m.addr} (${m.id})${m.leader ? ' leader' : ''}`]);
   return keyValues(pairs);

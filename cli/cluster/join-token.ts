@@ -7,12 +7,12 @@ import { MANAGER_PORT } from '../../proto/defaults';
 export function joinInstructions(role: 'worker' | 'manager', token: string, managers: string[]): string {
   const addrs = managers.join(',') || `<manager-host>:${MANAGER_PORT}`;
   if (role === 'worker') return `To add a worker to this cluster, run the following command on it:\n\n    convoy agent --manager ${addrs} --token ${token}\n\n`;
-  // Managers join by sharing the cluster's etcd; the manager token is what
-  // proves a host may do so where the etcd endpoints are not trusted alone.
+  // Managers share the cluster's etcd; the manager token hands a new manager the
+  // key-encryption key over the CA-pinned join (docs/security.md).
+  const join = (managers[0] ?? `<manager-host>:${MANAGER_PORT}`).replace(/:(\d+)$/, (_m, p: string) => `:${Number(p) + 3}`);
   return (
     `To add a manager to this cluster, run the following command on it (managers share the cluster's etcd):\n\n` +
-    `    convoy manager --etcd <etcd-endpoints>\n\n` +
-    `Manager join token: ${token}\n`
+    `    convoy manager --etcd <etcd-endpoints> --join ${join} --token ${token}\n\n`
   );
 }
 

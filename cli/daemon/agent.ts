@@ -1,5 +1,7 @@
 // convoy agent: joins the cluster and runs tasks until SIGINT/SIGTERM.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { Command } from 'commander';
 // The agent's modules load when `convoy agent` runs, not for every CLI verb (they double its start-up time).
 import type { AgentOptions } from '../../agent/mod';
@@ -7,7 +9,7 @@ import { createLogger } from '../../common/logger';
 import { CliError, guarded, resolveHost, type CliIO } from '../client';
 import { collect, parseInteger, parseKv, parseSize } from '../flags';
 import * as imageLimits from '../../agent/runtime/image/limits';
-import { DEFAULT_AGENT_METRICS, DEFAULT_STATE_DIR, TOKEN_ENV } from '../../proto/defaults';
+import { DEFAULT_AGENT_METRICS, DEFAULT_STATE_DIR, JOIN_PORT, TOKEN_ENV } from '../../proto/defaults';
 
 export { DEFAULT_AGENT_METRICS };
 export { TOKEN_ENV };
@@ -15,12 +17,14 @@ export { TOKEN_ENV };
 export interface AgentFlags {
   manager?: string;
   token?: string;
+  joinAddr?: string;
   stateDir?: string;
   hostname?: string;
   advertiseAddr?: string;
   label?: string[];
   executor: string;
   metricsListen: string;
+  metricsTls?: boolean;
   /** NATS URL instead of the one the managers advertise. */
   nats?: string;
   insecureRegistry?: string[];
@@ -66,11 +70,15 @@ export function agentOptions(f: AgentFlags, env: NodeJS.ProcessEnv): AgentOption
     .map((m) => resolveHost(m, {}));
   if (!managers.length) throw new CliError('--manager: at least one manager address (host:port) is required');
   const joinToken = f.token ?? env[TOKEN_ENV] ?? '';
-  if (!joinToken) throw new CliError(`--token: a join token is required (convoy cluster join-token worker; or set ${TOKEN_ENV})`);
+  const stateDir = f.stateDir ?? DEFAULT_STATE_DIR;
+  // A joined node authenticates with its certificate (<state dir>/tls): the token is needed once.
+  if (!joinToken && !fs.existsSync(path.join(stateDir, 'tls', 'cert.pem')))
+    throw new CliError(`--token: a join token is required to join (convoy cluster join-token worker; or set ${TOKEN_ENV})`);
   if (f.executor !== 'container' && f.executor !== 'hollow') throw new CliError(`--executor: "${f.executor}" is not container or hollow`);
   const opts: AgentOptions = {
     managers,
     joinToken,
+    ...(f.joinAddr ? { joinAddr: /:\d+$/.test(f.joinAddr) ? f.joinAddr : `${f.joinAddr}:${JOIN_PORT}` } : {}),
     advertiseAddr: f.advertiseAddr || defaultAdvertiseAddr(),
     executor: f.executor,
     labels: parseKv(f.label ?? [], '--label'),
@@ -78,6 +86,10 @@ export function agentOptions(f: AgentFlags, env: NodeJS.ProcessEnv): AgentOption
   if (f.stateDir) opts.stateDir = f.stateDir;
   if (f.hostname) opts.hostname = f.hostname;
   if (f.metricsListen !== 'none') opts.metricsListen = f.metricsListen;
+  if (f.metricsTls) {
+    if (f.metricsListen === 'none') throw new CliError('--metrics-tls: metrics are off (--metrics-listen none)');
+    opts.metricsMutualTls = true;
+  }
   if (f.nats) opts.natsUrl = f.nats;
   if (f.insecureRegistry?.length) opts.runtime = { insecureRegistries: f.insecureRegistry };
   const limits = imageLimitOptions(f);
@@ -89,13 +101,15 @@ export function agentCommand(io: CliIO): Command {
   return new Command('agent')
     .description('Run an agent: joins the cluster through a manager and runs its tasks')
     .option('--manager <host:port,...>', 'manager addresses (the others are failover targets)')
-    .option('--token <token>', `join token (or ${TOKEN_ENV})`)
+    .option('--token <token>', `join token, needed once: the node keeps its certificate in <state-dir>/tls (or ${TOKEN_ENV})`)
+    .option('--join-addr <host:port>', "a manager's join listener (default: the first --manager's host, its port + 3)")
     .option('--state-dir <dir>', `node identity, images and containers (default ${DEFAULT_STATE_DIR})`)
     .option('--hostname <name>', 'node hostname (default: this host)')
     .option('--advertise-addr <ip>', 'address other nodes reach this one at (default: first non-loopback IPv4)')
     .option('-l, --label <k=v>', 'node engine label (repeatable)', collect)
     .option('--executor <kind>', 'container (real containers) | hollow (pretend, for scale tests)', 'container')
-    .option('--metrics-listen <host:port>', 'Prometheus /metrics address, or "none"', DEFAULT_AGENT_METRICS)
+    .option('--metrics-listen <host:port>', 'Prometheus /metrics address (plaintext unless --metrics-tls), or "none"', DEFAULT_AGENT_METRICS)
+    .option('--metrics-tls', "serve /metrics with mutual TLS only (the node's certificate; scrapers present a cluster certificate)")
     .option('--nats <url>', 'NATS URL for events, stats and logs (default: the one the managers advertise)')
     .option('--insecure-registry <host:port>', 'registry spoken to over plain HTTP (repeatable)', collect)
     .option('--no-network', 'do not program host networking (bridge, overlay, nftables, DNS)')

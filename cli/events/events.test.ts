@@ -20,14 +20,32 @@ describe('convoy events', () => {
     assert.ok(!matches(scaled, f('type=service', 'service=api')), 'keys all apply');
     assert.ok(matches(task, f('task=abcdef')));
     assert.equal(subjectFor(f('type=task')), 'convoy.events.task.>');
-    assert.equal(subjectFor(f('type=service', 'action=autoscaled')), 'convoy.events.service.autoscaled');
+    assert.equal(subjectFor(f('type=service', 'action=autoscaled')), 'convoy.events.service.autoscaled.>');
     assert.equal(subjectFor(f('service=web')), 'convoy.events.>');
   });
 
   it('refuses unknown filters with a one-line error naming them', () => {
     assert.throws(() => parseFilters(['colour=red']), /--filter: "colour=red" is not one of type=VALUE/);
-    assert.throws(() => parseFilters(['type=pod']), /type "pod" is not one of node, service, task, manager/);
+    assert.throws(() => parseFilters(['type=pod']), /type "pod" is not one of node, service, task, manager, cluster, audit/);
     assert.throws(() => parseFilters(['service=']), /--filter/);
+  });
+
+  it('shows audit records with --filter type=audit, one line naming who, what, on what and the result', () => {
+    const audit: ConvoyEvent = {
+      type: 'audit',
+      action: 'ScaleService',
+      time: 0,
+      source: 'manager/m1',
+      who: { id: 'olga', role: 'operator', serial: 'AB12', via: 'tls' },
+      target: { kind: 'service', id: 'svc1', name: 'web' },
+      result: { ok: true },
+    };
+    const denied: ConvoyEvent = { ...audit, action: 'StartExec', who: { id: 'victor', role: 'viewer', via: 'forwarded', forwardedBy: 'm2' }, target: { kind: 'task', id: 't1', name: 'web.1' }, result: { ok: false, code: 'PERMISSION_DENIED', message: 'role viewer ("victor") may not call StartExec' } };
+    const f = parseFilters(['type=audit']);
+    assert.ok(matches(audit, f) && matches(denied, f) && !matches(task, f));
+    assert.equal(subjectFor(f), 'convoy.events.audit.>');
+    assert.equal(formatEvent(audit), '1970-01-01T00:00:00.000Z audit ScaleService olga (operator) service web (svc1): ok [manager/m1]');
+    assert.equal(formatEvent(denied), '1970-01-01T00:00:00.000Z audit StartExec victor (viewer, via m2) task web.1 (t1): PERMISSION_DENIED role viewer ("victor") may not call StartExec [manager/m1]');
   });
 
   it('prints one readable line per event', () => {

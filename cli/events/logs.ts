@@ -73,7 +73,8 @@ export async function streamLogs(io: CliIO, api: ControlApi, nc: NatsConnection,
         if (historyDone && !pending.has(l.taskId)) print(l);
         else history.push(l);
       }
-      for (const id of [...(b.done ?? []), ...(b.missing ?? [])]) pending.delete(id);
+      for (const id of [...(b.done ?? []), ...(b.missing ?? []), ...(b.busy ?? [])]) pending.delete(id);
+      for (const id of b.busy ?? []) if (tasks.has(id)) io.err(`convoy: the node of task ${label(id)} is serving too many log requests; try again\n`);
       for (const id of b.missing ?? []) if (tasks.has(id)) io.err(`convoy: no logs of task ${label(id)} on its node\n`);
       if (!pending.size) wakeHistory?.();
     },
@@ -106,14 +107,13 @@ export async function streamLogs(io: CliIO, api: ControlApi, nc: NatsConnection,
   ask(first);
   // Wait for every node's history (or give up on the silent ones).
   if (pending.size) {
+    // The timer goes as soon as every answer is in: a pending one would keep the process alive for its 5 s.
+    let t: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       wakeHistory = resolve;
-      const t = setTimeout(resolve, ANSWER_TIMEOUT_MS);
-      void stop.then(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+      t = setTimeout(resolve, ANSWER_TIMEOUT_MS);
+      void stop.then(resolve);
+    }).finally(() => clearTimeout(t));
   }
   wakeHistory = undefined;
   for (const id of pending) io.err(`convoy: node ${tasks.get(id)?.nodeId} did not answer for task ${label(id)} (agent down or not connected to NATS)\n`);

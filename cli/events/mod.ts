@@ -6,12 +6,12 @@ import { Command } from 'commander';
 import type { NatsConnection } from 'nats';
 import { CliError, processIO, type CliIO } from '../client';
 import { collect } from '../flags';
-import { EVENTS_STREAM, type ConvoyEvent } from '../../proto/events';
+import { EVENTS_STREAM, eventMatchesOrigin, originToken, type ConvoyEvent } from '../../proto/events';
 import { interrupted, natsLib, parseSince, withNats } from './nats';
 
 const FILTER_KEYS = ['type', 'action', 'service', 'node', 'task'] as const;
 type FilterKey = (typeof FILTER_KEYS)[number];
-const TYPES = ['node', 'service', 'task', 'manager'];
+const TYPES = ['node', 'service', 'task', 'manager', 'cluster', 'audit'];
 
 export type EventFilter = Partial<Record<FilterKey, string[]>>;
 
@@ -30,7 +30,7 @@ export function parseFilters(list: string[] | undefined): EventFilter {
 
 /** JetStream subject filter: narrow by type when exactly one type is asked for. */
 export function subjectFor(f: EventFilter): string {
-  if (f.type?.length === 1) return f.action?.length === 1 ? `convoy.events.${f.type[0]}.${f.action[0]}` : `convoy.events.${f.type[0]}.>`;
+  if (f.type?.length === 1) return f.action?.length === 1 ? `convoy.events.${originToken(f.type[0])}.${originToken(f.action[0])}.>` : `convoy.events.${originToken(f.type[0])}.>`;
   return 'convoy.events.>';
 }
 
@@ -67,6 +67,13 @@ export function formatEvent(e: ConvoyEvent): string {
     case 'cluster':
       what = e.message ?? '';
       break;
+    case 'audit': {
+      const t = e.target;
+      const on = `${t.kind}${t.name ? ` ${t.name}` : ''}${t.id && t.id !== t.name ? ` (${t.id})` : ''}`;
+      const by = `${e.who.id} (${e.who.role}${e.who.forwardedBy ? `, via ${e.who.forwardedBy}` : ''})`;
+      what = `${by} ${on}: ${e.result.ok ? 'ok' : `${e.result.code} ${e.result.message}`}`;
+      break;
+    }
   }
   return `${at} ${e.type} ${e.action} ${what} [${e.source}]`;
 }
@@ -111,11 +118,12 @@ export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags
   // Stream sequences already shown: an ordered consumer that resets (missed
   // heartbeats under load) must never print an event twice.
   let shown = 0;
-  const take = (seq: number, data: Uint8Array) => {
+  // An event whose claimed source is not the publisher its subject names is a forgery: dropped.
+  const take = (seq: number, data: Uint8Array, subject: string) => {
     if (seq <= shown) return;
     shown = seq;
     const e = decode(data);
-    if (e) show(e);
+    if (e && eventMatchesOrigin(subject, e)) show(e);
   };
   if (!f.follow) {
     if (!consumer) return;
@@ -126,7 +134,7 @@ export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags
       let n = 0;
       for await (const m of batch) {
         n++;
-        take(m.seq, m.data);
+        take(m.seq, m.data, m.subject);
       }
       if (n === 0) return;
     }
@@ -135,7 +143,7 @@ export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags
   if (consumer) {
     const msgs = await consumer.consume();
     void stop.then(() => msgs.stop());
-    for await (const m of msgs) take(m.seq, m.data);
+    for await (const m of msgs) take(m.seq, m.data, m.subject);
     return;
   }
   // No stream (no manager made it yet): live events only.
@@ -143,14 +151,14 @@ export async function streamEvents(io: CliIO, nc: NatsConnection, f: EventsFlags
   void stop.then(() => sub.unsubscribe());
   for await (const m of sub) {
     const e = decode(m.data);
-    if (e) show(e);
+    if (e && eventMatchesOrigin(m.subject, e)) show(e);
   }
 }
 
 export function eventsCommand(io: CliIO = processIO()): Command {
   return new Command('events')
-    .description('Stream cluster events (nodes, services, tasks, managers), live and from the last hour')
-    .option('-f, --filter <key=value>', 'type=node|service|task|manager, action=, service=, node=, task= (repeatable)', collect)
+    .description('Stream cluster events (nodes, services, tasks, managers, audit records), live and from the last hour')
+    .option('-f, --filter <key=value>', 'type=node|service|task|manager|cluster|audit, action=, service=, node=, task= (repeatable)', collect)
     .option('--since <when>', 'replay events since a duration ago (10m), an RFC 3339 time or epoch seconds')
     .option('--no-follow', 'stop after the replay instead of streaming new events')
     .option('--format <format>', 'text (default) or json (one event per line)')

@@ -1,7 +1,10 @@
 // How CLI verbs reach NATS: --nats, else $CONVOY_NATS, else the URL the
 // managers advertise (Control GetClusterInfo.natsUrl).
 import type { NatsConnection } from 'nats';
-import { CliError, withApi, type CliIO, type ControlApi, type HostSource } from '../client';
+import { readBundle, type TlsBundle } from '../../common/identity';
+import { natsTlsOptions } from '../../common/nats-tls';
+import { CliError, tlsFlagOf, withApi, type CliIO, type ControlApi, type HostSource } from '../client';
+import { configPath, tlsDirOf, TLS_DIR_ENV } from '../tls';
 
 export const NATS_ENV = 'CONVOY_NATS';
 
@@ -30,9 +33,25 @@ export function natsLib(): typeof import('nats') {
   return require('nats') as typeof import('nats');
 }
 
-export async function connectNats(url: string): Promise<NatsConnection> {
+/**
+ * The client bundle NATS requires (TLS with client certificates only): the
+ * one the Control API uses (cli/tls.ts: --tls-dir, $CONVOY_TLS_DIR, "tlsDir"
+ * in the per-user config, ~/.convoy/tls), so `convoy events` works wherever
+ * `convoy service ls` does.
+ */
+export function natsBundleFor(io: CliIO, cmd: HostSource): TlsBundle {
+  const dir = tlsDirOf(tlsFlagOf(cmd), io.env);
+  if (!dir) throw new CliError(`NATS needs your client certificate: give --tls-dir, set ${TLS_DIR_ENV}, or set "tlsDir" in ${configPath(io.env)} (a bundle from \`convoy user create\`, or a manager's <data dir>/admin)`);
   try {
-    return await natsLib().connect({ servers: url, name: 'convoy-cli', timeout: 5_000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    return readBundle(dir);
+  } catch (e) {
+    throw new CliError(`client certificate for NATS (${dir}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+export async function connectNats(url: string, tls: TlsBundle): Promise<NatsConnection> {
+  try {
+    return await natsLib().connect({ servers: url, tls: natsTlsOptions(url, tls), name: 'convoy-cli', timeout: 5_000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
     throw new CliError(`cannot reach NATS at ${url}: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -41,7 +60,7 @@ export async function connectNats(url: string): Promise<NatsConnection> {
 /** withApi, plus a NATS connection that is closed afterwards. */
 export async function withNats(io: CliIO, cmd: HostSource, body: (api: ControlApi, nc: NatsConnection) => Promise<void>): Promise<void> {
   await withApi(io, cmd, async (api) => {
-    const nc = await connectNats(await natsUrlFor(io, cmd, api));
+    const nc = await connectNats(await natsUrlFor(io, cmd, api), natsBundleFor(io, cmd));
     try {
       await body(api, nc);
     } finally {

@@ -13,7 +13,7 @@ export function labCommand(): Command {
     .option('--demo', 'also push a busybox image and run a published demo service "web"')
     .action(async (o: { hosts: string; managers: string; demo?: boolean }) => {
       const { labUp } = await import('../../lab/mod');
-      await labUp({ hosts: Number(o.hosts), managers: Number(o.managers), demo: o.demo, out: (s) => process.stdout.write(s) });
+      await labUp({ hosts: Number(o.hosts), managers: Number(o.managers), demo: o.demo, clientConfig: true, out: (s) => process.stdout.write(s) });
     });
   lab
     .command('down')

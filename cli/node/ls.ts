@@ -1,7 +1,10 @@
-// convoy node ls: ID, HOSTNAME, STATUS, AVAILABILITY, ROLE, ADDRESS, SUBNET, LABELS.
+// convoy node ls: ID, HOSTNAME, STATUS, AVAILABILITY, ROLE, ADDRESS, SUBNET,
+// CPU and MEMORY (reserved / in use / total: the tasks' reservations, the
+// agent's latest sample, the node's capacity), LABELS.
 import { Command } from 'commander';
 import type { Node } from '../../proto/mod';
 import { withApi, type CliIO } from '../client';
+import { cpuCell, memCell } from './usage';
 import { addOutputOptions, formatLabels, json, nodeHostname, nodeStateName, parseFormat, shortId, table, titleCase, type OutputFlags } from '../format';
 
 export function renderNodes(nodes: Node[], leader: string, noTrunc = false): string {
@@ -15,9 +18,11 @@ export function renderNodes(nodes: Node[], leader: string, noTrunc = false): str
       titleCase(n.spec?.role ?? 'WORKER'),
       n.status?.addr ?? '',
       n.subnet ?? '',
+      cpuCell(n),
+      memCell(n),
       formatLabels(n.spec?.labels),
     ]);
-  return table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'SUBNET', 'LABELS'], rows);
+  return table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'SUBNET', 'CPU RSV/USED/TOTAL', 'MEMORY RSV/USED/TOTAL', 'LABELS'], rows);
 }
 
 export function nodeLsCommand(io: CliIO): Command {

@@ -16,7 +16,15 @@ export function prettyService(e: Entry): string {
     ['Mode', modeName(s)],
   ];
   if (Object.keys(spec?.labels ?? {}).length) pairs.splice(2, 0, ['Labels', formatLabels(spec?.labels)]);
-  if (spec?.mode !== 'GLOBAL') pairs.push(['Replicas', `${e.counts?.running ?? 0} running / ${spec?.replicas ?? 0} desired`]);
+  if (spec?.mode !== 'GLOBAL' && spec?.mode !== 'GLOBAL_JOB') pairs.push(['Replicas', `${e.counts?.running ?? 0} running / ${spec?.replicas ?? 0} desired`]);
+  // Jobs (docs/jobs.md): the schedule, and where the current run is.
+  const job = spec?.job;
+  if (job && (spec?.mode === 'REPLICATED_JOB' || spec?.mode === 'GLOBAL_JOB')) {
+    if (spec.mode === 'REPLICATED_JOB') pairs.push(['MaxConcurrent', job.maxConcurrent ? String(job.maxConcurrent) : `${spec.replicas} (all)`]);
+    if (job.schedule)
+      pairs.push(['Schedule', `${job.schedule} (${job.timezone || 'UTC'}), concurrency ${job.concurrencyPolicy.replace(/^CONCURRENCY_/, '').toLowerCase()}, history ${job.historyLimit}${job.startingDeadlineMs ? `, deadline ${formatDuration(job.startingDeadlineMs)}` : ''}`]);
+    if (s.jobStatus) pairs.push(['Job', `run ${s.jobStatus.iteration}: ${s.jobStatus.message}`]);
+  }
   if (s.updateStatus && s.updateStatus.state !== 'UPDATE_NONE')
     pairs.push(['UpdateStatus', `${titleCase(s.updateStatus.state)}${s.updateStatus.message ? ` (${s.updateStatus.message})` : ''}`]);
   pairs.push(['Image', c?.image ?? '']);
@@ -39,6 +47,7 @@ export function prettyService(e: Entry): string {
     ]);
   if (spec?.placement?.constraints?.length) pairs.push(['Constraints', spec.placement.constraints.join(', ')]);
   if (spec?.placement?.preferences?.length) pairs.push(['Preferences', spec.placement.preferences.map((p) => `spread=${p}`).join(', ')]);
+  if (spec?.placement?.strategy === 'BINPACK') pairs.push(['Placement strategy', 'binpack']);
   for (const k of ['update', 'rollback'] as const) {
     const u = spec?.[k];
     if (u)

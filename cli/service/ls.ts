@@ -20,6 +20,14 @@ export function replicasCell(e: ServiceEntry): string {
   const running = e.counts?.running ?? 0;
   const desired = e.counts?.desired ?? (e.service?.spec?.replicas ?? 0);
   const max = e.service?.spec?.placement?.maxReplicasPerNode;
+  // Jobs as Docker prints them: running/desired, then the current run's completions out of the total.
+  const mode = e.service?.spec?.mode;
+  if (mode === 'REPLICATED_JOB' || mode === 'GLOBAL_JOB') {
+    const completed = e.counts?.completed ?? 0;
+    const failed = e.counts?.failed ?? 0;
+    const total = mode === 'REPLICATED_JOB' ? Number(e.service?.spec?.replicas ?? 0) : desired + completed + failed;
+    return `${running}/${desired} (${completed}/${total} completed${failed ? `, ${failed} failed` : ''})`;
+  }
   return `${running}/${desired}${max ? ` (max ${max} per node)` : ''}`;
 }
 

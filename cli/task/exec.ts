@@ -1,7 +1,8 @@
 // convoy task exec [-i] [-t] [-e K=V] [-u USER] [-w DIR] TASK -- COMMAND [ARG...]
 //
 // Asks the manager where TASK runs (GetTask; TASK is an id, an id prefix, or
-// SERVICE.SLOT for the slot's running task), then talks to that node's agent
+// SERVICE.SLOT for the slot's running task) and for the exec itself
+// (StartExec: admin or operator only, and audited), then talks to that node's agent
 // through its local socket (<run dir>/agent-<node id>.sock, run dir
 // $CONVOY_RUN_DIR or /run/convoy: agent/exec, proto/agent.proto). A task on
 // another host is refused with one line naming the host to run it on. Exits
@@ -84,9 +85,12 @@ export function taskExecCommand(io: CliIO, input: () => AsyncIterable<Buffer> = 
         const args = rest[0] === '--' ? rest.slice(1) : rest;
         if (!args.length) throw new CliError('exec: no command given (convoy task exec TASK -- COMMAND [ARG...])');
         for (const e of opts.env ?? []) if (!/^[^=]+=/.test(e)) throw new CliError(`--env "${e}": expected KEY=VALUE`);
-        const task = await findTask(api, ref);
-        const state = task.status?.state ?? 'NEW';
-        if (state !== 'RUNNING') throw new CliError(`task ${shortId(task.id)} is not running (state ${state.toLowerCase()})`);
+        const found = await findTask(api, ref);
+        const state = found.status?.state ?? 'NEW';
+        if (state !== 'RUNNING') throw new CliError(`task ${shortId(found.id)} is not running (state ${state.toLowerCase()})`);
+        // The manager allows the exec by role (admin, operator) and records it before any agent is asked.
+        const { task } = await api.startExec({ task: found.id, args, user: opts.user ?? '', tty: !!opts.tty });
+        if (!task) throw new CliError(`task "${ref}" not found`);
         // The agent's exec client is loaded by this verb when it runs, not by every `convoy ...`.
         const { agentSocketPath, DEFAULT_RUN_DIR, execInTask, RUN_DIR_ENV } = await import('../../agent/exec/mod');
         const runDir = io.env[RUN_DIR_ENV] || DEFAULT_RUN_DIR;

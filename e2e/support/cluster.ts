@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { connectControl, controlApiOf, type ControlApi, type ControlConnection, type ControlInvoker } from '../../proto/client';
+import { connectControl, controlApiOf, mtls, type ClientSecurity, type ControlApi, type ControlConnection, type ControlInvoker } from '../../proto/client';
+import { readBundle } from '../../common/identity';
 import { startEtcd, type TestEtcd } from '../../lab/etcd';
 
 /** The one polling helper (common/eventually.ts), where the cluster tests have always found it. */
@@ -64,10 +65,27 @@ export class TestCluster {
   /** With CONVOY_TEST_LOGS=1, where the processes' logs are kept (not removed at stop). */
   readonly logDir = process.env.CONVOY_TEST_LOGS ? fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-')) : undefined;
 
-  constructor(readonly heartbeatPeriodMs = 300) {}
+  /** Extra manager options (certificate lifetime, say) for every manager this cluster starts. */
+  managerOptions: Record<string, unknown> = {};
+
+  constructor(
+    readonly heartbeatPeriodMs = 300,
+    /** etcd's --quota-backend-bytes (a small one to fill it: NOSPACE tests). */
+    readonly etcdQuotaBytes?: number,
+  ) {}
+
+  /** The admin bundle the first manager wrote: what the test's Control API calls present. */
+  get security(): ClientSecurity {
+    return mtls(readBundle(this.managers[0]?.info.adminDir ?? path.join(this.dir, 'm0', 'admin')));
+  }
+
+  /** The join listener of the first manager still listed. */
+  get joinAddr(): string {
+    return this.managers[0].info.joinAddr;
+  }
 
   async start(managers = 1): Promise<void> {
-    this.etcd = await startEtcd({ dataDir: path.join(this.dir, 'etcd') });
+    this.etcd = await startEtcd({ dataDir: path.join(this.dir, 'etcd'), quotaBackendBytes: this.etcdQuotaBytes });
     for (let i = 0; i < managers; i++) await this.addManager();
     const tokens = await this.api.getJoinTokens({});
     this.workerToken = tokens.worker;
@@ -81,7 +99,8 @@ export class TestCluster {
     const p = await spawnProc(
       {
         role: 'manager',
-        opts: { id: `m${i}`, dataDir: path.join(this.dir, `m${i}`), listen: '127.0.0.1:0', etcdEndpoints: this.etcd.endpoints, heartbeatPeriodMs: this.heartbeatPeriodMs },
+        // One KEK for all (docs/security.md: --kek-file): the first creates it, the others load it.
+        opts: { id: `m${i}`, dataDir: path.join(this.dir, `m${i}`), listen: '127.0.0.1:0', etcdEndpoints: this.etcd.endpoints, etcdTls: this.etcd.tls, heartbeatPeriodMs: this.heartbeatPeriodMs, kekFile: path.join(this.dir, 'kek'), ...this.managerOptions },
       },
       this.logDir,
     );
@@ -94,6 +113,7 @@ export class TestCluster {
       role: 'agent',
       opts: {
         managers: this.managers.map((m) => m.info.addr),
+        joinAddr: this.joinAddr,
         joinToken: o.token ?? this.workerToken,
         stateDir: path.join(this.dir, `agent-${o.hostname}`),
         hostname: o.hostname,
@@ -111,7 +131,7 @@ export class TestCluster {
     let last: unknown;
     for (const m of this.managers) {
       let c = this.clients.get(m.info.addr);
-      if (!c) this.clients.set(m.info.addr, (c = connectControl(m.info.addr, { deadlineMs: CALL_DEADLINE_MS })));
+      if (!c) this.clients.set(m.info.addr, (c = connectControl(m.info.addr, { security: this.security, deadlineMs: CALL_DEADLINE_MS })));
       try {
         return await c.invoke(method, req);
       } catch (e) {

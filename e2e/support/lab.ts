@@ -1,7 +1,7 @@
 // A netns lab for e2e tests and benchmarks: lab/'s own code (the same
 // `convoy lab up|down`), plus what tests need around it — the CLI against the
 // lab's manager, a shell inside a running container, the lab's image, the
-// metrics addresses, stopping and restarting the lab's NATS.
+// metrics addresses, stopping and restarting the lab's NATS (manager 1's).
 //
 //   const lab = await startLab({ hosts: 3 });       // removes leftovers first
 //   await lab.convoy('service', 'create', ...);
@@ -16,6 +16,7 @@ import {
   killLabHost,
   labDown,
   labUp,
+  labSecurity,
   pushLabImage,
   readLab,
   startLabNats,
@@ -34,18 +35,27 @@ export interface Lab {
   api: ControlConnection;
   /** Reference of the busybox image in the lab's registry. */
   image: string;
-  /** URL of the lab's NATS (machine side of the bridge). */
+  /** URL of the lab's NATS (manager 1's embedded one, tls://10.41.0.11:4222). */
   nats: string;
   /** host:port of the manager's /metrics, and of every agent's (host order). */
   metrics: { manager: string; agents: string[] };
   /** Runs the convoy CLI against the lab's manager; resolves to stdout, rejects with stderr. */
   convoy(...args: string[]): Promise<string>;
-  /** Runs `sh -c script` inside the running container of taskId (its mount, net, uts and pid namespaces). */
+  /** The environment `convoy` needs to talk to the lab's manager (bench:cli runs bin/convoy with it). */
+  cliEnv: NodeJS.ProcessEnv;
+  /**
+   * Runs `sh -c script` inside the running container of taskId (its mount, net, uts and pid namespaces)
+   * through nsenter, as this process: root's capabilities, no seccomp filter, the host's clock and
+   * user namespace. For probing the network and files only; what a container may do is probed through
+   * `convoy task exec` (the container's own confinement), never through this.
+   */
   execIn(taskId: string, script: string, timeoutMs?: number): Promise<string>;
+  /** Runs this machine's `node` with args in the network namespace only of taskId's running container (its network, the firewall's view of it; no file of the container). */
+  nodeInNetnsOf(taskId: string, args: string[], timeoutMs?: number): Promise<string>;
   killHost(index: number): Promise<void>;
-  /** Stops the lab's NATS (SIGTERM); its JetStream store stays. */
+  /** Stops the lab's NATS (SIGTERM to manager 1's nats-server); its JetStream store stays. */
   stopNats(): Promise<void>;
-  /** Starts the lab's NATS again, same address and store; resolves once it accepts connections. */
+  /** Starts the lab's NATS again (manager 1's configuration: same address, users and store); resolves once it accepts connections. */
   startNats(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -57,21 +67,29 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, 
 }
 
 /** Removes what an earlier lab (a crashed test run, or a developer's lab: same names) left, then starts one. */
-export async function startLab(o: { hosts: number; managers?: number; heartbeat?: string }): Promise<Lab> {
+export async function startLab(o: { hosts: number; managers?: number; heartbeat?: string; certExpiry?: string }): Promise<Lab> {
   await labDown(TEST_LAB_DIR);
   if (readLab(LAB_DIR)) await labDown(LAB_DIR);
   let state: LabState;
   let image: string;
   try {
-    state = await labUp({ hosts: o.hosts, managers: o.managers, dir: TEST_LAB_DIR, heartbeat: o.heartbeat });
+    state = await labUp({ hosts: o.hosts, managers: o.managers, dir: TEST_LAB_DIR, heartbeat: o.heartbeat, certExpiry: o.certExpiry });
     image = await pushLabImage(state);
   } catch (e) {
     // The caller gets no Lab to stop: leave nothing behind.
     await labDown(TEST_LAB_DIR).catch(() => undefined);
     throw e;
   }
-  const api = connectControl(state.manager);
-  const env = { ...process.env, CONVOY_HOST: state.manager };
+  const api = connectControl(state.manager, { security: labSecurity(state) });
+  const pidOf = async (taskId: string): Promise<number> => {
+    for (const h of state.hosts) {
+      const ex = new ContainerExecutor({ stateDir: h.agentDir });
+      const c = (await ex.list().finally(() => ex.close())).find((x) => x.taskId === taskId && x.running);
+      if (c?.pid) return c.pid;
+    }
+    throw new Error(`no running container for task ${taskId}`);
+  };
+  const env = { ...process.env, CONVOY_HOST: state.manager, CONVOY_TLS_DIR: state.tlsDir ?? '' };
   return {
     state,
     api,
@@ -79,13 +97,12 @@ export async function startLab(o: { hosts: number; managers?: number; heartbeat?
     nats: state.nats ?? '',
     metrics: { manager: `${state.hosts[0].addr}:${MANAGER_METRICS_PORT}`, agents: state.hosts.map((h) => `${h.addr}:${AGENT_METRICS_PORT}`) },
     convoy: (...args) => run(process.execPath, [MAIN, ...args], env),
+    cliEnv: env,
     async execIn(taskId, script, timeoutMs = 20_000) {
-      for (const h of state.hosts) {
-        const ex = new ContainerExecutor({ stateDir: h.agentDir });
-        const c = (await ex.list().finally(() => ex.close())).find((x) => x.taskId === taskId && x.running);
-        if (c?.pid) return run('nsenter', ['-t', String(c.pid), '-m', '-n', '-u', '-p', '--', 'sh', '-c', script], process.env, timeoutMs);
-      }
-      throw new Error(`no running container for task ${taskId}`);
+      return run('nsenter', ['-t', String(await pidOf(taskId)), '-m', '-n', '-u', '-p', '--', 'sh', '-c', script], process.env, timeoutMs);
+    },
+    async nodeInNetnsOf(taskId, args, timeoutMs = 30_000) {
+      return run('nsenter', ['-t', String(await pidOf(taskId)), '-n', '--', process.execPath, ...args], process.env, timeoutMs);
     },
     killHost: (i) => killLabHost(state, i),
     stopNats: () => stopLabNats(state),

@@ -4,3 +4,5 @@
 // this harness, as it stands on lab/ for etcd and the registry.
 export { startManager, type ManagerHandle, type ManagerOptions } from '../../manager/mod';
 export { freePort } from '../../common/net';
+export { adminSecurity } from './security';
+export { issueFromClusterCa } from './cluster-ca';

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2]) as Spec;
   if (spec.role === 'manager') {
     const m = await startManager({ ...spec.opts, logger: logger('manager') });
-    process.stdout.write(`READY ${JSON.stringify({ id: m.id, addr: m.grpcAddr })}\n`);
+    process.stdout.write(`READY ${JSON.stringify({ id: m.id, addr: m.grpcAddr, joinAddr: m.joinAddr, adminDir: m.adminDir })}\n`);
     const stop = () => void m.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -42,19 +42,32 @@ export function killOrphanedPrometheus(): number {
   return killed;
 }
 
-/** Scrape configuration: one job per entry, targets host:port, every `intervalS` seconds. */
-export function scrapeConfig(jobs: Record<string, string[]>, intervalS = 1): string {
+/** Files of a scraper's client bundle (a viewer certificate of the cluster CA), for /metrics served with --metrics-tls. */
+export interface ScrapeTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * Scrape configuration: one job per entry, targets host:port, every
+ * `intervalS` seconds; with `tls`, https and a client certificate (what a
+ * deployment with --metrics-tls needs: docs/security.md, "Metrics").
+ */
+export function scrapeConfig(jobs: Record<string, string[]>, intervalS = 1, tls?: ScrapeTls): string {
   const lines = ['global:', `  scrape_interval: ${intervalS}s`, `  scrape_timeout: ${intervalS}s`, 'scrape_configs:'];
   for (const [job, targets] of Object.entries(jobs)) {
-    lines.push(`  - job_name: ${job}`, '    static_configs:', `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`);
+    lines.push(`  - job_name: ${job}`);
+    if (tls) lines.push('    scheme: https', '    tls_config:', `      ca_file: ${tls.caFile}`, `      cert_file: ${tls.certFile}`, `      key_file: ${tls.keyFile}`);
+    lines.push('    static_configs:', `      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-export async function startPrometheus(jobs: Record<string, string[]>): Promise<TestPrometheus> {
+export async function startPrometheus(jobs: Record<string, string[]>, tls?: ScrapeTls): Promise<TestPrometheus> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
   const config = path.join(dir, 'prometheus.yml');
-  fs.writeFileSync(config, scrapeConfig(jobs));
+  fs.writeFileSync(config, scrapeConfig(jobs, 1, tls));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const log = fs.openSync(path.join(dir, 'prometheus.log'), 'a');

@@ -68,4 +68,13 @@ describe('allocator', () => {
     assert.equal(new Set(ps).size, 4);
     assert.ok(ps.every((p) => p >= 20000 && p <= 29999));
   });
+
+  it('never picks a host-mode port the node reports listening on', () => {
+    const n = node('a');
+    // Every port of the range but two is taken by the node's own listeners.
+    n.description!.listeningTcp = Array.from({ length: 10_000 }, (_, i) => 20000 + i).filter((p) => p !== 21000 && p !== 22000);
+    const s = new Sim({ services: [service('h', { replicas: 2, endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort: 0, publishMode: 'HOST' }] } })], nodes: [n] });
+    s.tick();
+    assert.deepEqual(s.live('h').map((t) => t.endpointPorts[0].publishedPort).sort(), [21000, 22000]);
+  });
 });

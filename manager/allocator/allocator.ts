@@ -225,7 +225,9 @@ export function* allocateTasks(w: Working, opts: AllocatorOptions = {}, candidat
   const usedPorts = new Map<string, Set<string>>();
   for (const n of nodes) {
     usedAddrs.set(n, new Set());
-    usedPorts.set(n, new Set());
+    // A port a process on the node listens on (its description) is never picked for a host-mode port.
+    const d = w.nodes.get(n)?.description;
+    usedPorts.set(n, new Set([...(d?.listeningTcp ?? []).map((p) => `tcp/${p}`), ...(d?.listeningUdp ?? []).map((p) => `udp/${p}`)]));
   }
   const cidrs = new Map<string, Cidr | undefined>();
   const cidrOf = (nodeId: string) => {

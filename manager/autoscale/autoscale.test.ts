@@ -121,11 +121,29 @@ describe('autoscaler (HPA rule)', () => {
 describe('stats table', () => {
   it('keeps well-formed samples and ignores the rest', () => {
     const t = new StatsTable();
-    const n = t.ingest({ nodeId: 'n1', time: 0, tasks: [{ taskId: 'a', cpuCores: 0.5, memoryBytes: 10 }, { taskId: 'b', cpuCores: -1, memoryBytes: 1 }, { cpuCores: 1 }, null] }, 5);
+    const onN1 = (id: string) => (id === 'a' || id === 'b' ? 'n1' : undefined);
+    const n = t.ingest({ nodeId: 'n1', time: 0, tasks: [{ taskId: 'a', cpuCores: 0.5, memoryBytes: 10 }, { taskId: 'b', cpuCores: -1, memoryBytes: 1 }, { cpuCores: 1 }, null] }, 5, 'n1', onN1);
     assert.equal(n, 1);
     assert.deepEqual(t.get('a'), { receivedAt: 5, cpuCores: 0.5, memoryBytes: 10 });
-    assert.equal(t.ingest('garbage', 5), 0);
+    assert.equal(t.ingest('garbage', 5, 'n1', onN1), 0);
     t.prune(5 + 10 * STALE_MS);
     assert.equal(t.size, 0);
+  });
+
+  it('takes a sample only from the node that runs the task: forged stats for another node’s task are dropped and counted', () => {
+    const t = new StatsTable();
+    const nodeOf = (id: string) => ({ mine: 'n1', theirs: 'n2' })[id];
+    const sample = (taskId: string, cpuCores: number) => ({ taskId, cpuCores, memoryBytes: 1 });
+    // n1 reports its own task and, forged, n2's (to make the autoscaler scale n2's service).
+    assert.equal(t.ingest({ nodeId: 'n1', time: 0, tasks: [sample('mine', 0.1), sample('theirs', 9), sample('ghost', 9)] }, 5, 'n1', nodeOf), 1);
+    assert.equal(t.get('theirs'), undefined);
+    assert.equal(t.get('ghost'), undefined);
+    // A message naming another node than the subject it came on: all of it dropped.
+    assert.equal(t.ingest({ nodeId: 'n2', time: 0, tasks: [sample('theirs', 9)] }, 5, 'n1', nodeOf), 0);
+    assert.equal(t.get('theirs'), undefined);
+    assert.deepEqual(t.rejected, { 'node-mismatch': 1, 'foreign-task': 1, 'unknown-task': 1 });
+    // The real node's sample is taken.
+    assert.equal(t.ingest({ nodeId: 'n2', time: 0, tasks: [sample('theirs', 0.2)] }, 6, 'n2', nodeOf), 1);
+    assert.equal(t.get('theirs')?.cpuCores, 0.2);
   });
 });

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import { eventually } from '../../common/eventually';
-import { connectControl, type ControlConnection } from '../../proto/client';
+import { connectControl, PLAINTEXT_FOR_TESTS, type ControlConnection } from '../../proto/client';
 import { startControlHarness, type ControlHarness } from './testing/harness';
 
 async function refused(p: Promise<unknown>, code: grpc.status, re: RegExp): Promise<void> {
@@ -21,8 +21,8 @@ describe('Control API: join tokens held by another manager', function () {
   let a: ControlHarness | undefined;
   let b: ControlHarness | undefined;
   const clients: ControlConnection[] = [];
-  const connect = (...args: Parameters<typeof connectControl>) => {
-    const c = connectControl(...args);
+  const connect = (addr: string, o: Partial<Parameters<typeof connectControl>[1]> = {}) => {
+    const c = connectControl(addr, { security: PLAINTEXT_FOR_TESTS, ...o });
     clients.push(c);
     return c;
   };

@@ -4,8 +4,10 @@
 // read-modify-write that lost a race.
 import * as grpc from '@grpc/grpc-js';
 import type { Network, Node, Service, Task } from '../../proto/mod';
+import type { ClientSecurity } from '../../proto/client';
 import type { Logger } from '../../common/logger';
 import { ApiError, unaryWith } from '../api';
+import type { CertIssuer } from '../ca/issuer';
 import type { ManagerObserver } from '../hooks';
 import type { StateCache } from '../state/cache';
 import { ConflictError, StoreUnavailableError, UPDATE_ATTEMPTS, type Store } from '../store/store';
@@ -15,9 +17,29 @@ export interface ControlDeps {
   cache: StateCache;
   managerId: string;
   tokensFile: string;
+  /** This manager's own state (data dir, key file): never a bind mount source. */
+  bindDenied?: string[];
   natsUrl: () => string;
   log: Logger;
   observer: ManagerObserver;
+  /** The cluster CA that signs user certificates (manager/ca/); none: CreateUser answers FAILED_PRECONDITION. */
+  issuer?: CertIssuer;
+  /** The key-encryption key: seals secret and config values (manager/crypto/values.ts). */
+  kek: Buffer;
+  /** How this manager calls its peers (its own certificate: mtls). */
+  peerSecurity: ClientSecurity;
+  /** The cluster CA (absent in harnesses without one): shown by GetClusterInfo, pinned by new tokens, revokes removed nodes. */
+  ca?: ControlCa;
+  /** What a node's tasks use now (manager/observe/node-usage.ts); absent or undefined: unknown. */
+  nodeUsage?: (nodeId: string) => { receivedAt: number; cpuCores: number; memoryBytes: number } | undefined;
+}
+
+/** What the Control API needs of the cluster CA (manager/ca/ca.ts). */
+export interface ControlCa {
+  caPem: string;
+  fingerprint: string;
+  notAfter: number;
+  revoke(id: string): Promise<void>;
 }
 
 /** How long a read waits for the cache to reach the store's revision before answering UNAVAILABLE. */
@@ -149,4 +171,65 @@ export function findTask(cache: StateCache, ref: string): Task {
 /** A node as the Control API shows it: never its session id or lease (they are the node's credentials with the dispatcher). */
 export function publicNode(n: Node): Node {
   return { ...n, sessionId: '', leaseId: 0 };
+}
+
+// ---- pages (control.proto: page_size, page_token, next_page_token) ----------------
+/** Items per page when the caller gives no page_size. */
+export const DEFAULT_PAGE_SIZE = 1_000;
+/** The largest page_size honoured. */
+export const MAX_PAGE_SIZE = 10_000;
+/** A page is cut once its items pass about this many bytes as JSON (a client reads 4 MiB by default). */
+export const PAGE_MAX_BYTES = 2 * 1024 * 1024;
+const TOKEN_MAX_CHARS = 2048;
+
+/** A sort key: the list's order, ending with the object's id so that it is total. */
+export type PageKey = (string | number)[];
+
+function compareKeys(a: PageKey, b: PageKey): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+function decodeToken(token: string, width: number | undefined): PageKey {
+  const bad = () => new ApiError(grpc.status.INVALID_ARGUMENT, 'pageToken: not a token this API returned (ask again without it)');
+  if (token.length > TOKEN_MAX_CHARS) throw bad();
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(key) || key.length > 8 || (width !== undefined && key.length !== width) || !key.every((k) => typeof k === 'string' || typeof k === 'number')) throw bad();
+  return key as PageKey;
+}
+
+/**
+ * One page of `items` in the order of `keyOf`: those after the token's key,
+ * at most page_size (default DEFAULT_PAGE_SIZE, at most MAX_PAGE_SIZE) and
+ * about PAGE_MAX_BYTES (at least one item), with the token of the next page
+ * when more follow. Keyed, not offset: a write between pages shifts nothing.
+ */
+export function paged<T>(items: Iterable<T>, req: { pageSize?: number; pageToken?: string }, keyOf: (x: T) => PageKey): { items: T[]; nextPageToken: string } {
+  const size = Math.min(MAX_PAGE_SIZE, Number(req.pageSize) > 0 ? Math.floor(Number(req.pageSize)) : DEFAULT_PAGE_SIZE);
+  let keyed = [...items].map((x) => ({ x, k: keyOf(x) }));
+  if (req.pageToken) {
+    const after = decodeToken(req.pageToken, keyed[0]?.k.length);
+    keyed = keyed.filter((e) => compareKeys(e.k, after) > 0);
+  }
+  keyed.sort((a, b) => compareKeys(a.k, b.k));
+  const out: T[] = [];
+  let bytes = 0;
+  for (const e of keyed) {
+    if (out.length >= size || (out.length && bytes >= PAGE_MAX_BYTES)) break;
+    out.push(e.x);
+    bytes += JSON.stringify(e.x).length;
+  }
+  const more = out.length < keyed.length;
+  return { items: out, nextPageToken: more ? Buffer.from(JSON.stringify(keyed[out.length - 1].k)).toString('base64url') : '' };
 }

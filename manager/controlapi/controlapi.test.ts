@@ -6,6 +6,8 @@ import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import type { Network, Node, Service, ServiceSpec, Task } from '../../proto/mod';
 import { contractTask } from '../../proto/testing/dispatcher-contract';
+import { MAX_RECEIVE_BYTES } from '../../proto/grpc-limits';
+import { connectControl, PLAINTEXT_FOR_TESTS } from '../../proto/client';
 import { node as nodeFixture } from '../orchestrator/testing/fixtures';
 import type { MemoryStore } from '../store/memory-store';
 import { updateWithRetry, type Kind, type Store, type Stored } from '../store/store';
@@ -81,7 +83,7 @@ describe('control API (MemoryStore)', function () {
     assert.equal(r.service.spec?.name, 'web');
     assert.equal(r.service.specVersion, 1);
     assert.ok(r.service.meta?.version);
-    assert.deepEqual(r.counts, { running: 0, desired: 3 });
+    assert.deepEqual(r.counts, { running: 0, desired: 3, completed: 0, failed: 0 });
     assert.equal((await get('web')).service.id, r.service.id);
     assert.equal((await get(r.service.id)).service.id, r.service.id);
     assert.equal((await get(r.service.id.slice(0, 6))).service.id, r.service.id);
@@ -89,7 +91,7 @@ describe('control API (MemoryStore)', function () {
     const t = { ...contractTask('t1', 'n1', 'RUNNING'), serviceId: r.service.id };
     await h.store.put('tasks', t, true);
     const l = await list();
-    assert.deepEqual(l.services.map((x) => [x.service.spec?.name, x.counts]), [['web', { running: 1, desired: 3 }]]);
+    assert.deepEqual(l.services.map((x) => [x.service.spec?.name, x.counts]), [['web', { running: 1, desired: 3, completed: 0, failed: 0 }]]);
     assert.deepEqual(h.events.map((e) => e.action), ['created']);
   });
 
@@ -175,6 +177,27 @@ describe('control API (MemoryStore)', function () {
     assert.ok((calls.get('syncRevision') ?? 0) >= 1);
   });
 
+  it("answers nodes with their tasks' reservations and the agent's latest use", async () => {
+    await h.stop();
+    const sampled = Date.now();
+    h = await startControlHarness({ nodeUsage: (id) => (id === 'node-a' ? { receivedAt: sampled, cpuCores: 0.5, memoryBytes: 300 } : undefined) });
+    await h.store.put('nodes', nodeFixture('node-a'), true);
+    await h.store.put('nodes', nodeFixture('node-b'), true);
+    const withRes = (id: string, nodeId: string, state: NonNullable<Task['status']>['state'], cpu: number, mem: number): Task => ({
+      ...contractTask(id, nodeId, state),
+      spec: { container: null, resources: { limits: null, reservations: { nanoCpus: cpu, memoryBytes: mem, pids: 0 } }, restart: null, placement: null, networks: [], ports: [] },
+    });
+    await h.store.put('tasks', withRes('t1', 'node-a', 'RUNNING', 1e9, 1000), true);
+    await h.store.put('tasks', withRes('t2', 'node-a', 'ASSIGNED', 5e8, 24), true);
+    await h.store.put('tasks', withRes('t3', 'node-a', 'FAILED', 4e9, 99999), true); // ended: holds nothing
+    const l = await rpc<{ nodes: Node[] }>((cb) => h.client.ListNodes({}, cb));
+    const a = l.nodes.find((n) => n.id === 'node-a')!;
+    assert.deepEqual(a.usage, { reservedNanoCpus: 1.5e9, reservedMemoryBytes: 1024, tasks: 2, usedNanoCpus: 5e8, usedMemoryBytes: 300, sampledAt: sampled });
+    const b = (await rpc<{ node: Node }>((cb) => h.client.GetNode({ node: 'node-b' }, cb))).node;
+    assert.deepEqual(b.usage, { reservedNanoCpus: 0, reservedMemoryBytes: 0, tasks: 0, usedNanoCpus: 0, usedMemoryBytes: 0, sampledAt: 0 }, 'no sample: in use unknown');
+    assert.equal((await h.store.get<Node>('nodes', 'node-a'))?.usage ?? null, null, 'never stored');
+  });
+
   it('lists and gets nodes without their session ids or leases; finds nodes by id, hostname, prefix', async () => {
     const n: Node = { ...nodeFixture('node-abc'), sessionId: 'secret-session', leaseId: 42 };
     await h.store.put('nodes', n, true);
@@ -243,11 +266,82 @@ describe('control API (MemoryStore)', function () {
     const info = await rpc<{ services: number; cluster: { workerTokenHash: string } }>((cb) => h.client.GetClusterInfo({}, cb));
     assert.equal(Number(info.services), 1);
     const t = await rpc<{ worker: string; manager: string }>((cb) => h.client.RotateJoinToken({ worker: true, manager: false }, cb));
-    assert.match(t.worker, /^SWMTKN-1-/);
+    assert.match(t.worker, /^CVYTKN-1-[0-9a-f]{64}-[0-9a-f]{32}$/);
     const after = await rpc<{ cluster: { workerTokenHash: string; managerTokenHash: string } }>((cb) => h.client.GetClusterInfo({}, cb));
     assert.notEqual(after.cluster.workerTokenHash, info.cluster.workerTokenHash);
     assert.equal(after.cluster.managerTokenHash, 'm');
     assert.deepEqual(await rpc((cb) => h.client.GetJoinTokens({}, cb)), t);
+  });
+
+  it('cluster update: the bind allow list gates bind mounts at create and update, each entry checked; refused writes nothing', async () => {
+    const bind = (name: string, source: string) => spec({ name, container: { image: 'registry.local/web:1', mounts: [{ type: 'BIND', source, target: '/data', readOnly: true, tmpfsSizeBytes: 0 }] } as never });
+    const createWith = (s: Spec) => rpc<ServiceRes>((cb) => h.client.CreateService({ spec: s }, cb));
+    await refused(createWith(bind('b1', '/srv/data')), grpc.status.INVALID_ARGUMENT, /^spec\.container\.mounts\[0\]\.source: "\/srv\/data" is not under a path the cluster allows \(none yet/);
+    const update = (bindAllow: string[]) => rpc<{ cluster: { bindAllow: string[] } }>((cb) => h.client.UpdateCluster({ bindAllow, setBindAllow: true }, cb));
+    await refused(update(['/srv', '/etc/ssl']), grpc.status.INVALID_ARGUMENT, /^bindAllow\[1\]: "\/etc\/ssl" cannot be allowed: \/etc is the host's configuration$/);
+    await refused(update(['srv']), grpc.status.INVALID_ARGUMENT, /^bindAllow\[0\]: must be an absolute path$/);
+    await refused(update(['/srv/../etc']), grpc.status.INVALID_ARGUMENT, /'\.\.'/);
+    await refused(rpc((cb) => h.client.UpdateCluster({ bindAllow: [], setBindAllow: false }, cb)), grpc.status.INVALID_ARGUMENT, /nothing to update/);
+    assert.deepEqual((await rpc<{ cluster: { bindAllow: string[] } }>((cb) => h.client.GetClusterInfo({}, cb))).cluster.bindAllow, [], 'nothing written');
+    assert.deepEqual((await update(['/srv/', '/data', '/srv'])).cluster.bindAllow, ['/srv', '/data']);
+    const ok = await createWith(bind('b1', '/srv/data/'));
+    assert.equal(ok.service.spec?.container?.mounts[0].source, '/srv/data');
+    await refused(createWith(bind('b2', '/var/lib/convoy/manager')), grpc.status.INVALID_ARGUMENT, /is never mounted/);
+    await refused(createWith(bind('b3', '/opt/x')), grpc.status.INVALID_ARGUMENT, /not under a path the cluster allows \(\/srv, \/data/);
+    await refused(
+      rpc((cb) => h.client.UpdateService({ service: 'b1', version: 0, spec: bind('b1', '/home/u'), force: false }, cb)),
+      grpc.status.INVALID_ARGUMENT,
+      /^spec\.container\.mounts\[0\]\.source: /,
+    );
+    assert.equal((await get('b1')).service.spec?.container?.mounts[0].source, '/srv/data', 'the refused update wrote nothing');
+    assert.deepEqual((await update([])).cluster.bindAllow, []);
+    await refused(createWith(bind('b4', '/srv/data')), grpc.status.INVALID_ARGUMENT, /none yet/);
+  });
+
+  it("refuses publishing the cluster's own ports at create, naming the field", async () => {
+    const pub = (name: string, publishedPort: number) =>
+      rpc<ServiceRes>((cb) => h.client.CreateService({ spec: spec({ name, endpoint: { mode: 'VIP', ports: [{ name: '', protocol: 'tcp', targetPort: 80, publishedPort, publishMode: 'INGRESS' }] } }) }, cb));
+    await refused(pub('p1', 7420), grpc.status.INVALID_ARGUMENT, /^spec\.endpoint\.ports\[0\]\.publishedPort: 7420 is the manager's gRPC port: the cluster's own ports cannot be published$/);
+    await refused(pub('p2', 2379), grpc.status.INVALID_ARGUMENT, /etcd's client port/);
+    assert.equal((await list()).services.length, 0);
+  });
+
+  it('refuses a request over the server\'s 4 MiB receive limit before parsing it (RESOURCE_EXHAUSTED), and keeps serving', async () => {
+    const huge = spec({ name: 'huge', labels: { k: 'v'.repeat(MAX_RECEIVE_BYTES) } });
+    await refused(rpc((cb) => h.client.CreateService({ spec: huge }, cb)), grpc.status.RESOURCE_EXHAUSTED);
+    assert.equal((await list()).services.length, 0);
+  });
+
+  it('pages list calls in a stable order (keyed tokens, a bad token refused); the typed client follows every page', async () => {
+    for (const n of ['e', 'a', 'd', 'c', 'b']) await create({ name: `svc-${n}` });
+    type Page = { services: ServiceRes[]; nextPageToken: string };
+    const names: string[] = [];
+    let token = '';
+    let pages = 0;
+    do {
+      const p = await rpc<Page>((cb) => h.client.ListServices({ name: '', pageSize: 2, pageToken: token }, cb));
+      assert.ok(p.services.length <= 2);
+      names.push(...p.services.map((s) => s.service.spec!.name));
+      token = p.nextPageToken;
+      pages++;
+      // A service created between pages, before the cursor, is not listed twice nor shifts what follows.
+      if (pages === 1) await create({ name: 'svc-0' });
+    } while (token);
+    assert.equal(pages, 3);
+    assert.deepEqual(names, ['svc-a', 'svc-b', 'svc-c', 'svc-d', 'svc-e']);
+    await refused(rpc((cb) => h.client.ListServices({ name: '', pageSize: 2, pageToken: 'garbage' }, cb)), grpc.status.INVALID_ARGUMENT, /^pageToken: /);
+    await refused(rpc((cb) => h.client.ListServices({ name: '', pageSize: 2, pageToken: 'x'.repeat(5000) }, cb)), grpc.status.INVALID_ARGUMENT, /^pageToken: /);
+    const typed = connectControl(h.addr, { security: PLAINTEXT_FOR_TESTS });
+    try {
+      const all = await typed.listServices({ name: '', labels: {} });
+      assert.deepEqual(all.services.map((s) => s.service!.spec!.name), ['svc-0', 'svc-a', 'svc-b', 'svc-c', 'svc-d', 'svc-e']);
+      assert.equal(all.nextPageToken, '');
+    } finally {
+      typed.close();
+    }
+    const first = await rpc<Page>((cb) => h.client.ListServices({ name: '', pageSize: 0, pageToken: '' }, cb));
+    assert.equal(first.services.length, 6, 'default page size');
+    assert.equal(first.nextPageToken, '');
   });
 
   it('maps a store out of reach to UNAVAILABLE', async () => {

@@ -3,12 +3,13 @@
 // its VXLAN id.
 import * as grpc from '@grpc/grpc-js';
 import type { ControlHandlers, Network, Service } from '../../proto/mod';
+import { auditTarget } from '../auth/authorize';
 import { ApiError, invalid } from '../api';
 import { DEFAULT_NETWORK } from '../allocator/allocator';
 import { newId } from '../ids';
 import { validateNetworkSpec } from '../spec/objects';
 import { ConflictError } from '../store/store';
-import { findNetwork, retryConflicts, type Ctx } from './common';
+import { findNetwork, paged, retryConflicts, type Ctx } from './common';
 
 type Handlers = Pick<ControlHandlers, 'CreateNetwork' | 'GetNetwork' | 'ListNetworks' | 'RemoveNetwork'>;
 
@@ -30,13 +31,15 @@ export function networkHandlers(c: Ctx): Handlers {
       await reads.fresh();
       return { network: findNetwork(cache, req.network) };
     }),
-    ListNetworks: unary('ListNetworks', async () => {
+    ListNetworks: unary('ListNetworks', async (req: { pageSize: number; pageToken: string }) => {
       await reads.fresh();
-      return { networks: [...cache.networks.values()] };
+      const page = paged(cache.networks.values(), req, (n) => [n.spec?.name ?? '', n.id]);
+      return { networks: page.items, nextPageToken: page.nextPageToken };
     }),
-    RemoveNetwork: unary('RemoveNetwork', async (req: { network: string }) => {
+    RemoveNetwork: unary('RemoveNetwork', async (req: { network: string }, _md, call) => {
       await reads.fresh();
       const found = findNetwork(cache, req.network);
+      auditTarget(call, { id: found.id, name: found.spec?.name });
       const name = found.spec?.name ?? '';
       if (name === DEFAULT_NETWORK) throw new ApiError(grpc.status.FAILED_PRECONDITION, 'network "default" is built in and cannot be removed');
       const users = [...cache.services.values()].filter((s: Service) => s.spec?.networks?.includes(name)).map((s) => s.spec?.name);

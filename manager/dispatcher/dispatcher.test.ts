@@ -3,14 +3,14 @@
 // registration writes, the assignments stream's content and status updates.
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
-import { dispatcherClient } from '../../proto/client';
+import { dispatcherClient, PLAINTEXT_FOR_TESTS } from '../../proto/client';
 import { grpcPackages, type DispatcherClient, type Node, type Task } from '../../proto/mod';
 import { contractTask, watchAssignments } from '../../proto/testing/dispatcher-contract';
 import { nullLogger } from '../../common/logger';
 import { nullObserver } from '../hooks';
 import { StateCache } from '../state/cache';
 import type { Store, Write } from '../store/store';
-import { createDispatcher } from './dispatcher';
+import { createDispatcher, MAX_STREAMS_PER_SESSION } from './dispatcher';
 import { applyStatusUpdates } from './status';
 import { HARNESS_TOKEN, startDispatcherHarness, type DispatcherHarness } from './testing/harness';
 import { eventually } from '../../common/eventually';
@@ -24,7 +24,7 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
 
   beforeEach(async () => {
     h = await startDispatcherHarness({ heartbeatMs: 1000 });
-    client = dispatcherClient(h.addr);
+    client = dispatcherClient(h.addr, { security: PLAINTEXT_FOR_TESTS });
   });
   afterEach(async () => {
     for (const c of open.splice(0)) c.cancel();
@@ -55,6 +55,31 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
     );
   const assignments = (sessionId: string) => watchAssignments(client, sessionId, open);
   const storedNode = (id: string) => h.store.get<Node>('nodes', id);
+
+  it("claiming a manager's address from elsewhere, or advertising loopback, leaves a new node a worker", async () => {
+    const reg = await h.store.registerManager('m-local', '127.0.0.1:7420');
+    const reg2 = await h.store.registerManager('m-far', '10.0.0.7:7420');
+    try {
+      const open1 = (addr: string, hostname: string) =>
+        new Promise<Node>((resolve, reject) => {
+          const call = client.Session({ joinToken: HARNESS_TOKEN, nodeId: '', addr, description: { hostname, platform: null, resources: null, engineLabels: {} }, labels: {} });
+          open.push(call);
+          call.on('data', (m: { sessionId: string; node: Node }) => m.sessionId && resolve(m.node));
+          call.on('error', reject);
+        });
+      // Each session without a node id is a new node of the harness.
+      // The harness is loopback only: the positive case (an agent beside its manager) is e2e/stack.e2e.ts's node.role == manager.
+      const local = await open1('127.0.0.1', 'hollow-beside-manager');
+      assert.equal((await storedNode(local.id))?.spec?.role, 'WORKER', 'loopback is no host address (hollow fleets): stays a worker');
+      const elsewhere = await open1('10.0.0.1', 'plain-worker');
+      assert.equal((await storedNode(elsewhere.id))?.spec?.role, 'WORKER');
+      const spoof = await open1('10.0.0.7', 'claims-far-manager');
+      assert.equal((await storedNode(spoof.id))?.spec?.role, 'WORKER', 'the address of a manager, but the connection comes from 127.0.0.1');
+    } finally {
+      await reg.close();
+      await reg2.close();
+    }
+  });
 
   it('registers a node: its object (ready, labels, lease), its liveness key, a session in the table', async () => {
     const s = await session();
@@ -121,11 +146,11 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
     // Another manager (a second dispatcher on the same store) registers the same node.
     const cache2 = new StateCache(h.store, nullLogger);
     await cache2.start();
-    const other = createDispatcher({ store: h.store, cache: cache2, heartbeatMs: 1000, natsUrl: () => '', managerId: 'm2', log: nullLogger, observer: nullObserver, checkToken: async () => 'WORKER' });
+    const other = createDispatcher({ store: h.store, cache: cache2, heartbeatMs: 1000, natsUrl: () => '', managerId: 'm2', log: nullLogger, observer: nullObserver, identify: () => ({ id: s.node.id, role: 'worker', cluster: '' }) });
     const server = new grpc.Server();
     server.addService(grpcPackages().dispatcher.convoy.Dispatcher.service, other.handlers);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
-    const c2 = dispatcherClient(`127.0.0.1:${port}`);
+    const c2 = dispatcherClient(`127.0.0.1:${port}`, { security: PLAINTEXT_FOR_TESTS });
     try {
       const call = c2.Session({ joinToken: HARNESS_TOKEN, nodeId: s.node.id, addr: '10.0.0.1', description: null, labels: {} });
       open.push(call);
@@ -138,6 +163,22 @@ describe('dispatcher (MemoryStore, fake clock)', function () {
       server.forceShutdown();
       await cache2.close();
     }
+  });
+
+  it(`refuses a session's streams past ${MAX_STREAMS_PER_SESSION} with RESOURCE_EXHAUSTED; one ending makes room`, async () => {
+    const s = await session();
+    const first = open.length;
+    const streams = Array.from({ length: MAX_STREAMS_PER_SESSION - 1 }, () => assignments(s.sessionId));
+    await eventually(() => streams.every((a) => a.messages.length === 1), 'each open stream got its COMPLETE set');
+    const over = assignments(s.sessionId);
+    await eventually(() => !!over.ended(), 'the stream past the limit ends');
+    assert.equal(over.ended()!.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(over.ended()!.details, /at most 8/);
+    assert.ok(streams.every((a) => !a.ended()), 'the open ones stay open');
+    open[first].cancel();
+    await eventually(() => h.dispatcher.sessions.get(s.sessionId)!.streams.size < MAX_STREAMS_PER_SESSION, 'a stream ended');
+    const again = assignments(s.sessionId);
+    await eventually(() => again.messages.length === 1, 'room again');
   });
 
   it('ends a session with its Session stream: its assignments stream ends NOT_FOUND', async () => {

@@ -2,24 +2,28 @@
 // sessions bound to a store lease (the node is alive while the lease is),
 // kept in a session table (./sessions.ts) that refuses an expired or
 // replaced session with NOT_FOUND; heartbeats; per-node assignment streams
-// (./assignments.ts); batched forward-only task status updates
-// (./status.ts); the NetworkState stream (./network.ts). Assignments and
-// network state are computed from the manager's StateCache, so a change
+// (./assignments.ts); forward-only task status updates, the calls of all
+// sessions coalesced into one commit at a time (./status.ts); the
+// NetworkState stream (./network.ts). Assignments and network state are computed from the manager's StateCache, so a change
 // costs work proportional to what changed, not to the cluster's size.
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import type { DispatcherHandlers, Node, Task } from '../../proto/mod';
-import type { Logger } from '../../common/logger';
+import { errMsg, type Logger } from '../../common/logger';
+import type { Identity } from '../../common/identity';
+import { identityOf } from '../auth/identity';
 import { ApiError, grpcError, invalid as invalidArgument, unaryWith } from '../api';
 import type { ManagerObserver } from '../hooks';
 import { newId } from '../ids';
 import { validateNodeDescription, validateNodeSpec } from '../spec/objects';
 import type { Change, StateCache } from '../state/cache';
 import { LeaseNotFoundError, type Store } from '../store/store';
-import { AssignmentView } from './assignments';
+import { AssignmentView, type FileOpener } from './assignments';
+import { openFile } from '../controlapi/files';
 import { buildNetworkState } from './network';
 import { SessionTable, type Session } from './sessions';
-import { applyStatusUpdates } from './status';
+import { StatusCoalescer } from './status';
 
 export { visibleToAgent } from './assignments';
 export { buildNetworkState } from './network';
@@ -32,14 +36,28 @@ export interface DispatcherDeps {
   managerId: string;
   log: Logger;
   observer: ManagerObserver;
-  /** Checks a join token; throws PERMISSION_DENIED when it is wrong. */
-  checkToken(token: string): Promise<'WORKER' | 'MANAGER'>;
+  /** The key-encryption key, to open the secrets and configs a node's tasks use; without it none are sent. */
+  kek?: Buffer;
+  /**
+   * The caller's identity: from its verified certificate (identityOf, the
+   * default). Test harnesses on plaintext give their own. Never the request.
+   */
+  identify?: (call: unknown) => Identity | undefined;
+  /** Whether an identity was revoked (manager/ca/): its sessions end and its calls are refused. */
+  isRevoked?: (id: string) => boolean;
   /** The session table's clock (tests give the MemoryStore's fake clock). */
   now?: () => number;
 }
 
 /** Debounce of cache changes before assignment and network pushes. */
 const PUSH_DEBOUNCE_MS = 10;
+/**
+ * Assignment flushes start at most this often: a quiet cluster's change still
+ * goes out PUSH_DEBOUNCE_MS after it, but under a burst every node's stream
+ * gets one larger message per interval instead of one per flush round (each
+ * message is its own HTTP/2 frames and TLS records on that node's connection).
+ */
+export const ASSIGN_MIN_INTERVAL_MS = 100;
 /**
  * Work of one slice of an assignments flush before the event loop gets a
  * turn: 100,000 new tasks on 1,000 streams are seconds of diffing and
@@ -58,6 +76,22 @@ const LEASE_PERIODS = 3;
 const MIN_LEASE_TTL_S = 2;
 
 type Writable = grpc.ServerWritableStream<unknown, unknown>;
+
+/**
+ * Open streams per session (its Session stream included). An agent holds
+ * three (Session, Assignments, Network) and reopens one after a failure
+ * while the old one may not have ended yet; past this a new stream is
+ * RESOURCE_EXHAUSTED: a misbehaving or hostile agent cannot make the
+ * manager fan every change out to thousands of its streams.
+ */
+export const MAX_STREAMS_PER_SESSION = 8;
+
+/** Ends a new stream of a session that holds MAX_STREAMS_PER_SESSION already; true when it did. */
+function overStreamLimit(call: Writable, open: number): boolean {
+  if (open < MAX_STREAMS_PER_SESSION) return false;
+  call.emit('error', grpcError(new ApiError(grpc.status.RESOURCE_EXHAUSTED, `session has ${open} open streams (at most ${MAX_STREAMS_PER_SESSION})`)));
+  return true;
+}
 
 const invalid = (why: string) => new ApiError(grpc.status.NOT_FOUND, why);
 
@@ -83,7 +117,37 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   const networkStreams = new Set<Writable>();
   /** Open Session streams: they are told when the set of managers changes. */
   const sessionStreams = new Map<string, Writable>();
+  /** Every session's status reports, committed together (./status.ts). */
+  const statuses = new StatusCoalescer(store, cache);
   const managerList = () => [...cache.managers].map(([id, addr]) => ({ id, addr }));
+  const opener: FileOpener = (noun, o) => {
+    if (!d.kek) return undefined;
+    try {
+      return openFile(d.kek, noun, o);
+    } catch (e) {
+      // Another manager's KEK, or a tampered value: the task fails on its node naming the object.
+      log.error(`${noun.kind} does not open`, { [`${noun.kind}.id`]: o.id, [`${noun.kind}.name`]: o.spec?.name ?? '', err: errMsg(e) });
+      return undefined;
+    }
+  };
+  const identify = d.identify ?? ((call: unknown) => identityOf(call as Parameters<typeof identityOf>[0]));
+  const isRevoked = d.isRevoked ?? ((id: string) => cache.revoked.has(id));
+
+  /** The node behind a call: a node certificate (worker or manager) that is not revoked. */
+  const nodeOf = (call: unknown): Identity => {
+    const who = identify(call);
+    if (!who) throw new ApiError(grpc.status.UNAUTHENTICATED, 'no node certificate: join the cluster with a token first');
+    if (who.role !== 'worker' && who.role !== 'manager') throw new ApiError(grpc.status.PERMISSION_DENIED, `a ${who.role} certificate cannot hold a node session`);
+    if (isRevoked(who.id)) throw new ApiError(grpc.status.UNAUTHENTICATED, `node ${who.id}: certificate revoked (node removed)`);
+    return who;
+  };
+  /** The session a call names, if it is the caller's own (another node's session id is as good as unknown). */
+  const ownSession = (call: unknown, sessionId: string): Session => {
+    const who = nodeOf(call);
+    const s = sessionOf(sessionId);
+    if (s.nodeId !== who.id) throw invalid('session invalid');
+    return s;
+  };
 
   /**
    * The session a call names, if it is still this node's session: known
@@ -94,6 +158,10 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   const live = (sessionId: string): Session | undefined => {
     const s = table.get(sessionId);
     if (!s) return undefined;
+    if (isRevoked(s.nodeId)) {
+      table.end(s.id, 'closed');
+      return undefined;
+    }
     const n = cache.nodes.get(s.nodeId);
     if (cache.revision >= s.revision && n && n.sessionId && n.sessionId !== s.id) {
       table.end(s.id, 'replaced');
@@ -114,16 +182,23 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   let closed = false;
   /** A flush is running: changes meanwhile wait for the next one (one flush at a time, as when flushes were synchronous). */
   let flushing = false;
+  /** When the last flush started (performance.now()). */
+  let lastFlush = -Infinity;
+  const scheduleAssignments = () => {
+    if (closed || assignTimer || flushing || !(allDirty || dirtyNodes.size)) return;
+    assignTimer = setTimeout(() => void flushAssignments(), Math.max(PUSH_DEBOUNCE_MS, lastFlush + ASSIGN_MIN_INTERVAL_MS - performance.now()));
+  };
   /** The dirty nodes' streams get their changes, in slices of FLUSH_SLICE_MS. */
   const flushAssignments = async () => {
     assignTimer = undefined;
     flushing = true;
+    lastFlush = performance.now();
     try {
       await flushSliced();
     } finally {
       flushing = false;
     }
-    if (!closed && (allDirty || dirtyNodes.size) && !assignTimer) assignTimer = setTimeout(() => void flushAssignments(), PUSH_DEBOUNCE_MS);
+    scheduleAssignments();
   };
   const flushSliced = async () => {
     const nodes = allDirty ? [...assignmentStreams.keys()] : [...dirtyNodes];
@@ -160,9 +235,10 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   };
 
   const onChange = (c: Change) => {
-    if (c.reset) allDirty = true;
+    // A rotation: every stream whose node holds the object gets the new version (the views tell).
+    if (c.reset || c.files) allDirty = true;
     for (const n of c.taskNodes) if (assignmentStreams.has(n)) dirtyNodes.add(n);
-    if ((allDirty || dirtyNodes.size) && !assignTimer && !flushing) assignTimer = setTimeout(() => void flushAssignments(), PUSH_DEBOUNCE_MS);
+    scheduleAssignments();
     if (c.reset || c.tasks.size || c.services.size || c.nodes.size || c.networks || c.cluster) scheduleNetwork();
     // A registration elsewhere replaced one of ours: end it now, not at its next call.
     for (const nodeId of c.reset ? [...table.all().map((s) => s.nodeId)] : c.nodes) {
@@ -182,8 +258,15 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   sweeper.unref();
 
   /** Registers the node: its object (created or updated, CAS-retried), then its liveness key under a new lease. */
-  const register = async (req: Parameters<DispatcherHandlers['Session']>[0]['request']) => {
-    const role = await d.checkToken(req.joinToken);
+  const register = async (who: Identity, req: Parameters<DispatcherHandlers['Session']>[0]['request'], peer: string) => {
+    // The underlay address other nodes' VXLAN and load balancers are pointed at: an IP literal, nothing else.
+    if (!req.addr || !isIP(req.addr)) throw new ApiError(grpc.status.INVALID_ARGUMENT, `addr: "${String(req.addr ?? '').slice(0, 64)}" is not an IP address`);
+    // A new node's role (what `node.role == manager` places by): a manager's certificate, or an agent on a
+    // manager's host — it advertises the address a registered manager listens on and its connection comes
+    // from that address (a node elsewhere cannot claim it by the request alone). node promote|demote change it later.
+    let role: 'MANAGER' | 'WORKER' = who.role === 'manager' ? 'MANAGER' : 'WORKER';
+    if (role === 'WORKER' && peer === req.addr && !isLoopbackAddr(req.addr) && !(await store.get<Node>('nodes', who.id)))
+      for (const a of (await store.managers()).values()) if (hostOfAddr(a) === req.addr) role = 'MANAGER';
     // What the agent says about its host and the labels it proposes are bounded like specs.
     const described = validateNodeDescription(req.description ?? {});
     if (!described.ok) throw invalidArgument(described.errors);
@@ -192,7 +275,8 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
     const desc = described.spec;
     const lease = await store.grantLease(leaseTtlS);
     const sessionId = newId();
-    const nodeId = req.nodeId || newId();
+    // The certificate names the node; whatever id the request carries is ignored.
+    const nodeId = who.id;
     let joined = false;
     try {
       const node = (await store.update<Node>('nodes', nodeId, (cur) => {
@@ -206,6 +290,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
           subnet: '',
           sessionId: '',
           leaseId: 0,
+          usage: null,
         };
         return { ...base, description: desc, status: { state: 'NODE_READY', message: '', addr: req.addr, updatedAt: Date.now() }, sessionId, leaseId: Number(lease.id) };
       }))!;
@@ -228,7 +313,7 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
         if (sessionId) table.end(sessionId, 'closed');
       });
       (async () => {
-        const { node, lease, sessionId: sid, joined } = await register(call.request);
+        const { node, lease, sessionId: sid, joined } = await register(nodeOf(call), call.request, hostOfAddr(call.getPeer()));
         if (gone) {
           // The agent gave up while we registered: nothing holds this session.
           lease.release();
@@ -251,8 +336,8 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
         if (!gone) c.emit('error', grpcError(e, log));
       });
     },
-    Heartbeat: unary('Heartbeat', async (req: { sessionId: string }) => {
-      const s = sessionOf(req.sessionId);
+    Heartbeat: unary('Heartbeat', async (req: { sessionId: string }, _md, call) => {
+      const s = ownSession(call, req.sessionId);
       try {
         await s.lease.keepAlive();
       } catch (e) {
@@ -267,9 +352,14 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
     }),
     Assignments(call) {
       const c = call as Writable;
-      const s = live(call.request.sessionId);
-      if (!s) return endInvalid(c, 'session invalid');
-      const entry = { view: new AssignmentView(s.nodeId), call: c };
+      let s: Session;
+      try {
+        s = ownSession(call, call.request.sessionId);
+      } catch (e) {
+        return void c.emit('error', grpcError(e, log));
+      }
+      if (overStreamLimit(c, s.streams.size)) return;
+      const entry = { view: new AssignmentView(s.nodeId, opener), call: c };
       c.write(entry.view.complete(cache));
       let set = assignmentStreams.get(s.nodeId);
       if (!set) assignmentStreams.set(s.nodeId, (set = new Set()));
@@ -288,15 +378,21 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       s.streams.add(stream);
       call.on('cancelled', drop);
     },
-    UpdateTaskStatus: unary('UpdateTaskStatus', async (req: { sessionId: string; updates: { taskId: string; status: Task['status'] }[] }) => {
-      const s = sessionOf(req.sessionId);
-      await applyStatusUpdates(store, cache, s.nodeId, req.updates);
+    UpdateTaskStatus: unary('UpdateTaskStatus', async (req: { sessionId: string; updates: { taskId: string; status: Task['status'] }[] }, _md, call) => {
+      // Only the caller's own session, and within it only tasks assigned to the caller (status.ts).
+      const s = ownSession(call, req.sessionId);
+      await statuses.submit(s.nodeId, req.updates);
       return {};
     }),
     Network(call) {
       const c = call as Writable;
-      const s = live(call.request.sessionId);
-      if (!s) return endInvalid(c, 'session invalid');
+      let s: Session;
+      try {
+        s = ownSession(call, call.request.sessionId);
+      } catch (e) {
+        return void c.emit('error', grpcError(e, log));
+      }
+      if (overStreamLimit(c, s.streams.size)) return;
       networkStreams.add(c);
       c.write(buildNetworkState(cache, ++netVersion));
       const stream = {
@@ -332,4 +428,16 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       networkStreams.clear();
     },
   };
+}
+
+/** The host of "host:port", "[v6]:port" or grpc-js's "ipv4:host:port" peer form; IPv4-mapped IPv6 as IPv4. */
+export function hostOfAddr(a: string): string {
+  const m = /^(?:ipv[46]:)?(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(a ?? '');
+  const h = m ? (m[1] ?? m[2]) : '';
+  return h.replace(/^::ffff:(?=\d+\.)/i, '');
+}
+
+/** Loopback is no host's underlay address: nodes advertising it (hollow fleets, tests) share no host with a manager. */
+function isLoopbackAddr(a: string): boolean {
+  return /^127\./.test(a) || a === '::1';
 }

@@ -1,6 +1,7 @@
 // The NetworkState a node's DNS, load balancer and overlay are programmed
 // from: every service's endpoints and every node's underlay address.
-import { isTerminal, type NetworkState, type Service, type Task } from '../../proto/mod';
+import { isTerminal, type NetworkState, type Node, type Service, type Task } from '../../proto/mod';
+import { contains, parseCidr } from '../../common/cidr';
 import { DEFAULT_NETWORK } from '../allocator/allocator';
 import type { StateCache } from '../state/cache';
 
@@ -25,6 +26,7 @@ export function buildNetworkState(cache: StateCache, version: number): NetworkSt
       virtualIps: s.endpoint?.virtualIps ?? [],
       ports: (s.endpoint?.ports ?? []).filter((p) => p.publishMode !== 'HOST'),
       networks: serviceNetworks(s, netByName),
+      aliases: (s.spec.networkAliases ?? []).map((a) => ({ network: netByName.get(a.network) ?? '', aliases: a.aliases })).filter((a) => a.network && a.aliases.length),
       tasks: (byService.get(s.id) ?? []).map((t) => ({
         taskId: t.id,
         nodeId: t.nodeId,
@@ -34,14 +36,22 @@ export function buildNetworkState(cache: StateCache, version: number): NetworkSt
       })),
     });
   }
+  const ranges = [cache.cluster?.clusterCidr, cache.cluster?.vipCidr].filter((c): c is string => !!c).map(parseCidr);
+  const inCluster = (a: string) => ranges.some((r) => contains(r, a));
   return {
     version,
     services,
-    nodes: [...cache.nodes.values()].map((n) => ({ nodeId: n.id, addr: n.status?.addr ?? '', subnet: n.subnet, up: cache.alive.has(n.id) })),
+    nodes: [...cache.nodes.values()].map((n) => ({ nodeId: n.id, addr: n.status?.addr ?? '', subnet: n.subnet, up: cache.alive.has(n.id), addresses: otherAddresses(n, inCluster) })),
     networks: [...cache.networks.values()],
     clusterCidr: cache.cluster?.clusterCidr ?? '',
     vipCidr: cache.cluster?.vipCidr ?? '',
+    bindAllow: cache.cluster?.bindAllow ?? [],
   };
+}
+
+/** A node's IPv4 addresses besides its underlay one, without the cluster's own ranges (its bridge address is a task gateway, handled by each node). */
+function otherAddresses(n: Node, inCluster: (a: string) => boolean): string[] {
+  return (n.description?.addresses ?? []).filter((a) => a !== n.status?.addr && !a.startsWith('127.') && !inCluster(a));
 }
 
 function serviceNetworks(s: Service, byName: Map<string, string>): string[] {

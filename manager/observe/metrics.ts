@@ -27,6 +27,7 @@ export class ManagerMetrics {
   readonly controlLatency: Histogram<'method'>;
   readonly events: Counter<'type'>;
   readonly autoscaleDecisions: Counter<'service' | 'direction'>;
+  readonly statsRejected: Counter<'reason'>;
   readonly etcdDbSize: Gauge<'kind'>;
   readonly etcdAlarm: Gauge<'alarm'>;
   readonly etcdDefrags: Counter;
@@ -48,6 +49,12 @@ export class ManagerMetrics {
     this.controlRequests = new Counter({ name: 'convoy_control_requests_total', help: 'Control API requests by method and gRPC status code.', labelNames: ['method', 'code'], registers: r });
     this.controlLatency = new Histogram({ name: 'convoy_control_request_duration_seconds', help: 'Control API request latency by method.', labelNames: ['method'], buckets: FAST_BUCKETS, registers: r });
     this.events = new Counter({ name: 'convoy_events_total', help: 'Events this manager published, by type.', labelNames: ['type'], registers: r });
+    this.statsRejected = new Counter({
+      name: 'convoy_autoscale_stats_rejected_total',
+      help: 'Task usage samples dropped because they did not come from the node that runs the task (node-mismatch: message and subject disagree; foreign-task: another node runs it; unknown-task: no such task yet).',
+      labelNames: ['reason'],
+      registers: r,
+    });
     this.autoscaleDecisions = new Counter({ name: 'convoy_autoscale_decisions_total', help: 'Replica changes the autoscaler decided, by direction.', labelNames: ['service', 'direction'], registers: r });
     this.etcdDbSize = new Gauge({ name: 'convoy_etcd_db_size_bytes', help: 'etcd database file size (total) and the part in use (in_use), as its status reports.', labelNames: ['kind'], registers: r });
     this.etcdAlarm = new Gauge({ name: 'convoy_etcd_alarm', help: '1 while etcd has this alarm raised (NOSPACE: the store is full, writes are refused).', labelNames: ['alarm'], registers: r });

@@ -178,7 +178,7 @@ describe('replicated orchestrator', () => {
 });
 
 describe('global orchestrator', () => {
-  const g = () => service('agent', { mode: 'GLOBAL', replicas: 0, placement: { constraints: ['node.labels.zone != dmz'], preferences: [], maxReplicasPerNode: 0, platforms: [] } });
+  const g = () => service('agent', { mode: 'GLOBAL', replicas: 0, placement: { constraints: ['node.labels.zone != dmz'], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const } });
 
   it('runs one task per eligible node, with its node chosen', () => {
     const s = new Sim({ services: [g()], nodes: [node('a'), node('b'), node('c', { labels: { zone: 'dmz' } }), node('d', { state: 'NODE_DOWN' })] });

@@ -78,6 +78,8 @@ export interface NewTaskOpts {
   nodeId?: string;
   attempt: number;
   message?: string;
+  /** Job modes: the run the task belongs to. */
+  jobIteration?: number;
 }
 
 /** A new task for a slot, made from the service's current spec; PENDING until the scheduler places it. */
@@ -112,6 +114,7 @@ export function newTask(svc: Service, id: string, now: number, o: NewTaskOpts, s
     networks: [],
     endpointPorts: [],
     attempt: o.attempt,
+    jobIteration: o.jobIteration ?? 0,
   };
 }
 

@@ -125,7 +125,7 @@ describe('parseConstraint', () => {
 });
 
 describe('ConstraintCache', () => {
-  const pl = (...constraints: string[]) => ({ constraints, preferences: [], maxReplicasPerNode: 0, platforms: [] });
+  const pl = (...constraints: string[]) => ({ constraints, preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const });
 
   it('returns the same parse for the same service version and reparses when the expressions differ', () => {
     const cache = new ConstraintCache();

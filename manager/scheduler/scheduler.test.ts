@@ -3,8 +3,9 @@ import { strict as assert } from 'node:assert';
 import type { ServiceSpec } from '../../proto/mod';
 import { GiB, node, service, Sim } from '../orchestrator/testing/fixtures';
 import { parseConstraint } from './constraint';
+import { binpackScore } from './scheduler';
 
-const placement = (p: Partial<NonNullable<ServiceSpec['placement']>>) => ({ constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], ...p });
+const placement = (p: Partial<NonNullable<ServiceSpec['placement']>>) => ({ constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const, ...p });
 const reserve = (mem: number, cpus = 0) => ({ limits: null, reservations: { nanoCpus: cpus * 1e9, memoryBytes: mem, pids: 0 } });
 
 describe('scheduler', () => {
@@ -77,6 +78,53 @@ describe('scheduler', () => {
     s.tick();
     const web = s.live('web');
     assert.equal(web.filter((t) => t.nodeId === 'd').length, 3, 'zone y gets half');
+  });
+
+  it('binpack fills the fullest node that fits before the next, and never overcommits', () => {
+    const bin = placement({ strategy: 'BINPACK' });
+    const s = new Sim({
+      services: [service('web', { replicas: 5, resources: reserve(2 * GiB, 1), placement: bin })],
+      nodes: [node('a', { mem: 8 * GiB, cpus: 4 }), node('b', { mem: 8 * GiB, cpus: 4 }), node('c', { mem: 8 * GiB, cpus: 4 })],
+    });
+    const r = s.tick();
+    assert.equal(r.unschedulable.length, 0);
+    const per = (n: string) => s.live('web').filter((t) => t.nodeId === n).length;
+    const counts = ['a', 'b', 'c'].map(per).sort();
+    assert.deepEqual(counts, [0, 1, 4], 'one node full (4 × 2 GiB of 8 GiB), the fifth on a second node, the third untouched');
+    // Spread places the same service 2/2/1.
+    const t = new Sim({
+      services: [service('web', { replicas: 5, resources: reserve(2 * GiB, 1) })],
+      nodes: [node('a', { mem: 8 * GiB, cpus: 4 }), node('b', { mem: 8 * GiB, cpus: 4 }), node('c', { mem: 8 * GiB, cpus: 4 })],
+    });
+    t.tick();
+    assert.deepEqual(['a', 'b', 'c'].map((n) => t.live('web').filter((x) => x.nodeId === n).length).sort(), [1, 2, 2]);
+  });
+
+  it('binpack prefers the node already most used, across services and ticks', () => {
+    const bin = placement({ strategy: 'BINPACK' });
+    const s = new Sim({
+      services: [service('db', { replicas: 1, resources: reserve(5 * GiB), placement: placement({ constraints: ['node.id == b'] }) })],
+      nodes: [node('a', { mem: 8 * GiB }), node('b', { mem: 8 * GiB }), node('c', { mem: 16 * GiB })],
+    });
+    s.tick();
+    s.services.set('web', service('web', { replicas: 2, resources: reserve(1 * GiB), placement: bin }));
+    s.tick();
+    assert.deepEqual(s.live('web').map((t) => t.nodeId), ['b', 'b'], 'b has 5 of 8 GiB reserved: the least free');
+    // The next one does not fit b (7 of 8 GiB reserved, 2 GiB asked): a is fuller than c in fraction.
+    s.services.set('big', service('big', { replicas: 1, resources: reserve(2 * GiB), placement: bin }));
+    s.tick();
+    assert.equal(s.live('big')[0].nodeId, 'a');
+  });
+
+  it('binpack without reservations packs by task count; the score follows Nomad', () => {
+    const s = new Sim({ services: [service('web', { replicas: 4, placement: placement({ strategy: 'BINPACK' }) })], nodes: [node('a'), node('b')] });
+    s.tick();
+    assert.equal(new Set(s.live('web').map((t) => t.nodeId)).size, 1);
+    const n = { freeCpu: 4e9, freeMem: 8 * GiB, totalCpu: 4e9, totalMem: 8 * GiB };
+    assert.equal(binpackScore(n, { cpu: 0, mem: 0 }), 0, 'empty node');
+    assert.equal(binpackScore(n, { cpu: 4e9, mem: 8 * GiB }), 18, 'full node');
+    assert.ok(binpackScore(n, { cpu: 0, mem: 4 * GiB }) > binpackScore(n, { cpu: 0, mem: 2 * GiB }));
+    assert.equal(binpackScore({ freeCpu: 0, freeMem: 0, totalCpu: 0, totalMem: 0 }, { cpu: 0, mem: 0 }), 0, 'no capacity reported: counts as free');
   });
 
   it('holds a stop-first replacement until the old task of its slot has stopped', () => {

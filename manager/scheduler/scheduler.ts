@@ -10,9 +10,15 @@
 //    per node, host-mode ports, and a free address in the node's subnet.
 //    Dynamic failures only get worse within a group (counters only grow), so
 //    a node that fails one is dropped for the rest of the group.
-// 2. Ranking: spread. Fewest tasks of this service on the node, then fewest
-//    tasks overall (a heap keyed on both, so a group of T tasks over N nodes
-//    costs O(N + T log N)). With placement preferences the nodes form a tree
+// 2. Ranking, by the service's placement strategy (a heap keyed on it, so a
+//    group of T tasks over N nodes costs O(N + T log N)):
+//    - spread (the default, Swarm's): fewest tasks of this service on the
+//      node, then fewest tasks overall;
+//    - binpack (Nomad's ScoreFitBinPack): the highest fit score, i.e. the
+//      least free CPU and memory once the task is on the node, then the most
+//      tasks. Placing a task only raises the chosen node's score, so it keeps
+//      the top until the memory or CPU filter drops it: one node fills
+//      before the next is started. With placement preferences the nodes form a tree
 //    over the labels' values ("node.labels.zone", then "node.labels.rack"):
 //    each task goes down the branch holding the fewest tasks of the service,
 //    then takes the best node of that leaf.
@@ -35,6 +41,9 @@ export interface NodeInfo {
   available: boolean;
   freeCpu: number;
   freeMem: number;
+  /** What the node has in all (its description), for binpack's fractions. */
+  totalCpu: number;
+  totalMem: number;
   /** Live (desired running) tasks on the node, all services. */
   tasks: number;
   perService: Map<string, number>;
@@ -54,6 +63,7 @@ export interface Requirements {
   constraints: Constraint[];
   platforms: Platform[];
   preferences: string[];
+  strategy: 'SPREAD' | 'BINPACK';
 }
 
 export type FilterName = 'availability' | 'constraint' | 'platform' | 'memory' | 'cpu' | 'max-replicas' | 'host-port' | 'address';
@@ -157,6 +167,7 @@ export function requirementsOf(t: Task): Requirements {
     constraints: constraintsOf(t.serviceId, t.specVersion, s?.placement),
     platforms: s?.placement?.platforms ?? [],
     preferences: (s?.placement?.preferences ?? []).map((p) => p.replace(/^spread=/, '').trim()).filter(Boolean),
+    strategy: s?.placement?.strategy === 'BINPACK' ? 'BINPACK' : 'SPREAD',
   };
 }
 
@@ -173,6 +184,8 @@ function* nodeInfoSteps(w: Working): Generator<void, NodeInfo[]> {
     available: node.status?.state === 'NODE_READY' && (node.spec?.availability ?? 'ACTIVE') === 'ACTIVE',
     freeCpu: Number(node.description?.resources?.nanoCpus ?? 0),
     freeMem: Number(node.description?.resources?.memoryBytes ?? 0),
+    totalCpu: Number(node.description?.resources?.nanoCpus ?? 0),
+    totalMem: Number(node.description?.resources?.memoryBytes ?? 0),
     tasks: 0,
     perService: new Map(),
     hostPorts: new Set(),
@@ -203,6 +216,20 @@ function charge(n: NodeInfo, t: { serviceId: string }, u: { cpu: number; mem: nu
     n.tasks++;
     n.perService.set(t.serviceId, (n.perService.get(t.serviceId) ?? 0) + 1);
   }
+}
+
+/**
+ * Nomad's ScoreFitBinPack (scheduler/rank.go, structs/funcs.go): with the
+ * task on the node, the free fractions of CPU and memory f_cpu, f_mem give
+ * 20 - (10^f_cpu + 10^f_mem), from 0 (an empty node) to 18 (a full one).
+ * Powers of ten make a node short of one resource rank as nearly full, so a
+ * service that only reserves memory still packs. A node that reports no
+ * capacity for a resource counts as having all of it free (it cannot be
+ * packed on that axis, and the filters decide whether it fits).
+ */
+export function binpackScore(n: Pick<NodeInfo, 'freeCpu' | 'freeMem' | 'totalCpu' | 'totalMem'>, r: Pick<Requirements, 'cpu' | 'mem'>): number {
+  const free = (left: number, total: number) => (total > 0 ? Math.min(1, Math.max(0, left / total)) : 1);
+  return 20 - (10 ** free(n.freeCpu - r.cpu, n.totalCpu) + 10 ** free(n.freeMem - r.mem, n.totalMem));
 }
 
 /** "no suitable node: insufficient memory on 3 nodes, constraint mismatch on 2 nodes" */
@@ -307,13 +334,24 @@ export function* schedule(w: Working): Generator<void, ScheduleResult> {
     const dyn = DYNAMIC.filter((f) => f.applies(r));
     const svcCount = new Int32Array(infos.length);
     for (const n of cands) svcCount[n.idx] = n.perService.get(sid) ?? 0;
-    const lessFn = (a: number, b: number) => {
+    const spreadLess = (a: number, b: number) => {
       const d = svcCount[a] - svcCount[b];
       if (d) return d < 0;
       const e = infos[a].tasks - infos[b].tasks;
       if (e) return e < 0;
       return a < b;
     };
+    // Ties (no reservations, or equal nodes) go to the node with more of the service, then more tasks: still packing.
+    const binpackLess = (a: number, b: number) => {
+      const d = binpackScore(infos[a], r) - binpackScore(infos[b], r);
+      if (d) return d > 0;
+      const e = svcCount[a] - svcCount[b];
+      if (e) return e > 0;
+      const f = infos[a].tasks - infos[b].tasks;
+      if (f) return f > 0;
+      return a < b;
+    };
+    const lessFn = r.strategy === 'BINPACK' ? binpackLess : spreadLess;
 
     // The preference tree; without preferences the root is the only leaf.
     const root: Branch = { count: 0, exhausted: false };

@@ -3,7 +3,7 @@
 // given" for scalars), except where zero makes no sense (stop grace period,
 // ports' protocol).
 import type { ContainerSpec, ServiceSpec } from '../../proto/mod';
-import { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_STOP_GRACE_MS, DEFAULT_STOP_SIGNAL, DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
+import { DEFAULT_JOB_HISTORY, DEFAULT_JOB_TIMEZONE, DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_STOP_GRACE_MS, DEFAULT_STOP_SIGNAL, DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
 
 export { DEFAULT_RESTART_POLICY, DEFAULT_ROLLBACK_CONFIG, DEFAULT_STOP_GRACE_MS, DEFAULT_STOP_SIGNAL, DEFAULT_UPDATE_CONFIG };
 
@@ -25,7 +25,39 @@ function container(c: ContainerSpec | null | undefined): ContainerSpec {
     capDrop: c?.capDrop ?? [],
     readOnly: c?.readOnly ?? false,
     hostAccess: c?.hostAccess ?? false,
+    secrets: c?.secrets ?? [],
+    configs: c?.configs ?? [],
+    withRegistryAuth: c?.withRegistryAuth ?? false,
+    registryAuth: c?.registryAuth ?? null,
+    // Container options (issue 13): absent = Docker's defaults.
+    init: c?.init ?? false,
+    sysctls: c?.sysctls ?? {},
+    ulimits: c?.ulimits ?? [],
+    hosts: c?.hosts ?? [],
+    dnsConfig: c?.dnsConfig ?? null,
+    tty: c?.tty ?? false,
+    openStdin: c?.openStdin ?? false,
+    privileged: c?.privileged ?? false,
+    devices: c?.devices ?? [],
   };
+}
+
+/** Job modes get a job part (filled in); other modes keep what was given (validation refuses it). */
+function jobDefaults(spec: ServiceSpec): ServiceSpec['job'] {
+  const j = spec.job;
+  if (!isJobMode(spec.mode) && !j) return null;
+  return {
+    maxConcurrent: j?.maxConcurrent ?? 0,
+    schedule: (j?.schedule ?? '').trim(),
+    timezone: j?.timezone || (j?.schedule ? DEFAULT_JOB_TIMEZONE : ''),
+    concurrencyPolicy: j?.concurrencyPolicy || 'CONCURRENCY_ALLOW',
+    historyLimit: j?.historyLimit || DEFAULT_JOB_HISTORY,
+    startingDeadlineMs: j?.startingDeadlineMs ?? 0,
+  };
+}
+
+export function isJobMode(mode: string | null | undefined): boolean {
+  return mode === 'REPLICATED_JOB' || mode === 'GLOBAL_JOB';
 }
 
 /** The spec with every default filled; does not validate. */
@@ -45,9 +77,10 @@ export function withDefaults(spec: ServiceSpec): ServiceSpec {
       preferences: spec.placement?.preferences ?? [],
       maxReplicasPerNode: spec.placement?.maxReplicasPerNode ?? 0,
       platforms: spec.placement?.platforms ?? [],
+      strategy: spec.placement?.strategy || 'SPREAD',
     },
     mode: spec.mode || 'REPLICATED',
-    replicas: spec.mode === 'GLOBAL' ? 0 : Number(spec.replicas ?? 0),
+    replicas: spec.mode === 'GLOBAL' || spec.mode === 'GLOBAL_JOB' ? 0 : Number(spec.replicas ?? 0),
     update: spec.update ?? { ...DEFAULT_UPDATE_CONFIG },
     rollback: spec.rollback ?? { ...DEFAULT_ROLLBACK_CONFIG },
     networks: spec.networks ?? [],
@@ -62,5 +95,7 @@ export function withDefaults(spec: ServiceSpec): ServiceSpec {
       })),
     },
     autoscale: spec.autoscale ?? null,
+    networkAliases: (spec.networkAliases ?? []).map((a) => ({ network: a.network ?? '', aliases: a.aliases ?? [] })),
+    job: jobDefaults(spec),
   };
 }

@@ -112,6 +112,14 @@ const NASTY_STRINGS = [
   'udp',
   'GLOBAL',
   'REPLICATED',
+  'REPLICATED_JOB',
+  'GLOBAL_JOB',
+  'CONCURRENCY_FORBID',
+  '*/5 * * * *',
+  '0 0 30 2 *',
+  '@daily',
+  'Europe/Paris',
+  'Nowhere/City',
   'DNSRR',
   'HOST',
   'TMPFS',
@@ -163,7 +171,9 @@ function randomValue(r: Rng, like: Json): Json {
     case 9:
       return typeof like === 'number' ? -like : typeof like === 'string' ? like + pick(r, NASTY_STRINGS) : typeof like === 'object' ? 'x' : String(like);
     case 10:
-      return typeof like === 'string' ? like.repeat(1 + int(r, 2000)) : 0;
+      // Repeated, but never past twice the largest huge string: repeating one
+      // that an earlier edit already made huge ran out of memory (seed 15, iteration 401).
+      return typeof like === 'string' ? like.repeat(Math.max(1, Math.min(1 + int(r, 2000), Math.floor((2 * HUGE_MAX) / Math.max(1, like.length))))) : 0;
     default:
       return typeof like === 'number' ? like * pick(r, [2 ** 20, -1, 0.5, 1e10]) : pick(r, NASTY_NUMBERS);
   }
@@ -191,7 +201,10 @@ function mutate(r: Rng, seed: Json): Json {
       if (op === 0 && c.length) c.splice(i, 1);
       else if (op === 1) c.splice(i, 0, randomValue(r, c[0] ?? null));
       else if (op === 2 && c.length) c[Math.min(i, c.length - 1)] = randomValue(r, c[Math.min(i, c.length - 1)]);
-      else c.push(...Array.from({ length: int(r, 100) }, () => c[0] ?? 'x'));
+      // Copies of the first element, as values: pushing one object many times over
+      // made inputs whose every level shares its children, which JSON (and so a
+      // request) can never be, and whose text grows exponentially with depth.
+      else c.push(...Array.from({ length: int(r, 100) }, () => (c[0] !== null && typeof c[0] === 'object' ? 'x' : (c[0] ?? 'x'))));
     } else {
       const keys = Object.keys(c);
       const op = int(r, 4);
@@ -218,14 +231,15 @@ function fuzzContext(): ValidationContext {
     id,
     meta: { version: 1, createdAt: 0, updatedAt: 0 },
     spec: { role: 'WORKER', availability: 'ACTIVE', labels: { zone: 'east' } },
-    description: { hostname: `host-${id}`, platform: { os: 'linux', arch: 'amd64' }, resources: { nanoCpus: 8e9, memoryBytes: 16 * 1024 ** 3, pids: 0 }, engineLabels: {} },
+    description: { hostname: `host-${id}`, platform: { os: 'linux', arch: 'amd64' }, resources: { nanoCpus: 8e9, memoryBytes: 16 * 1024 ** 3, pids: 0 }, engineLabels: {}, listeningTcp: [22], listeningUdp: [], addresses: [] },
     status: { state: 'NODE_READY', message: '', addr: '10.0.0.1', updatedAt: 0 },
     subnet: '',
     sessionId: '',
     leaseId: 0,
+    usage: null,
   });
   const net = (id: string, name: string): Network => ({ id, meta: null, spec: { name, subnet: '', labels: {}, internal: false }, vni: 1, subnet: '' });
-  return { nodes: [node('a'), node('b')], services: [], networks: [net('n1', 'front'), net('n2', 'back')] };
+  return { nodes: [node('a'), node('b')], services: [], networks: [net('n1', 'front'), net('n2', 'back')], bindAllow: ['/srv'] };
 }
 
 /** A printable, bounded picture of an input (NaN, undefined and -0 included) for the failure report. */

@@ -70,6 +70,8 @@ export const PORTS_MAX = 1024;
 export const PORT_NAME_MAX_BYTES = 63;
 /** Networks a service attaches to: each is an interface in every task. */
 export const NETWORKS_MAX = 64;
+/** DNS aliases of a service on one network (compose `aliases`, plus a stack's short name). */
+export const ALIASES_MAX = 32;
 
 /** Placement constraints; all of them are checked against every node. */
 export const CONSTRAINTS_MAX = 64;
@@ -118,3 +120,48 @@ export const STATUS_MESSAGE_MAX_BYTES = 4 * KiB;
 
 /** How much of an offending value an error message quotes. */
 export const QUOTE_MAX_CHARS = 80;
+
+/** Secrets and configs one container gets (each a file bind-mounted from its task's tmpfs). */
+export const FILE_REFS_MAX = 64;
+/**
+ * A secret's or config's value: Docker's limit (500 KiB). Sealed and base64
+ * it is about 670 KiB of one etcd value, well under etcd's 1.5 MiB request
+ * limit; and it travels to every node that runs a task using it.
+ */
+export const FILE_VALUE_MAX_BYTES = 500 * KiB;
+/** A secret's or config's name (Docker's limit). */
+export const FILE_NAME_MAX_CHARS = 64;
+/** Where a secret or config is mounted in a container. */
+export const FILE_TARGET_MAX_BYTES = 1024;
+/** Ports a node reports it listens on, per protocol: the agent reports those below the ephemeral range (at most 32768 of them), cut to this. */
+export const LISTENING_PORTS_MAX = 4096;
+/** IPv4 addresses a node reports besides its underlay address (interfaces, Docker's bridges): each is an element of every node's firewall set. */
+export const NODE_ADDRESSES_MAX = 256;
+/** Finished runs of a job whose tasks are kept (`--history-limit`): each run keeps up to `replicas` tasks in etcd. */
+export const JOB_HISTORY_MAX = 100;
+
+// ---- container options (issue 13, docs/container-options.md) ----
+/** Sysctls of one container: each is a write before it starts; runc users set a handful. */
+export const SYSCTLS_MAX = 64;
+/** A sysctl's name ("net.ipv4.conf.<ifname>.rp_filter" is under 64). */
+export const SYSCTL_NAME_MAX_BYTES = 256;
+/** A sysctl's value: what one write to /proc/sys takes (a page). */
+export const SYSCTL_VALUE_MAX_BYTES = 4 * KiB;
+/** Ulimits: Linux has 16 resources. */
+export const ULIMITS_MAX = 16;
+/** Extra /etc/hosts lines (compose files list a few; /etc/hosts is read whole on every lookup). */
+export const HOSTS_MAX = 256;
+/** One /etc/hosts line: an address and names. */
+export const HOST_ENTRY_MAX_BYTES = 1 * KiB;
+/** --dns servers the agent's DNS relays to in turn, each waited for up to its forward timeout. */
+export const DNS_SERVERS_MAX = 8;
+/** --dns-search domains: glibc reads at most 6 (MAXDNSRCH). */
+export const DNS_SEARCH_MAX = 6;
+/** --dns-option entries ("ndots:2", "timeout:1", "edns0"). */
+export const DNS_OPTIONS_MAX = 16;
+/** One --dns-option. */
+export const DNS_OPTION_MAX_BYTES = 64;
+/** Devices of one container (each a bind of a device node). */
+export const DEVICES_MAX = 64;
+/** A hostname template before rendering ("{{.Service.Name}}-{{.Task.Slot}}"); the rendered name is a DNS label (63). */
+export const HOSTNAME_TEMPLATE_MAX_BYTES = 256;

@@ -42,7 +42,7 @@ describe('validateNodeSpec', () => {
 });
 
 describe('validateNodeDescription', () => {
-  const desc = { hostname: 'host-a.example.org', platform: { os: 'linux', arch: 'amd64' }, resources: { nanoCpus: 4e9, memoryBytes: 8 * 1024 ** 3, pids: 0 }, engineLabels: { disk: 'ssd' } };
+  const desc = { hostname: 'host-a.example.org', platform: { os: 'linux', arch: 'amd64' }, resources: { nanoCpus: 4e9, memoryBytes: 8 * 1024 ** 3, pids: 0 }, engineLabels: { disk: 'ssd' }, listeningTcp: [22], listeningUdp: [], addresses: ['192.168.7.2'] };
 
   it('takes what an agent reports and refuses what is out of bounds', () => {
     const r = validateNodeDescription(desc);
@@ -54,6 +54,9 @@ describe('validateNodeDescription', () => {
     assert.deepEqual(fields(validateNodeDescription({ ...desc, resources: { nanoCpus: -1, memoryBytes: NaN, pids: 0 } })), ['description.resources.nanoCpus', 'description.resources.memoryBytes']);
     assert.deepEqual(fields(validateNodeDescription({ ...desc, engineLabels: manyLabels(L.LABELS_MAX + 1) })), ['description.engineLabels']);
     assert.deepEqual(fields(validateNodeDescription({ ...desc, engineLabels: [] })), ['description.engineLabels']);
+    assert.deepEqual(fields(validateNodeDescription({ ...desc, listeningTcp: [22, 70000] })), ['description.listeningTcp[1]']);
+    assert.deepEqual(fields(validateNodeDescription({ ...desc, addresses: ['10.0.0.1', '10.0.0.1; rm -rf /'] })), ['description.addresses[1]']);
+    assert.deepEqual(fields(validateNodeDescription({ ...desc, listeningUdp: Array.from({ length: L.LISTENING_PORTS_MAX + 1 }, (_, i) => i + 1) })), ['description.listeningUdp']);
   });
 });
 

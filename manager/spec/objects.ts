@@ -9,11 +9,13 @@
 // status is cut instead: it carries a state change that must not be lost for
 // the sake of an over-long message, and its text is only ever shown.
 import type { NetworkSpec, NodeDescription, NodeSpec, TaskStateName, TaskStatus } from '../../proto/mod';
+import { isIPv4 } from 'node:net';
 import { TaskState } from '../../proto/mod';
 import { quote, type FieldError } from './errors';
 import * as L from './limits';
 import { jsonSizeAtMost, NODE_AVAILABILITIES, NODE_ROLES, Shape } from './shape';
-import { boundedString, checkLabels, NAME_RE } from './validate';
+import { boundedList, boundedString, checkLabels, NAME_RE } from './validate';
+import { checkFileName, type FileKind } from './files';
 
 export type Checked<T> = { ok: true; spec: T } | { ok: false; errors: FieldError[] };
 
@@ -29,7 +31,7 @@ export function validateNetworkSpec(input: unknown): Checked<NetworkSpec> {
   if (r.errors.length) return { ok: false, errors: r.errors };
   const errs: FieldError[] = [];
   if (!spec.name) errs.push({ field: 'spec.name', message: 'must not be empty' });
-  else if (!NAME_RE.test(spec.name)) errs.push({ field: 'spec.name', message: `${quote(spec.name)} is not a valid DNS label (lowercase letters, digits and '-', at most ${L.NETWORK_NAME_MAX_CHARS} characters)` });
+  else if (!NAME_RE.test(spec.name)) errs.push({ field: 'spec.name', message: `${quote(spec.name)} is not a valid DNS label (lowercase letters, digits, '-' and '_' inside, at most ${L.NETWORK_NAME_MAX_CHARS} characters)` });
   boundedString('spec.subnet', spec.subnet, L.SUBNET_MAX_BYTES, errs);
   checkLabels('spec.labels', spec.labels, errs);
   return errs.length ? { ok: false, errors: errs } : { ok: true, spec };
@@ -81,6 +83,9 @@ export function validateNodeDescription(input: unknown): Checked<NodeDescription
       pids: r.number('description.resources.pids', res.pids),
     },
     engineLabels: r.stringMap('description.engineLabels', m.engineLabels),
+    listeningTcp: r.list('description.listeningTcp', m.listeningTcp) as number[],
+    listeningUdp: r.list('description.listeningUdp', m.listeningUdp) as number[],
+    addresses: r.strings('description.addresses', m.addresses),
   };
   if (r.errors.length) return { ok: false, errors: r.errors };
   const errs: FieldError[] = [];
@@ -96,6 +101,17 @@ export function validateNodeDescription(input: unknown): Checked<NodeDescription
       if (!Number.isSafeInteger(v) || v < 0) errs.push({ field: `description.resources.${k}`, message: `must be an integer from 0 to ${Number.MAX_SAFE_INTEGER} (got ${String(v)})` });
     }
   checkLabels('description.engineLabels', desc.engineLabels, errs);
+  if (boundedList('description.addresses', desc.addresses, L.NODE_ADDRESSES_MAX, errs)) {
+    const bad = desc.addresses.findIndex((a) => !isIPv4(a));
+    if (bad >= 0) errs.push({ field: `description.addresses[${bad}]`, message: `${quote(desc.addresses[bad])} is not an IPv4 address` });
+  }
+  for (const k of ['listeningTcp', 'listeningUdp'] as const) {
+    const f = `description.${k}`;
+    if (boundedList(f, desc[k], L.LISTENING_PORTS_MAX, errs)) {
+      const bad = desc[k].findIndex((p) => !Number.isInteger(p) || p < 1 || p > 65535);
+      if (bad >= 0) errs.push({ field: `${f}[${bad}]`, message: `must be a port 1..65535 (got ${quote(String(desc[k][bad]))})` });
+    }
+  }
   return errs.length ? { ok: false, errors: errs } : { ok: true, spec: desc };
 }
 
@@ -166,3 +182,22 @@ export function boundTaskStatus(input: unknown): { ok: true; status: TaskStatus;
   };
   return { ok: true, status, cut };
 }
+
+export interface FileSpec {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** The spec of a secret or config (name, labels). */
+export function validateFileSpec(kind: FileKind, input: unknown): { ok: true; spec: FileSpec } | { ok: false; errors: FieldError[] } {
+  if (input === null || input === undefined) return { ok: false, errors: [{ field: 'spec', message: 'missing' }] };
+  const r = new Shape();
+  const m = r.message('spec', input) ?? {};
+  const spec: FileSpec = { name: r.string('spec.name', m.name), labels: r.stringMap('spec.labels', m.labels) };
+  if (r.errors.length) return { ok: false, errors: r.errors };
+  const errs: FieldError[] = [];
+  checkFileName('spec.name', kind, spec.name, errs);
+  checkLabels('spec.labels', spec.labels, errs);
+  return errs.length ? { ok: false, errors: errs } : { ok: true, spec };
+}
+

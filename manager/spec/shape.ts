@@ -4,8 +4,9 @@
 // gRPC decoder already gives the right types; this is for everything else
 // that reaches validation (tests, tools, a future JSON gateway) and for the
 // fuzzer, so that the rules in validate.ts may take the types for granted.
-import type { ContainerSpec, Platform, Resources, ServiceSpec, UpdateConfig } from '../../proto/mod';
+import type { ContainerSpec, FileReference, Platform, Resources, ServiceSpec, UpdateConfig } from '../../proto/mod';
 import { keyPath, quote, type FieldError } from './errors';
+import { readContainerOptions } from './container-options';
 
 /**
  * The UTF-8 size of `value` as JSON.stringify would write it, counted
@@ -153,12 +154,14 @@ export class Shape {
   }
 }
 
-export const SERVICE_MODES = ['REPLICATED', 'GLOBAL'] as const;
+export const SERVICE_MODES = ['REPLICATED', 'GLOBAL', 'REPLICATED_JOB', 'GLOBAL_JOB'] as const;
+export const CONCURRENCY_POLICIES = ['CONCURRENCY_ALLOW', 'CONCURRENCY_FORBID', 'CONCURRENCY_REPLACE'] as const;
 export const RESTART_CONDITIONS = ['RESTART_ANY', 'RESTART_NONE', 'RESTART_ON_FAILURE'] as const;
 export const FAILURE_ACTIONS = ['FAILURE_PAUSE', 'FAILURE_CONTINUE', 'FAILURE_ROLLBACK'] as const;
 export const UPDATE_ORDERS = ['STOP_FIRST', 'START_FIRST'] as const;
 export const PUBLISH_MODES = ['INGRESS', 'HOST'] as const;
 export const MOUNT_TYPES = ['BIND', 'VOLUME', 'TMPFS'] as const;
+export const PLACEMENT_STRATEGIES = ['SPREAD', 'BINPACK'] as const;
 export const ENDPOINT_MODES = ['VIP', 'DNSRR'] as const;
 export const NODE_ROLES = ['WORKER', 'MANAGER'] as const;
 export const NODE_AVAILABILITIES = ['ACTIVE', 'PAUSE', 'DRAIN'] as const;
@@ -214,7 +217,24 @@ function container(r: Shape, f: string, m: Msg | null): ContainerSpec | null {
     capDrop: r.strings(`${f}.capDrop`, m.capDrop),
     readOnly: r.bool(`${f}.readOnly`, m.readOnly),
     hostAccess: r.bool(`${f}.hostAccess`, m.hostAccess),
+    secrets: fileRefs(r, `${f}.secrets`, m.secrets),
+    configs: fileRefs(r, `${f}.configs`, m.configs),
+    withRegistryAuth: r.bool(`${f}.withRegistryAuth`, m.withRegistryAuth),
+    // Filled in by the manager from withRegistryAuth; never taken from a client.
+    registryAuth: null,
+    ...readContainerOptions(r, f, m),
   };
+}
+
+function fileRefs(r: Shape, f: string, v: unknown): FileReference[] {
+  return r.messages(f, v, (g, x) => ({
+    id: r.string(`${g}.id`, x.id),
+    name: r.string(`${g}.name`, x.name),
+    target: r.string(`${g}.target`, x.target),
+    uid: r.number(`${g}.uid`, x.uid),
+    gid: r.number(`${g}.gid`, x.gid),
+    mode: r.number(`${g}.mode`, x.mode),
+  }));
 }
 
 function platforms(r: Shape, f: string, v: unknown): Platform[] {
@@ -235,6 +255,7 @@ export function readServiceSpec(input: unknown): { spec: ServiceSpec; errors: Fi
   const pl = r.message('spec.placement', s.placement);
   const ep = r.message('spec.endpoint', s.endpoint);
   const as = r.message('spec.autoscale', s.autoscale);
+  const job = r.message('spec.job', s.job);
   const spec: ServiceSpec = {
     name: r.string('spec.name', s.name),
     labels: r.stringMap('spec.labels', s.labels),
@@ -254,6 +275,7 @@ export function readServiceSpec(input: unknown): { spec: ServiceSpec; errors: Fi
       preferences: r.strings('spec.placement.preferences', pl.preferences),
       maxReplicasPerNode: r.number('spec.placement.maxReplicasPerNode', pl.maxReplicasPerNode),
       platforms: platforms(r, 'spec.placement.platforms', pl.platforms),
+      strategy: r.enumOf('spec.placement.strategy', pl.strategy, PLACEMENT_STRATEGIES),
     },
     mode: r.enumOf('spec.mode', s.mode, SERVICE_MODES),
     replicas: r.number('spec.replicas', s.replicas),
@@ -278,6 +300,15 @@ export function readServiceSpec(input: unknown): { spec: ServiceSpec; errors: Fi
       targetMemoryPercent: r.number('spec.autoscale.targetMemoryPercent', as.targetMemoryPercent),
       scaleDownStabilizationMs: r.number('spec.autoscale.scaleDownStabilizationMs', as.scaleDownStabilizationMs),
     },
+    job: job && {
+      maxConcurrent: r.number('spec.job.maxConcurrent', job.maxConcurrent),
+      schedule: r.string('spec.job.schedule', job.schedule),
+      timezone: r.string('spec.job.timezone', job.timezone),
+      concurrencyPolicy: r.enumOf('spec.job.concurrencyPolicy', job.concurrencyPolicy, CONCURRENCY_POLICIES),
+      historyLimit: r.number('spec.job.historyLimit', job.historyLimit),
+      startingDeadlineMs: r.number('spec.job.startingDeadlineMs', job.startingDeadlineMs),
+    },
+    networkAliases: r.messages('spec.networkAliases', s.networkAliases, (g, x) => ({ network: r.string(`${g}.network`, x.network), aliases: r.strings(`${g}.aliases`, x.aliases) })),
   };
   return { spec, errors: r.errors };
 }

@@ -51,6 +51,20 @@ describe('validateServiceSpec', () => {
     refuses({ container: { image: 'x:1', readOnly: 'yes' } as never }, 'spec.container.readOnly', /true or false/);
   });
 
+  it("takes a stack's scoped names (app_web) and DNS aliases on the service's own networks", () => {
+    const ok = validateServiceSpec(base({ name: 'app_web', networks: ['app_front'], networkAliases: [{ network: 'app_front', aliases: ['web', 'www'] }] }), { ...ctx, networks: [{ id: 'n1', spec: { name: 'app_front' } } as never] });
+    assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.errors));
+    assert.deepEqual(ok.spec.networkAliases, [{ network: 'app_front', aliases: ['web', 'www'] }]);
+    refuses({ networkAliases: [{ network: 'default', aliases: ['github.com'] }] }, 'spec.networkAliases[0].aliases[0]', /not a DNS label/);
+    assert.ok(validateServiceSpec(base({ networkAliases: [{ network: 'default', aliases: ['w'] }] }), ctx).ok, '"default" when the service names no network');
+    refuses({ name: '_web' }, 'spec.name', /DNS label/);
+    refuses({ name: 'web_' }, 'spec.name', /DNS label/);
+    refuses({ container: { image: 'x:1', hostname: 'a_b' } as never }, 'spec.container.hostname', /not a valid hostname/);
+    refuses({ networks: ['a'], networkAliases: [{ network: 'b', aliases: ['x'] }] }, 'spec.networkAliases[0].network', /not one of the service's networks/);
+    refuses({ networkAliases: [{ network: 'default', aliases: ['bad name'] }] }, 'spec.networkAliases[0].aliases[0]', /not a DNS label/);
+    refuses({ networkAliases: [{ network: 'default', aliases: Array.from({ length: L.ALIASES_MAX + 1 }, (_, i) => `a${i}`) }] }, 'spec.networkAliases[0].aliases', /at most/);
+  });
+
   it('refuses bad names and images', () => {
     refuses({ name: '' }, 'spec.name', /empty/);
     refuses({ name: 'Web_1' }, 'spec.name', /DNS label/);
@@ -68,11 +82,19 @@ describe('validateServiceSpec', () => {
   });
 
   it('refuses unknown constraint keys, bad operators and bad preferences', () => {
-    const pl = (constraints: string[], preferences: string[] = []) => ({ placement: { constraints, preferences, maxReplicasPerNode: 0, platforms: [] } });
+    const pl = (constraints: string[], preferences: string[] = []) => ({ placement: { constraints, preferences, maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const } });
     refuses(pl(['node.labels.zone == east', 'node.colour == red']), 'spec.placement.constraints[1]', /unknown constraint key/);
     refuses(pl(['node.role > manager']), 'spec.placement.constraints[0]', /only == and !=/);
     refuses(pl([], ['zone']), 'spec.placement.preferences[0]');
     assert.ok(validateServiceSpec(base(pl(['engine.labels.disk==ssd', 'node.platform.arch!=arm64'], ['spread=node.labels.zone'])), ctx).ok);
+  });
+
+  it('takes spread or binpack as the placement strategy, binpack for replicated services only', () => {
+    const pl = (strategy: string, mode = 'REPLICATED') => ({ mode, replicas: mode === 'GLOBAL' ? 0 : 2, placement: { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy } }) as never;
+    assert.ok(validateServiceSpec(base(pl('BINPACK')), ctx).ok);
+    assert.ok(validateServiceSpec(base(pl('')), ctx).ok, 'absent = spread');
+    refuses(pl('TIGHT'), 'spec.placement.strategy', /"TIGHT" is not one of SPREAD, BINPACK/);
+    refuses(pl('BINPACK', 'GLOBAL'), 'spec.placement.strategy', /replicated services/);
   });
 
   it('refuses bad ports and a port published twice', () => {
@@ -114,12 +136,55 @@ describe('validateServiceSpec', () => {
     refuses(m([{ type: 'TMPFS', source: '', target: '/t', readOnly: false, tmpfsSizeBytes: 0 }, { type: 'TMPFS', source: '', target: '/t', readOnly: false, tmpfsSizeBytes: 0 }]), 'spec.container.mounts[1].target', /twice/);
   });
 
+  it('admits bind mounts only from allowed paths, checked and normalised at create', () => {
+    const bind = (source: string) => ({ container: { image: 'x:1', mounts: [{ type: 'BIND', source, target: '/data', readOnly: false, tmpfsSizeBytes: 0 }] } as never });
+    // The default: no allow list, no bind mount.
+    refuses(bind('/srv/data'), 'spec.container.mounts[0].source', /not under a path the cluster allows/);
+    const allowed = { ...ctx, bindAllow: ['/srv'], bindDenied: ['/srv/convoy-manager'] };
+    const r = validateServiceSpec(base(bind('/srv//data/')), allowed);
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.spec.container!.mounts[0].source, '/srv/data');
+    const no = (source: string, re: RegExp) => {
+      const v = validateServiceSpec(base(bind(source)), allowed);
+      assert.ok(!v.ok && v.errors.length === 1 && v.errors[0].field === 'spec.container.mounts[0].source', JSON.stringify(v));
+      assert.match(v.errors[0].message, re);
+    };
+    no('/srv/../etc', /'\.\.'/);
+    no('/opt/x', /not under a path the cluster allows \(\/srv/);
+    no('/srv/convoy-manager/kek', /cluster's own state/);
+    const root = { ...ctx, bindAllow: ['/'] };
+    for (const p of ['/', '/etc', '/var/run/docker.sock', '/var/lib/convoy', '/root/.convoy', '/proc/self'])
+      assert.ok(!validateServiceSpec(base(bind(p)), root).ok, `${p} admitted under /`);
+  });
+
+  it("refuses the cluster's own ports and ports a node listens on, naming the field", () => {
+    for (const [port, what] of [[7420, /manager's gRPC/], [2379, /etcd/], [4222, /NATS/], [4789, /VXLAN/], [53, /DNS/], [7422, /agent's metrics/]] as const) {
+      refuses({ endpoint: ports({ targetPort: 80, publishedPort: port }) }, 'spec.endpoint.ports[0].publishedPort', what);
+      refuses({ endpoint: ports({ targetPort: 80, publishedPort: port, publishMode: 'HOST', protocol: 'udp' }) }, 'spec.endpoint.ports[0].publishedPort', what);
+    }
+    const n = node('a', { mem: 4 * GiB });
+    n.description!.listeningTcp = [22, 5432];
+    n.description!.listeningUdp = [123];
+    const c = { nodes: [n], services: [] };
+    const one = (p: Parameters<typeof ports>[0]) => validateServiceSpec(base({ endpoint: ports(p) }), c);
+    const r = one({ targetPort: 22, publishedPort: 22 });
+    assert.ok(!r.ok && r.conflict && r.errors[0].field === 'spec.endpoint.ports[0].publishedPort');
+    assert.match(r.errors[0].message, /22\/tcp is in use on node "host-a"/);
+    assert.ok(!one({ targetPort: 123, publishedPort: 123, protocol: 'udp', publishMode: 'HOST' }).ok);
+    assert.ok(one({ targetPort: 123, publishedPort: 123 }).ok, '123/tcp is free');
+    assert.ok(one({ targetPort: 80, publishedPort: 8080 }).ok);
+  });
+
   it('refuses bad autoscale policies and update ratios', () => {
     const a = (o: object) => ({ autoscale: { enabled: true, minReplicas: 1, maxReplicas: 5, targetCpuPercent: 70, targetMemoryPercent: 0, scaleDownStabilizationMs: 0, ...o }, resources: { reservations: { nanoCpus: 1e8, memoryBytes: 0, pids: 0 }, limits: null } });
     refuses(a({ minReplicas: 6 }), 'spec.autoscale.minReplicas', /greater than maxReplicas/);
     refuses(a({ targetCpuPercent: 1001 }), 'spec.autoscale.targetCpuPercent');
     refuses(a({ targetCpuPercent: 0 }), 'spec.autoscale');
     assert.ok(validateServiceSpec(base(a({})), ctx).ok);
+    // Off, the policy is kept for a later update to turn back on: its values are bounded all the same (fuzz:spec found Infinity surviving as null).
+    refuses(a({ enabled: false, maxReplicas: Infinity }), 'spec.autoscale.maxReplicas');
+    refuses(a({ enabled: false, targetMemoryPercent: -Infinity }), 'spec.autoscale.targetMemoryPercent');
+    assert.ok(validateServiceSpec(base(a({ enabled: false, minReplicas: 0, maxReplicas: 0, targetCpuPercent: 0 })), ctx).ok, 'an all-zero policy that is off');
     refuses({ update: { parallelism: 1, delayMs: 0, failureAction: 'FAILURE_PAUSE', monitorMs: 0, maxFailureRatio: 1.5, order: 'STOP_FIRST' } }, 'spec.update.maxFailureRatio');
   });
 });
@@ -131,7 +196,7 @@ describe('validateServiceSpec on hostile input', () => {
     return r.spec;
   };
   const c = (o: object) => ({ container: { image: 'x:1', ...o } as never });
-  const pl = (o: object) => ({ placement: { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], ...o } });
+  const pl = (o: object) => ({ placement: { constraints: [], preferences: [], maxReplicasPerNode: 0, platforms: [], strategy: 'SPREAD' as const, ...o } });
 
   it('holds every string of a container to its limit, naming the field', () => {
     ok(c({ env: [`K=${'v'.repeat(L.ARG_MAX_BYTES - 2)}`], args: ['a'.repeat(L.ARG_MAX_BYTES)] }));

@@ -13,8 +13,13 @@
 // object: validating it again gives the same spec.
 import type { Network, Node, ServiceSpec, Service, UpdateConfig } from '../../proto/mod';
 import { canonicalCapability } from '../../proto/capabilities';
+import { CLUSTER_PORTS } from '../../proto/defaults';
+import { checkBindSource } from '../../common/bind-policy';
 import { ConstraintError, parseConstraint } from '../scheduler/constraint';
 import { withDefaults } from './defaults';
+import { checkFileRefs } from './files';
+import { validateJob } from './job';
+import { checkContainerOptions, hostnameRefusal } from './container-options';
 import { keyPath, quote, type FieldError } from './errors';
 import * as L from './limits';
 import { jsonSizeAtMost, readServiceSpec } from './shape';
@@ -30,10 +35,28 @@ export interface ValidationContext {
   existingId?: string;
   /** When given, network names must exist ("default" always does). */
   networks?: readonly Network[];
+  /** The cluster's bind mount allow list (Cluster.bindAllow); none given = no bind mount admitted. */
+  bindAllow?: readonly string[];
+  /** Paths of this manager's own state (its data dir, key file) refused as bind sources besides common/bind-policy.ts's list. */
+  bindDenied?: readonly string[];
 }
 
-/** A DNS label (RFC 1123): the name is what `<service>` resolves in the cluster's DNS. */
-export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * A service or network name: what `<service>` resolves in the cluster's DNS.
+ * A DNS label (RFC 1123) that may also hold '_' inside, as Docker's names do
+ * (a stack scopes its objects as `app_web`, docs/stacks.md); Convoy's own DNS
+ * server answers such names (RFC 2181 section 11 allows every octet in a label).
+ */
+export const NAME_RE = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
+/** A hostname stays an RFC 1123 label: resolvers and programs refuse '_' in it. */
+export const HOSTNAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * An alias a service answers to in the DNS (ServiceSpec.networkAliases): one
+ * label, as a service name. Not a dotted name: the agent's DNS would answer
+ * it instead of relaying, so an alias "github.com" would capture its
+ * network's lookups of the real one.
+ */
+const ALIAS_RE = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/i;
 /** Image references, as the distribution spec's grammar: [host[:port]/]path[:tag][@digest]. Only run on at most IMAGE_MAX_BYTES. */
 const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const DOMAIN = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?';
@@ -146,7 +169,7 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
   const c = spec.container!;
 
   if (!spec.name) errs.push({ field: 'spec.name', message: 'must not be empty' });
-  else if (!NAME_RE.test(spec.name)) errs.push({ field: 'spec.name', message: `${quote(spec.name)} is not a valid DNS label (lowercase letters, digits and '-', at most ${L.NAME_MAX_CHARS} characters)` });
+  else if (!NAME_RE.test(spec.name)) errs.push({ field: 'spec.name', message: `${quote(spec.name)} is not a valid DNS label (lowercase letters, digits, '-' and '_' inside, at most ${L.NAME_MAX_CHARS} characters)` });
 
   if (!c.image) errs.push({ field: 'spec.container.image', message: 'must not be empty' });
   else if (boundedString('spec.container.image', c.image, L.IMAGE_MAX_BYTES, errs) && (!IMAGE_RE.test(c.image) || !hostPartOk(c.image)))
@@ -157,6 +180,7 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
   if (!Number.isInteger(replicas) || replicas < 0 || replicas > L.REPLICAS_MAX)
     errs.push({ field: 'spec.replicas', message: `must be an integer from 0 to ${L.REPLICAS_MAX} (got ${String(replicas)})` });
   else if (spec.mode === 'GLOBAL' && replicas !== 0) errs.push({ field: 'spec.replicas', message: 'not allowed with mode global (one task per node)' });
+  else if (spec.mode === 'GLOBAL_JOB' && replicas !== 0) errs.push({ field: 'spec.replicas', message: 'not allowed with mode global-job (one task per node)' });
 
   checkLabels('spec.labels', spec.labels, errs);
   checkLabels('spec.container.labels', c.labels, errs);
@@ -171,7 +195,11 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
     });
   if (c.dir && boundedString('spec.container.dir', c.dir, L.PATH_MAX_BYTES, errs) && !c.dir.startsWith('/')) errs.push({ field: 'spec.container.dir', message: 'must be an absolute path' });
   boundedString('spec.container.user', c.user, L.USER_MAX_BYTES, errs);
-  if (c.hostname && !NAME_RE.test(c.hostname)) errs.push({ field: 'spec.container.hostname', message: `${quote(c.hostname)} is not a valid hostname` });
+  if (c.hostname && /[{}]/.test(c.hostname)) {
+    // A template (docs/container-options.md), rendered per task by the agent.
+    const why = hostnameRefusal(c.hostname);
+    if (why) errs.push({ field: 'spec.container.hostname', message: why });
+  } else if (c.hostname && !HOSTNAME_RE.test(c.hostname)) errs.push({ field: 'spec.container.hostname', message: `${quote(c.hostname)} is not a valid hostname` });
   duration('spec.container.stopGracePeriodMs', c.stopGracePeriodMs, errs);
   if (c.stopSignal && boundedString('spec.container.stopSignal', c.stopSignal, L.SIGNAL_MAX_BYTES, errs) && !SIGNAL_RE.test(c.stopSignal))
     errs.push({ field: 'spec.container.stopSignal', message: `${quote(c.stopSignal)} is not a signal name` });
@@ -187,12 +215,19 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       }
       targets.add(m.target);
       if (type === 'BIND' && (!m.source || !m.source.startsWith('/'))) errs.push({ field: `${f}.source`, message: 'bind mounts need an absolute host path' });
-      else if (type === 'BIND') boundedString(`${f}.source`, m.source, L.PATH_MAX_BYTES, errs);
+      else if (type === 'BIND' && boundedString(`${f}.source`, m.source, L.PATH_MAX_BYTES, errs)) {
+        const v = checkBindSource(m.source, ctx.bindAllow ?? [], ctx.bindDenied ?? []);
+        if (!v.ok) errs.push({ field: `${f}.source`, message: v.reason });
+        else m.source = v.path;
+      }
       if (type === 'VOLUME' && m.source && boundedString(`${f}.source`, m.source, L.VOLUME_NAME_MAX_BYTES, errs) && !VOLUME_RE.test(m.source))
         errs.push({ field: `${f}.source`, message: `${quote(m.source)} is not a valid volume name` });
       if (type === 'TMPFS' && m.source) errs.push({ field: `${f}.source`, message: 'tmpfs mounts take no source' });
       nonNegativeInt(`${f}.tmpfsSizeBytes`, m.tmpfsSizeBytes, errs);
     });
+  // Secrets and configs: targets clean, absolute, not over a mount or each other.
+  c.secrets = checkFileRefs('spec.container.secrets', 'secret', c.secrets, targets, errs);
+  c.configs = checkFileRefs('spec.container.configs', 'config', c.configs, targets, errs);
   for (const k of ['capAdd', 'capDrop'] as const) {
     const f = `spec.container.${k}`;
     if (boundedList(f, c[k], L.CAPABILITIES_MAX, errs))
@@ -201,6 +236,7 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
           errs.push({ field: `${f}[${i}]`, message: `${quote(n)} is not a capability (Docker's names: NET_ADMIN, CAP_NET_ADMIN, ALL)` });
       });
   }
+  checkContainerOptions(spec, c, errs);
   const hc = c.healthcheck;
   if (hc) {
     argv('spec.container.healthcheck.test', hc.test, errs);
@@ -267,6 +303,8 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       if (!LABEL_RE.test(key)) errs.push({ field: f, message: `${quote(p)} must name a label to spread over: node.labels.<name> or engine.labels.<name>` });
     });
   uint32('spec.placement.maxReplicasPerNode', pl.maxReplicasPerNode, errs);
+  // A global service has one task per node: there is nothing to rank.
+  if (pl.strategy === 'BINPACK' && spec.mode === 'GLOBAL') errs.push({ field: 'spec.placement.strategy', message: 'binpack ranks nodes for replicated services; a global service runs on every node' });
   if (boundedList('spec.placement.platforms', pl.platforms, L.PLATFORMS_MAX, errs))
     pl.platforms.forEach((p, i) => {
       const f = `spec.placement.platforms[${i}]`;
@@ -288,6 +326,22 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       seenNet.add(n);
     });
 
+  // DNS aliases, per network of the service.
+  const aliasNets = new Set<string>();
+  if (boundedList('spec.networkAliases', spec.networkAliases, L.NETWORKS_MAX, errs))
+    spec.networkAliases.forEach((a, i) => {
+      const f = `spec.networkAliases[${i}]`;
+      const attached = spec.networks.length ? spec.networks.includes(a.network) : a.network === 'default';
+      if (!attached) errs.push({ field: `${f}.network`, message: `${quote(a.network)} is not one of the service's networks` });
+      else if (aliasNets.has(a.network)) errs.push({ field: `${f}.network`, message: `${quote(a.network)} is listed twice` });
+      aliasNets.add(a.network);
+      if (boundedList(`${f}.aliases`, a.aliases, L.ALIASES_MAX, errs))
+        a.aliases.forEach((x, j) => {
+          if (boundedString(`${f}.aliases[${j}]`, x, L.HOSTNAME_MAX_BYTES, errs) && !ALIAS_RE.test(x))
+            errs.push({ field: `${f}.aliases[${j}]`, message: `${quote(x)} is not a DNS label (one name without dots: letters, digits, '-' and '_' inside)` });
+        });
+    });
+
   // Ports.
   const published = new Set<string>();
   const ports = spec.endpoint!.ports;
@@ -298,6 +352,8 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       if (!Number.isInteger(p.targetPort) || p.targetPort < 1 || p.targetPort > 65535) errs.push({ field: `${f}.targetPort`, message: `must be 1..65535 (got ${String(p.targetPort)})` });
       if (!Number.isInteger(p.publishedPort) || p.publishedPort < 0 || p.publishedPort > 65535) errs.push({ field: `${f}.publishedPort`, message: `must be 0..65535 (0 = allocate; got ${String(p.publishedPort)})` });
       if (p.protocol !== 'tcp' && p.protocol !== 'udp') errs.push({ field: `${f}.protocol`, message: `${quote(p.protocol)} is not tcp or udp` });
+      const reserved = CLUSTER_PORTS.find((r) => r.port === p.publishedPort);
+      if (reserved) errs.push({ field: `${f}.publishedPort`, message: `${p.publishedPort} is ${reserved.what}: the cluster's own ports cannot be published` });
       const k = `${p.protocol}/${p.publishedPort}`;
       if (p.publishedPort && published.has(k)) errs.push({ field: `${f}.publishedPort`, message: `${k} is published twice` });
       published.add(k);
@@ -320,7 +376,16 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
     if (a.targetCpuPercent && !resv.nanoCpus && !lim.nanoCpus) errs.push({ field: 'spec.autoscale.targetCpuPercent', message: 'needs a CPU reservation or limit to take a percentage of' });
     if (a.targetMemoryPercent && !resv.memoryBytes && !lim.memoryBytes) errs.push({ field: 'spec.autoscale.targetMemoryPercent', message: 'needs a memory reservation or limit to take a percentage of' });
     duration('spec.autoscale.scaleDownStabilizationMs', a.scaleDownStabilizationMs, errs);
+  } else if (a) {
+    // Kept while autoscaling is off (an update can turn it back on): each value is still a value the rules could take.
+    uint32('spec.autoscale.minReplicas', a.minReplicas, errs);
+    integerIn('spec.autoscale.maxReplicas', a.maxReplicas, 0, L.REPLICAS_MAX, errs);
+    for (const k of ['targetCpuPercent', 'targetMemoryPercent'] as const) integerIn(`spec.autoscale.${k}`, a[k], 0, L.AUTOSCALE_TARGET.max, errs);
+    duration('spec.autoscale.scaleDownStabilizationMs', a.scaleDownStabilizationMs, errs);
   }
+
+  // Jobs (docs/jobs.md).
+  validateJob(spec, errs);
 
   if (errs.length) return { ok: false, errors: errs };
 
@@ -333,6 +398,18 @@ export function validateServiceSpec(input: ServiceSpec, ctx: ValidationContext):
       const theirs = [...(s.spec?.endpoint?.ports ?? []), ...(s.endpoint?.ports ?? [])];
       if (theirs.some((q) => q.publishMode !== 'HOST' && q.publishedPort === p.publishedPort && (q.protocol || 'tcp') === p.protocol)) {
         conflicts.push({ field: `spec.endpoint.ports[${i}].publishedPort`, message: `port ${p.publishedPort}/${p.protocol} is already published by service "${s.spec?.name ?? s.id}"` });
+        return;
+      }
+    }
+  });
+  // A port a node's own processes listen on (sshd, a database): a published port would capture their traffic.
+  spec.endpoint!.ports.forEach((p, i) => {
+    if (!p.publishedPort) return;
+    for (const n of ctx.nodes) {
+      const d = n.description;
+      const listening = p.protocol === 'udp' ? d?.listeningUdp : d?.listeningTcp;
+      if (listening?.includes(p.publishedPort)) {
+        conflicts.push({ field: `spec.endpoint.ports[${i}].publishedPort`, message: `port ${p.publishedPort}/${p.protocol} is in use on node "${d?.hostname || n.id}" (a process there listens on it)` });
         return;
       }
     }

@@ -23,7 +23,7 @@
 // version, so guarded writes stay correct); the leader's snapshot waits for
 // `settled()`.
 import { performance } from 'node:perf_hooks';
-import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
+import type { Cluster, Config, Network, Node, Secret, Service, Task, User } from '../../proto/mod';
 import { errMsg, type Logger } from '../../common/logger';
 import { PREFIX, decodeObject as decode, type KeyValue, type Store, type StoreWatch, type WatchBatch } from '../store/store';
 
@@ -45,8 +45,12 @@ export interface Change {
   /** Nodes put or deleted, or whose liveness key changed. */
   nodes: Set<string>;
   networks: boolean;
+  /** A secret or config was put or deleted (their values stay sealed in the cache). */
+  files: boolean;
   cluster: boolean;
   managers: boolean;
+  /** A user (/convoy/users/) was put or deleted. */
+  users: boolean;
   /** The cache was reloaded: everything may have changed. */
   reset: boolean;
 }
@@ -57,8 +61,10 @@ const emptyChange = (): Change => ({
   services: new Set(),
   nodes: new Set(),
   networks: false,
+  files: false,
   cluster: false,
   managers: false,
+  users: false,
   reset: false,
 });
 
@@ -67,10 +73,17 @@ export class StateCache {
   readonly tasks = new Map<string, Task>();
   readonly nodes = new Map<string, Node>();
   readonly networks = new Map<string, Network>();
+  /** Secrets and configs as etcd has them: values sealed (manager/secrets/sealing.ts opens them). */
+  readonly secrets = new Map<string, Secret>();
+  readonly configs = new Map<string, Config>();
   /** Nodes whose session lease is alive. */
   readonly alive = new Set<string>();
   /** Manager id → gRPC address, for managers whose lease is alive. */
   readonly managers = new Map<string, string>();
+  /** Revoked identities (/convoy/revoked/<id>, manager/ca/): every certificate naming one is refused. */
+  readonly revoked = new Set<string>();
+  /** Users by name (/convoy/users/: name, role, certificate serial; manager/controlapi/users.ts). */
+  readonly users = new Map<string, User>();
   cluster: Cluster | undefined;
   /** node id → ids of the tasks placed on it. */
   private readonly byNode = new Map<string, Set<string>>();
@@ -168,8 +181,12 @@ export class StateCache {
     this.tasks.clear();
     this.nodes.clear();
     this.networks.clear();
+    this.secrets.clear();
+    this.configs.clear();
     this.alive.clear();
     this.managers.clear();
+    this.revoked.clear();
+    this.users.clear();
     this.byNode.clear();
     this.cluster = undefined;
   }
@@ -311,6 +328,16 @@ export class StateCache {
         if (put) this.networks.set(id, decode<Network>(kv));
         else this.networks.delete(id);
         break;
+      case 'secrets':
+        c.files = true;
+        if (put) this.secrets.set(id, decode<Secret>(kv));
+        else this.secrets.delete(id);
+        break;
+      case 'configs':
+        c.files = true;
+        if (put) this.configs.set(id, decode<Config>(kv));
+        else this.configs.delete(id);
+        break;
       case 'alive':
         c.nodes.add(id);
         if (put) this.alive.add(id);
@@ -321,10 +348,21 @@ export class StateCache {
         if (put) this.managers.set(id, kv.value);
         else this.managers.delete(id);
         break;
+      case 'users':
+        c.users = true;
+        if (put) this.users.set(id, decode<User>(kv));
+        else this.users.delete(id);
+        break;
       case 'cluster':
         if (id !== 'default') break;
         c.cluster = true;
         this.cluster = put ? decode<Cluster>(kv) : undefined;
+        break;
+      case 'revoked':
+        // Never deleted in practice; a revoked node's sessions are ended through the node change.
+        c.nodes.add(id);
+        if (put) this.revoked.add(id);
+        else this.revoked.delete(id);
         break;
       default:
         break;

@@ -5,7 +5,7 @@
 // them snapshots and commits their writes in batched, revision-guarded
 // transactions; a write whose object changed meanwhile is refused and the
 // reconcilers run again for that object on the next tick.
-import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
+import type { Cluster, Config, Network, Node, Secret, Service, Task, User } from '../../proto/mod';
 
 export interface ClusterSnapshot {
   /** etcd revision the snapshot reflects. */
@@ -27,7 +27,7 @@ export interface ClusterSnapshot {
  */
 export type { Write } from '../store/store';
 
-type StoredObj = Cluster | Network | Node | Service | Task;
+type StoredObj = Cluster | Network | Node | Service | Task | User | Secret | Config | { id: string; meta: unknown };
 
 /** Which object a write carries (Write.obj is the union of every kind). */
 export const isTask = (o: StoredObj): o is Task => 'serviceId' in o;

@@ -18,7 +18,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Etcd3, type Campaign as EtcdCampaign, type Lease as EtcdLease } from 'etcd3';
 import { ELECTION, key } from './store';
-import { faultHandling, storeError } from './etcd-store';
+import { etcdClientOptions, storeError } from './etcd-store';
 import type { ElectionReply, ElectionRequest, ElectionWorkerData } from './election';
 
 /** How often the worker checks the main thread's last ping. */
@@ -28,7 +28,7 @@ function main(): void {
   const port = parentPort;
   if (!port) throw new Error('election-worker: not started as a worker thread');
   const data = workerData as ElectionWorkerData;
-  const client = new Etcd3({ hosts: data.endpoints, faultHandling: faultHandling() });
+  const client = new Etcd3(etcdClientOptions(data.endpoints, data.tls));
   const campaigns = new Map<number, EtcdCampaign>();
   const leases = new Map<number, EtcdLease>();
   let lastPing = Date.now();

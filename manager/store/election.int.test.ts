@@ -42,7 +42,7 @@ describe('EtcdStore election on a worker thread (integration, real etcd)', funct
   let dir = '';
   const stores: EtcdStore[] = [];
   const connect = (watchdogMs?: number) => {
-    const s = EtcdStore.connect([etcd!.endpoint], undefined, undefined, { watchdogMs });
+    const s = EtcdStore.connect([etcd!.endpoint], undefined, undefined, { watchdogMs, tls: etcd!.clientTls });
     stores.push(s);
     return s;
   };

@@ -5,6 +5,7 @@
 // the worker resigns the lead when the pings stop for the watchdog's time.
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { TlsBundle } from '../../common/identity';
 import { StoreUnavailableError } from './errors';
 import type { Campaign, CampaignEvent } from './store';
 
@@ -22,6 +23,8 @@ export const DEFAULT_WATCHDOG_MS = 10_000;
 export interface ElectionWorkerData {
   endpoints: string[];
   watchdogMs: number;
+  /** The store's etcd TLS material (PEM strings), for the worker's own client. */
+  tls?: TlsBundle;
 }
 
 export type ElectionRequest =
@@ -52,8 +55,8 @@ export class ElectionWorker {
   private next = 1;
   private exited = false;
 
-  constructor(endpoints: string[], watchdogMs = DEFAULT_WATCHDOG_MS) {
-    const data: ElectionWorkerData = { endpoints, watchdogMs };
+  constructor(endpoints: string[], watchdogMs = DEFAULT_WATCHDOG_MS, tls?: TlsBundle) {
+    const data: ElectionWorkerData = { endpoints, watchdogMs, tls };
     // The compiled worker sits next to this module (dist/manager/store/election-worker.js).
     this.worker = new Worker(path.join(__dirname, 'election-worker.js'), { workerData: data });
     // The worker never keeps the process alive: the manager's own handles do.

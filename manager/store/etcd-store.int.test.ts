@@ -1,10 +1,12 @@
 // The Store contract on a real etcd (per-object conflicts in one transaction
 // chunk, leases lapsing on etcd's clock).
+import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEtcd, type EmbeddedEtcd } from '../embedded/etcd';
 import { EtcdStore } from './etcd-store';
+import { LeaseNotFoundError } from './errors';
 import { storeContract } from './testing/contract';
 
 describe('EtcdStore (integration, real etcd)', function () {
@@ -23,7 +25,7 @@ describe('EtcdStore (integration, real etcd)', function () {
   storeContract('EtcdStore', async () => {
     // One etcd for all the tests: each starts on an empty /convoy/ and no election.
     // A small txn limit, so one batch spans several chunks and the conflict is inside one of them.
-    const store = EtcdStore.connect([etcd!.endpoint], 64);
+    const store = EtcdStore.connect([etcd!.endpoint], 64, undefined, { tls: etcd!.clientTls });
     await store.client.delete().prefix('/convoy/');
     await store.client.delete().prefix('convoy-leader');
     return {
@@ -41,5 +43,29 @@ describe('EtcdStore (integration, real etcd)', function () {
       },
       close: () => store.close(),
     };
+  });
+
+  it('keeps many leases alive with concurrent keepalives; a revoked one among them fails alone', async () => {
+    const store = EtcdStore.connect([etcd!.endpoint], undefined, undefined, { tls: etcd!.clientTls });
+    try {
+      const leases = await Promise.all(Array.from({ length: 50 }, () => store.grantLease(2)));
+      const gone = await store.grantLease(2);
+      await gone.revoke();
+      // Concurrent keepalives of the same and of different leases.
+      const calls = [...leases, ...leases].map((l) => l.keepAlive());
+      const lost = gone.keepAlive();
+      await Promise.all(calls);
+      await assert.rejects(lost, LeaseNotFoundError);
+      // Past several TTLs of keepalives, every lease is still there.
+      for (let round = 0; round < 4; round++) {
+        await new Promise((r) => setTimeout(r, 700));
+        await Promise.all(leases.map((l) => l.keepAlive()));
+      }
+      const live = new Set((await store.client.leaseClient.leaseLeases()).leases.map((l) => String(l.ID)));
+      for (const l of leases) assert.ok(live.has(l.id), `lease ${l.id} kept alive`);
+      await Promise.all(leases.map((l) => l.revoke()));
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
   key,
   nameKey,
   updateWithRetry,
+  type BatchOptions,
   type BatchResult,
   type Campaign,
   type CampaignEvent,
@@ -183,8 +184,9 @@ export class MemoryStore implements Store {
   }
 
   /** All writes whose guard holds commit at one revision; the others come back as conflicts. */
-  async batch(writes: Write[]): Promise<BatchResult> {
+  async batch(writes: Write[], opts: BatchOptions = {}): Promise<BatchResult> {
     this.enter();
+    if (opts.proceed && !opts.proceed()) return { committed: 0, dropped: writes.length, revision: 0, error: 'stopped before it was sent', conflicts: [] }; // as EtcdStore's STOPPED
     this.batches++;
     const conflicts: Write[] = [];
     const ops: Op[] = [];

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startEtcd, type EmbeddedEtcd } from '../embedded/etcd';
 import { startManager, type ManagerHandle } from '../mod';
 import { connectControl, type ConnectedApi } from '../../cli/client';
+import { adminSecurity } from '../../e2e/support/security';
 import { freePort } from '../../common/net';
 import { nullLogger } from '../../common/logger';
 import { eventually } from '../../common/eventually';
@@ -39,9 +40,9 @@ describe('etcd NOSPACE (integration, real etcd)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-nospace-'));
     etcd = await startEtcd({ dataDir: path.join(dir, 'etcd'), quotaBackendBytes: QUOTA_BYTES });
     metricsAddr = `127.0.0.1:${await freePort()}`;
-    manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: [etcd.endpoint], natsUrl: '', metricsListen: metricsAddr, logger: nullLogger });
-    conn = connectControl(manager.grpcAddr);
-    store = EtcdStore.connect([etcd.endpoint]);
+    manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: [etcd.endpoint], etcdTls: etcd.clientTls, natsUrl: '', metricsListen: metricsAddr, logger: nullLogger });
+    conn = connectControl(manager.grpcAddr, adminSecurity(manager));
+    store = EtcdStore.connect([etcd.endpoint], undefined, undefined, { tls: etcd.clientTls });
   });
   after(async () => {
     conn?.close();
@@ -76,7 +77,7 @@ describe('etcd NOSPACE (integration, real etcd)', function () {
     await api.createService({ spec: spec('before') });
     // Fill etcd outside /convoy/ until it raises NOSPACE.
     // Its own client: the refusals open that client's circuit breaker, not the test's.
-    const filler = EtcdStore.connect([etcd!.endpoint]);
+    const filler = EtcdStore.connect([etcd!.endpoint], undefined, undefined, { tls: etcd!.clientTls });
     let full: unknown;
     try {
       for (let i = 0; i < 400 && !full; i++) {

@@ -11,13 +11,13 @@
 // the StateCache is fed by. Implementations: EtcdStore (./etcd-store.ts) and
 // MemoryStore (./memory-store.ts, same semantics, for unit tests). Both throw
 // the typed errors of ./errors.ts.
-import type { Cluster, Network, Node, Service, Task } from '../../proto/mod';
+import type { Cluster, Config, Network, Node, Secret, Service, Task, User } from '../../proto/mod';
 import { ConflictError } from './errors';
 
 export { ConflictError, LeaseNotFoundError, StoreFullError, StoreUnavailableError } from './errors';
 
 export const PREFIX = '/convoy/';
-export type Kind = 'services' | 'tasks' | 'nodes' | 'networks' | 'cluster' | 'alive' | 'managers';
+export type Kind = 'services' | 'tasks' | 'nodes' | 'networks' | 'cluster' | 'alive' | 'managers' | 'users' | 'secrets' | 'configs' | 'ca' | 'revoked';
 
 export function key(kind: Kind, id: string): string {
   return `${PREFIX}${kind}/${id}`;
@@ -31,7 +31,18 @@ export interface Versioned {
   meta: { version: number; createdAt: number; updatedAt: number } | null;
 }
 
-export type Stored = Service | Task | Node | Network | Cluster;
+/** The cluster root CA (/convoy/ca/root): its certificate, and its private key sealed under the KEK (manager/crypto/kek.ts). */
+export interface CaRecord extends Versioned {
+  cert: string;
+  sealedKey: string;
+}
+
+/** A revoked identity (/convoy/revoked/<id>): every certificate naming it is refused (manager/ca/). */
+export interface RevokedRecord extends Versioned {
+  revokedAt: number;
+}
+
+export type Stored = Service | Task | Node | Network | Cluster | User | Secret | Config | CaRecord | RevokedRecord;
 
 /** Etcd's default limit of operations in one transaction. */
 export const DEFAULT_MAX_TXN_OPS = 128;
@@ -52,6 +63,16 @@ export type Write =
   | { op: 'create'; kind: Kind; obj: Stored }
   | { op: 'update'; kind: Kind; obj: Stored }
   | { op: 'delete'; kind: Kind; obj: Stored };
+
+export interface BatchOptions {
+  /**
+   * Asked before each transaction is sent: once false, the writes not sent
+   * yet are not sent (they count in `dropped`; `error` says why). The leader
+   * passes "still leading". A store that commits a batch in one piece (memory)
+   * asks once, before it.
+   */
+  proceed?: () => boolean;
+}
 
 export interface BatchResult {
   /** Writes committed. */
@@ -158,7 +179,7 @@ export interface Store {
    * dropped whole: the writes that conflicted are found and returned in
    * `conflicts`, the rest of the chunk is committed again.
    */
-  batch(writes: Write[]): Promise<BatchResult>;
+  batch(writes: Write[], opts?: BatchOptions): Promise<BatchResult>;
   /**
    * A revision a watcher of /convoy/ is sure to reach: a write of
    * /convoy/sync/<who>, after every write made before the call. (The

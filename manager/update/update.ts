@@ -131,9 +131,12 @@ export function* superviseUpdate(w: Working, svcIn: Service): Generator<void, vo
     w.wake(doneAt);
     return;
   }
+  // A completed rollback keeps why it started ("update failed: task … exit code 1"): a client that
+  // missed ROLLBACK_STARTED (`convoy service update` waiting, docs/cli.md) still tells the operator.
+  const why = rollingBack ? (svc.updateStatus?.message ?? '').replace(/^rollback started: /, '') : '';
   setStatus(w, svc, {
     state: rollingBack ? 'ROLLBACK_COMPLETED' : 'UPDATE_COMPLETED',
     completedAt: w.now,
-    message: rollingBack ? 'rollback completed' : 'update completed',
+    message: rollingBack ? (why && !why.startsWith('rollback') ? `rollback completed: ${why}` : 'rollback completed') : 'update completed',
   });
 }

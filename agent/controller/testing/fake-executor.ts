@@ -87,6 +87,7 @@ export function makeTask(id: string, over: Partial<Task> = {}): Task {
     networks: [],
     endpointPorts: [],
     attempt: 0,
+    jobIteration: 0,
     ...over,
   };
 }

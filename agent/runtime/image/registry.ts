@@ -1,6 +1,12 @@
 // OCI distribution client: manifests and blobs, pulls and pushes, with
 // Docker Hub-style bearer tokens (from the WWW-Authenticate challenge) and
 // basic auth. HTTPS unless the registry is listed as insecure.
+//
+// Credentials go to the registry itself (over HTTP only when it is listed
+// as insecure) and to its token service, whose realm must be HTTPS unless
+// the realm's host is listed as insecure too. Redirects (blob storage) are
+// followed by fetch, which drops the Authorization header when the origin
+// changes (scheme, host or port), so no credential or token follows them.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -32,8 +38,8 @@ export interface RegistryCredentials {
 export interface RegistryOptions {
   /** Registries (host[:port]) spoken to over plain HTTP. */
   insecureRegistries?: string[];
-  /** Credentials per registry host. */
-  credentials?: Record<string, RegistryCredentials>;
+  /** Credentials per registry host, or a lookup (the cluster's, delivered with a task's assignment). */
+  credentials?: Record<string, RegistryCredentials> | ((registry: string) => RegistryCredentials | undefined);
   /** Timeout of one request that is not a blob transfer. */
   requestTimeoutMs?: number;
 }
@@ -107,7 +113,8 @@ export class RegistryClient {
   }
 
   private basicAuth(ref: ImageReference): string | undefined {
-    const c = this.opts.credentials?.[ref.registry];
+    const creds = this.opts.credentials;
+    const c = typeof creds === 'function' ? creds(ref.registry) : creds?.[ref.registry];
     return c ? 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64') : undefined;
   }
 
@@ -157,7 +164,14 @@ export class RegistryClient {
   }
 
   private async fetchToken(ref: ImageReference, ch: Challenge, scope: string): Promise<string> {
-    const u = new URL(ch.params.realm);
+    let u: URL;
+    try {
+      u = new URL(ch.params.realm);
+    } catch {
+      throw new ImageError(`registry ${ref.registry} names a token realm that is not a URL`, 'unauthorized');
+    }
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && this.insecure.has(u.host)))
+      throw new ImageError(`registry ${ref.registry} names token realm ${u.protocol}//${u.host}: not HTTPS, and ${u.host} is not an insecure registry; no credentials sent`, 'unauthorized');
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
     u.searchParams.set('scope', scope);
     const basic = this.basicAuth(ref);

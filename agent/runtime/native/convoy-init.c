@@ -97,6 +97,10 @@ struct mountspec {
   const char *dst;
   const char *data;
   int ro;
+  // an operator's bind (admitted by the agent on its resolved path): no
+  // symlink may be on the path at mount time (one swapped in after the
+  // agent's check would lead elsewhere)
+  int nofollow;
 };
 
 struct config {
@@ -126,6 +130,12 @@ struct config {
   struct mountspec mounts[64];
   int nmounts;
   int readonly;
+  // container options (issue 13, docs/container-options.md)
+  const char *sysctls[64]; // "name=value", name with dots
+  int nsysctls;
+  int init;       // stay as PID 1: reap orphans, forward signals
+  int openstdin;  // stdin a pipe the monitor holds open, not /dev/null
+  int privileged; // no masked paths, /proc/sys and /sys writable
   const char *log;
   long long logmax;
   int logfiles;
@@ -219,6 +229,10 @@ static void parse_config(struct config *c, const char **kv, int n) {
     else if (!strcmp(k, "hostname")) c->hostname = v;
     else if (!strcmp(k, "netns")) c->netns = v;
     else if (!strcmp(k, "readonly")) c->readonly = !strcmp(v, "1");
+    else if (!strcmp(k, "sysctl")) { if (c->nsysctls >= 64) die("config: too many sysctls"); c->sysctls[c->nsysctls++] = v; }
+    else if (!strcmp(k, "init")) c->init = !strcmp(v, "1");
+    else if (!strcmp(k, "stdin")) c->openstdin = !strcmp(v, "open");
+    else if (!strcmp(k, "privileged")) c->privileged = !strcmp(v, "1");
     else if (!strcmp(k, "log")) c->log = v;
     else if (!strcmp(k, "logmax")) c->logmax = atoll(v);
     else if (!strcmp(k, "logfiles")) c->logfiles = atoi(v);
@@ -237,6 +251,7 @@ static void parse_config(struct config *c, const char **kv, int n) {
     else if (!strcmp(k, "mnt.dst")) { if (m) m->dst = v; }
     else if (!strcmp(k, "mnt.data")) { if (m) m->data = v; }
     else if (!strcmp(k, "mnt.ro")) { if (m) m->ro = !strcmp(v, "1"); }
+    else if (!strcmp(k, "mnt.nofollow")) { if (m) m->nofollow = !strcmp(v, "1"); }
     // unknown keys are ignored so that newer agents can talk to older helpers
   }
   c->args[c->nargs] = NULL;
@@ -330,6 +345,24 @@ static int all_digits(const char *s) {
   return 1;
 }
 
+// The container's /etc/passwd or /etc/group, opened inside its root (we run
+// after pivot_root; RESOLVE_IN_ROOT keeps an absolute symlink in the image
+// inside it too, and no magic link of /proc leads out), only if it is a
+// regular file (a FIFO would block the start) of a sane size. NULL: none.
+#define ID_FILE_MAX (4 << 20)
+static FILE *open_id_file(const char *path) {
+  struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+  if (fd < 0 && errno == ENOSYS) fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { close(fd); errno = 0; die("%s in the image is not a regular file", path); }
+  if (st.st_size > ID_FILE_MAX) { close(fd); errno = 0; die("%s in the image is larger than %d MiB", path, ID_FILE_MAX >> 20); }
+  FILE *f = fdopen(fd, "re");
+  if (!f) close(fd);
+  return f;
+}
+
 static void resolve_user(const char *spec, struct ids *out) {
   out->uid = 0;
   out->gid = 0;
@@ -345,7 +378,7 @@ static void resolve_user(const char *spec, struct ids *out) {
   const char *uname = NULL;
   int found = 0;
   char line[1024];
-  FILE *f = fopen("/etc/passwd", "re");
+  FILE *f = open_id_file("/etc/passwd");
   if (f) {
     while (fgets(line, sizeof line, f)) {
       char *fields[7] = {0};
@@ -379,7 +412,7 @@ static void resolve_user(const char *spec, struct ids *out) {
     out->gid = (gid_t)atol(g);
     gfound = 1;
   }
-  f = fopen("/etc/group", "re");
+  f = open_id_file("/etc/group");
   if (f) {
     while (fgets(line, sizeof line, f)) {
       line[strcspn(line, "\n")] = 0;
@@ -567,6 +600,10 @@ static void apply_rlimits(const struct config *c) {
 // would let a program with inheritable file capabilities gain them on exec).
 static void apply_identity(const struct config *c, const struct ids *ids) {
   uint64_t set = config_caps(c);
+  // --privileged: every capability this helper has (as Docker's: the daemon's), not more
+  if (c->privileged)
+    for (int cap = 0; cap <= g_last_cap && cap < 64; cap++)
+      if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) set &= ~(1ULL << cap);
   for (int cap = 0; cap <= g_last_cap; cap++)
     if (!(set & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
       die("drop capability %d", cap);
@@ -709,6 +746,30 @@ static void bind_attrs_recursive(const char *rel, const char *dst, int ro) {
   bind_attrs_walk(rel, dst, ro);
 }
 
+// --sysctl: written through the container's own /proc (mounted just before,
+// relative to the new root), so net.* lands in its network namespace and
+// kernel.shm*/msg*/sem, fs.mqueue.* in its IPC namespace. The agent's
+// manager refused every other name; a name is dots only, no "..".
+static void apply_sysctls(const struct config *c, int root) {
+  for (int i = 0; i < c->nsysctls; i++) {
+    const char *eq = strchr(c->sysctls[i], '=');
+    if (!eq || eq == c->sysctls[i]) { errno = 0; die("config: bad sysctl %s", c->sysctls[i]); }
+    char rel[512];
+    int n = snprintf(rel, sizeof rel, "proc/sys/%.*s", (int)(eq - c->sysctls[i]), c->sysctls[i]);
+    if (n < 0 || (size_t)n >= sizeof rel) { errno = 0; die("config: sysctl name too long"); }
+    for (char *p = rel + 9; *p; p++) {
+      if (*p == '.') *p = '/';
+      else if (*p == '/') { errno = 0; die("config: bad sysctl %s", c->sysctls[i]); }
+    }
+    if (strstr(rel, "//")) { errno = 0; die("config: bad sysctl %s", c->sysctls[i]); }
+    int fd = openat(root, rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) die("sysctl %.*s", (int)(eq - c->sysctls[i]), c->sysctls[i]);
+    size_t len = strlen(eq + 1);
+    if (write(fd, eq + 1, len) != (ssize_t)len) die("sysctl %s", c->sysctls[i]);
+    close(fd);
+  }
+}
+
 static void setup_rootfs(const struct config *c) {
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die("make / private");
   if (!c->merged || !c->upper || !c->work || c->nlowers == 0) { errno = 0; die("config: rootfs incomplete"); }
@@ -734,10 +795,11 @@ static void setup_rootfs(const struct config *c) {
   fdpath(t, sizeof t, fd);
   do_mount("proc", t, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   close(fd);
+  apply_sysctls(c, root);
   // /sys, read-only
   fd = open_in_root(root, "sys", 0);
   fdpath(t, sizeof t, fd);
-  do_mount("sysfs", t, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  do_mount("sysfs", t, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (c->privileged ? 0 : MS_RDONLY), NULL);
   close(fd);
   // /dev: a tmpfs without device nodes of its own (nodev), the few devices
   // bind-mounted from the host, so that a container cannot use a node it
@@ -780,17 +842,49 @@ static void setup_rootfs(const struct config *c) {
     if (!m->dst) { errno = 0; die("config: mount without target"); }
     if (!strcmp(m->type, "bind")) {
       struct stat st;
-      if (!m->src || stat(m->src, &st) < 0) die("bind source %s", m->src ? m->src : "(none)");
+      if (!m->src) { errno = 0; die("bind source (none)"); }
+      // The source as an O_PATH fd, mounted through /proc/self/fd: what was
+      // checked is what is mounted. An admitted bind's path must hold no
+      // symlink now (the agent resolved it before admitting it).
+      // (Not O_NOFOLLOW: with O_PATH it would hand back the symlink itself;
+      // RESOLVE_NO_SYMLINKS refuses a trailing one with ELOOP.)
+      struct open_how sh = {.flags = O_PATH | O_CLOEXEC, .resolve = m->nofollow ? (RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) : 0};
+      int sfd = (int)syscall(SYS_openat2, AT_FDCWD, m->src, &sh, sizeof sh);
+      if (sfd < 0 && errno == ENOSYS) sfd = open(m->src, O_PATH | O_CLOEXEC);
+      if (sfd < 0) die(errno == ELOOP ? "bind source %s: a symlink on its path (changed after the agent admitted it)" : "bind source %s", m->src);
+      if (fstat(sfd, &st) < 0) die("bind source %s", m->src);
+      if (m->nofollow && S_ISLNK(st.st_mode)) { errno = ELOOP; die("bind source %s: a symlink on its path (changed after the agent admitted it)", m->src); }
+      char s[64];
+      fdpath(s, sizeof s, sfd);
       fd = open_in_root(root, m->dst, !S_ISDIR(st.st_mode));
       fdpath(t, sizeof t, fd);
-      do_mount(m->src, t, NULL, MS_BIND | MS_REC, NULL);
+      do_mount(s, t, NULL, MS_BIND | MS_REC, NULL);
       close(fd);
+      close(sfd);
       // the O_PATH fd still names the covered inode: change the new mount
       // through the path (relative to the new root, just checked to have no
       // symlink), with every mount under it
       const char *rel = m->dst;
       while (*rel == '/') rel++;
       bind_attrs_recursive(rel, m->dst, m->ro);
+    } else if (!strcmp(m->type, "dev")) {
+      // --device: a host device node bound over a file in the container's
+      // /dev (its own nodev tmpfs does not hold nodes). The source is opened
+      // with no symlink on its path and must be a device.
+      struct stat st;
+      struct open_how dh = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+      int sfd = m->src ? (int)syscall(SYS_openat2, AT_FDCWD, m->src, &dh, sizeof dh) : -1;
+      if (sfd < 0 && errno == ENOSYS) sfd = open(m->src, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (sfd < 0) die("device %s", m->src ? m->src : "(none)");
+      if (fstat(sfd, &st) < 0) die("device %s", m->src);
+      if (!S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode)) { errno = 0; die("device %s is not a character or block device", m->src); }
+      char s[64];
+      fdpath(s, sizeof s, sfd);
+      fd = open_in_root(root, m->dst, 1);
+      fdpath(t, sizeof t, fd);
+      do_mount(s, t, NULL, MS_BIND, NULL);
+      close(fd);
+      close(sfd);
     } else if (!strcmp(m->type, "tmpfs")) {
       fd = open_in_root(root, m->dst, 0);
       fdpath(t, sizeof t, fd);
@@ -802,14 +896,14 @@ static void setup_rootfs(const struct config *c) {
     }
   }
 
-  // masked and read-only paths, as runc's defaults
-  for (int i = 0; masked_paths[i]; i++) {
+  // masked and read-only paths, as runc's defaults (none for --privileged, as Docker)
+  for (int i = 0; !c->privileged && masked_paths[i]; i++) {
     struct stat st;
     if (lstat(masked_paths[i], &st) < 0) continue;
     if (S_ISDIR(st.st_mode)) do_mount("tmpfs", masked_paths[i], "tmpfs", MS_RDONLY, NULL);
     else do_mount("/dev/null", masked_paths[i], NULL, MS_BIND, NULL);
   }
-  for (int i = 0; readonly_paths[i]; i++) {
+  for (int i = 0; !c->privileged && readonly_paths[i]; i++) {
     struct stat st;
     if (lstat(readonly_paths[i], &st) < 0) continue;
     do_mount(readonly_paths[i], readonly_paths[i], NULL, MS_BIND | MS_REC, NULL);
@@ -833,19 +927,106 @@ static void join_cgroups(const struct config *c) {
   }
 }
 
-static void container_main(const struct config *c, const struct sock_fprog *prog, int errfd, int outfd, int errout) {
+// --tty: a terminal from the container's devpts (mounted by setup_rootfs,
+// so the process sees /dev/pts/0 of its own) becomes its stdin, stdout,
+// stderr and controlling terminal; the master goes to the monitor over
+// `sock` (SCM_RIGHTS), which logs what the terminal prints. Called after
+// setsid(), owned by the container's user.
+static void setup_tty(int sock, const struct ids *ids) {
+  int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) die("open /dev/pts/ptmx");
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) die("unlock the terminal");
+  int n = -1;
+  if (ioctl(master, TIOCGPTN, &n) < 0) die("terminal number");
+  char name[64];
+  snprintf(name, sizeof name, "/dev/pts/%d", n);
+  int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) die("open %s", name);
+  if (fchown(slave, ids->uid, ids->gid) < 0) die("chown %s", name);
+  struct winsize ws = {.ws_row = 24, .ws_col = 80};
+  ioctl(master, TIOCSWINSZ, &ws);
+  if (ioctl(slave, TIOCSCTTY, 0) < 0) die("set the controlling terminal");
+  if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) die("dup2 terminal");
+  close(slave);
+  char byte = 't';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (sendmsg(sock, &msg, 0) < 0) die("send the terminal to the monitor");
+  close(master);
+  close(sock);
+}
+
+// --init: this process stays as the container's PID 1 (as tini or
+// docker-init): it forwards every signal it can catch to the process,
+// reaps every child (orphans are re-parented to it) and exits as the
+// process did (128+N when a signal N ended it).
+static volatile pid_t g_init_child = -1;
+static void init_forward(int sig) {
+  if (g_init_child > 0) kill(g_init_child, sig);
+}
+static void run_init(const struct config *c, int errfd) {
+  pid_t child = fork();
+  if (child < 0) die("fork the process");
+  if (child == 0) {
+    exec_process(c);
+  }
+  // The monitor learns the exec happened from the error pipe's EOF: only the child may hold it now.
+  close(errfd);
+  g_errfd = -1;
+  g_init_child = child;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = init_forward;
+  sigemptyset(&sa.sa_mask);
+  for (int s = 1; s < NSIG; s++) {
+    if (s == SIGKILL || s == SIGSTOP || s == SIGCHLD || s == SIGSEGV || s == SIGBUS || s == SIGILL || s == SIGFPE) continue;
+    sigaction(s, &sa, NULL);
+  }
+  for (;;) {
+    int st;
+    pid_t p = waitpid(-1, &st, 0);
+    if (p < 0) {
+      if (errno == EINTR) continue;
+      _exit(255); // ECHILD: cannot happen while the child lives
+    }
+    if (p == child) _exit(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st));
+  }
+}
+
+static void container_main(const struct config *c, const struct sock_fprog *prog, int errfd, int outfd, int errout, int stdinfd, int ptysock) {
   g_errfd = errfd;
   reset_signals();
   if (dup2(outfd, 1) < 0 || dup2(errout, 2) < 0) die("dup2");
-  int devnull = open("/dev/null", O_RDONLY);
-  if (devnull < 0 || dup2(devnull, 0) < 0) die("stdin");
-  // close everything but 0-2 and the error pipe (close-on-exec)
+  if (stdinfd >= 0) {
+    // stdin_open: a pipe whose write end the monitor keeps (nobody writes; the process never sees EOF)
+    if (dup2(stdinfd, 0) < 0) die("stdin");
+  } else {
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull < 0 || dup2(devnull, 0) < 0) die("stdin");
+  }
+  // the terminal's socket to the monitor right after the error pipe, kept through the close below
+  int keep = errfd;
+  if (ptysock >= 0) {
+    if (ptysock != errfd + 1 && dup2(ptysock, errfd + 1) < 0) die("dup2");
+    ptysock = errfd + 1;
+    if (fcntl(ptysock, F_SETFD, FD_CLOEXEC) < 0) die("fcntl");
+    keep = ptysock;
+  }
+  // close everything but 0-2, the error pipe and the terminal's socket (close-on-exec)
 #ifdef SYS_close_range
   if (errfd > 3) syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U);
-  if (syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U) < 0)
+  if (syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) < 0)
 #endif
     for (int fd = 3; fd < 1024; fd++)
-      if (fd != errfd) close(fd);
+      if (fd != errfd && fd != ptysock) close(fd);
   join_cgroups(c);
   if (unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
   if (c->netns) {
@@ -864,10 +1045,12 @@ static void container_main(const struct config *c, const struct sock_fprog *prog
   mkdir_p(cwd, 0755);
   apply_rlimits(c);
   if (setsid() < 0) die("setsid");
+  if (ptysock >= 0) setup_tty(ptysock, &ids);
   umask(022);
   apply_identity(c, &ids);
   if (chdir(cwd) < 0) die("chdir %s", cwd);
   if (c->seccomp) load_seccomp(prog);
+  if (c->init) run_init(c, errfd);
   exec_process(c);
 }
 
@@ -934,6 +1117,7 @@ static void log_line(struct logstate *l, const char *stream, const char *data, s
 
 struct stream {
   int fd;
+  int crlf; // a terminal's lines end in \r\n: the \r is not logged
   const char *name;
   char buf[LINE_MAX_BYTES];
   size_t len;
@@ -953,7 +1137,9 @@ static void stream_read(struct stream *s, struct logstate *l) {
   size_t start = 0;
   for (size_t i = 0; i < s->len; i++) {
     if (s->buf[i] == '\n') {
-      log_line(l, s->name, s->buf + start, i - start);
+      size_t n = i - start;
+      if (s->crlf && n > 0 && s->buf[start + n - 1] == '\r') n--;
+      log_line(l, s->name, s->buf + start, n);
       start = i + 1;
     }
   }
@@ -1002,6 +1188,10 @@ static int cmd_run(void) {
 
   int errp[2], outp[2], errout[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 || pipe2(errout, O_CLOEXEC) < 0) die("pipe");
+  // --tty: the child sends the terminal's master here; stdin_open: a pipe we hold the write end of
+  int ptys[2] = {-1, -1}, inp[2] = {-1, -1};
+  if (c.tty && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, ptys) < 0) die("socketpair");
+  if (c.openstdin && !c.tty && pipe2(inp, O_CLOEXEC) < 0) die("pipe");
   unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
   if (!c.netns) flags |= CLONE_NEWNET;
   // raw clone without a stack behaves like fork: the child runs on a copy of ours
@@ -1011,13 +1201,17 @@ static int cmd_run(void) {
     close(errp[0]);
     close(outp[0]);
     close(errout[0]);
+    if (ptys[0] >= 0) close(ptys[0]);
+    if (inp[1] >= 0) close(inp[1]);
     // the pipe ends become fds 1 and 2 without close-on-exec
     int o = fcntl(outp[1], F_DUPFD_CLOEXEC, 10), e = fcntl(errout[1], F_DUPFD_CLOEXEC, 10);
-    container_main(&c, &prog, errp[1], o, e);
+    container_main(&c, &prog, errp[1], o, e, inp[0], ptys[1]);
   }
   close(errp[1]);
   close(outp[1]);
   close(errout[1]);
+  if (ptys[1] >= 0) close(ptys[1]);
+  if (inp[0] >= 0) close(inp[0]);
   // the child reports a setup error on errp; EOF means it exec'd
   char msg[1200];
   size_t mlen = 0;
@@ -1036,6 +1230,27 @@ static int cmd_run(void) {
     if (write(CONFIG_FD, msg, mlen) < 0) {}
     _exit(1);
   }
+  // the terminal's master, sent before the exec (the EOF above)
+  int master = -1;
+  if (ptys[0] >= 0) {
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    if (recvmsg(ptys[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) > 0) {
+      struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+      if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) memcpy(&master, CMSG_DATA(cm), sizeof(int));
+    }
+    close(ptys[0]);
+    if (master < 0) {
+      kill(pid, SIGKILL);
+      int st;
+      waitpid(pid, &st, 0);
+      const char *m = "error the container's terminal did not reach the monitor\n";
+      if (write(CONFIG_FD, m, strlen(m)) < 0) {}
+      _exit(1);
+    }
+  }
   char ok[64];
   int oklen = snprintf(ok, sizeof ok, "ok %d %d\n", pid, getpid());
   if (write(CONFIG_FD, ok, (size_t)oklen) < 0) {}
@@ -1051,15 +1266,19 @@ static int cmd_run(void) {
 
   struct logstate l = {c.log ? c.log : "/dev/null", -1, 0, c.logmax, c.logfiles < 1 ? 1 : c.logfiles};
   log_open(&l);
-  static struct stream so, se;
+  static struct stream so, se, tt;
+  tt.fd = master;
+  tt.name = "stdout";
   so.fd = outp[0];
   so.name = "stdout";
   se.fd = errout[0];
   se.name = "stderr";
-  while (so.fd >= 0 || se.fd >= 0) {
-    struct pollfd p[2];
+  tt.crlf = 1;
+  while (so.fd >= 0 || se.fd >= 0 || tt.fd >= 0) {
+    struct pollfd p[3];
     int np = 0;
-    struct stream *map[2];
+    struct stream *map[3];
+    if (tt.fd >= 0) { p[np].fd = tt.fd; p[np].events = POLLIN; map[np++] = &tt; }
     if (so.fd >= 0) { p[np].fd = so.fd; p[np].events = POLLIN; map[np++] = &so; }
     if (se.fd >= 0) { p[np].fd = se.fd; p[np].events = POLLIN; map[np++] = &se; }
     int r = poll(p, (nfds_t)np, -1);
@@ -1073,6 +1292,7 @@ static int cmd_run(void) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   if (l.fd >= 0) close(l.fd);
+  if (inp[1] >= 0) close(inp[1]);
   write_exitfile(c.exitfile, status);
   return 0;
 }

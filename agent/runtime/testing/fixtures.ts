@@ -1,6 +1,7 @@
 // Shared by the runtime's integration tests: Task objects and log reading.
 import * as fs from 'node:fs';
 import type { ContainerSpec, Resources, Task } from '../../../proto/mod';
+import { noContainerOptions } from '../../../proto/container-options';
 
 export function makeTask(id: string, container: Partial<ContainerSpec>, limits?: Partial<Resources>): Task {
   return {
@@ -28,6 +29,11 @@ export function makeTask(id: string, container: Partial<ContainerSpec>, limits?:
         capDrop: [],
         readOnly: false,
         hostAccess: false,
+        secrets: [],
+        configs: [],
+        withRegistryAuth: false,
+        registryAuth: null,
+        ...noContainerOptions(),
         ...container,
       },
       resources: limits ? { limits: { nanoCpus: 0, memoryBytes: 0, pids: 0, ...limits }, reservations: null } : null,
@@ -42,6 +48,7 @@ export function makeTask(id: string, container: Partial<ContainerSpec>, limits?:
     networks: [],
     endpointPorts: [],
     attempt: 0,
+    jobIteration: 0,
   };
 }
 

@@ -1,17 +1,20 @@
 // The Control API in-process for tests: on a MemoryStore (optionally wrapped,
 // to count or interfere with its calls), fed through a real StateCache,
 // served on a loopback gRPC port, with a typed client.
+import * as crypto from 'node:crypto';
+import { SERVER_OPTIONS } from '../../../proto/grpc-limits';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type ControlClient } from '../../../proto/mod';
+import { channelCredentials, PLAINTEXT_FOR_TESTS } from '../../../proto/client';
 import { nullLogger } from '../../../common/logger';
 import { nullObserver, type ManagerObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
 import type { Store } from '../../store/store';
-import { createControl } from '../mod';
+import { createControl, type ControlDeps } from '../mod';
 import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
 
 export interface ControlHarness {
@@ -33,7 +36,7 @@ export function rpc<Res = unknown>(fn: (cb: (err: grpc.ServiceError | null, res?
  * `store`: share another harness's store (two managers of one cluster; the
  * harness that made it closes it); `managerId` then tells them apart.
  */
-export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string } = {}): Promise<ControlHarness> {
+export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string; kek?: Buffer; nodeUsage?: ControlDeps['nodeUsage'] } = {}): Promise<ControlHarness> {
   const own = !opts.store;
   const store = opts.store ?? new MemoryStore();
   // The cluster object as `cluster init` writes it (created: no version yet).
@@ -51,14 +54,17 @@ export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Sto
     natsUrl: () => '',
     log: nullLogger,
     observer: { ...nullObserver, event: (e) => void events.push(e) },
+    kek: opts.kek ?? crypto.randomBytes(32),
+    peerSecurity: PLAINTEXT_FOR_TESTS,
+    nodeUsage: opts.nodeUsage,
   });
-  const server = new grpc.Server();
+  const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(grpcPackages().control.convoy.Control.service, handlers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   const addr = `127.0.0.1:${port}`;
-  const client = new (grpcPackages().control.convoy.Control)(addr, grpc.credentials.createInsecure());
+  const client = new (grpcPackages().control.convoy.Control)(addr, channelCredentials(PLAINTEXT_FOR_TESTS, addr));
   return {
     store,
     cache,

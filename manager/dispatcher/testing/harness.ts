@@ -1,10 +1,11 @@
 // The real dispatcher in-process for tests: on a MemoryStore with a fake
 // clock (so a session's lease lapses when the test says), fed through a real
 // StateCache, served on a loopback gRPC port.
+import { SERVER_OPTIONS } from '../../../proto/grpc-limits';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type Task } from '../../../proto/mod';
 import { nullLogger } from '../../../common/logger';
-import { ApiError } from '../../api';
+import type { Identity } from '../../../common/identity';
 import { nullObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
@@ -36,7 +37,17 @@ export async function startDispatcherHarness(opts: { heartbeatMs?: number } = {}
   await store.put('cluster', cluster, true);
   const cache = new StateCache(store, nullLogger);
   await cache.start();
-  const dispatcher = createDispatcher({
+  let seq = 0;
+  const identify = (call: unknown): Identity | undefined => {
+    const r = (call as { request?: { sessionId?: string; joinToken?: string; nodeId?: string } }).request ?? {};
+    if (r.sessionId !== undefined && r.joinToken === undefined) {
+      const s = dispatcher.sessions.get(r.sessionId);
+      return { id: s?.nodeId ?? 'nobody', role: 'worker', cluster: '' };
+    }
+    const role = r.joinToken === HARNESS_TOKEN ? 'worker' : r.joinToken === HARNESS_MANAGER_TOKEN ? 'manager' : undefined;
+    return role ? { id: r.nodeId || `node-${++seq}`, role, cluster: '' } : undefined;
+  };
+  const dispatcher: Dispatcher = createDispatcher({
     store,
     cache,
     heartbeatMs,
@@ -45,14 +56,13 @@ export async function startDispatcherHarness(opts: { heartbeatMs?: number } = {}
     log: nullLogger,
     observer: nullObserver,
     now: () => now,
-    async checkToken(token) {
-      if (token === HARNESS_TOKEN) return 'WORKER';
-      if (token === HARNESS_MANAGER_TOKEN) return 'MANAGER';
-      throw new ApiError(grpc.status.PERMISSION_DENIED, 'invalid join token');
-    },
+    // Plaintext harness: no certificate, so the identity a certificate would carry is made up here
+    // from what the test says (node id and token of a Session; the session's node for the other
+    // calls). The real one comes from identityOf(call); tests of it run over mTLS (manager/ca/).
+    identify: (call) => identify(call),
   });
   cache.onChange((c) => dispatcher.onChange(c));
-  const server = new grpc.Server();
+  const server = new grpc.Server(SERVER_OPTIONS);
   server.addService(grpcPackages().dispatcher.convoy.Dispatcher.service, dispatcher.handlers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),

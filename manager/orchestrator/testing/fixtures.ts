@@ -30,17 +30,21 @@ export function node(id: string, o: NodeOpts = {}): Node {
       platform: { os: 'linux', arch: o.arch ?? 'amd64' },
       resources: { nanoCpus: (o.cpus ?? 4) * 1e9, memoryBytes: o.mem ?? 8 * GiB, pids: 0 },
       engineLabels: {},
+      listeningTcp: [],
+      listeningUdp: [],
+      addresses: [],
     },
     status: { state: o.state ?? 'NODE_READY', message: '', addr: '', updatedAt: 0 },
     subnet: o.subnet ?? '',
     sessionId: '',
     leaseId: 0,
+    usage: null,
   };
 }
 
 export function service(id: string, s: Partial<ServiceSpec> = {}, o: { specVersion?: number } = {}): Service {
   const spec = withDefaults({ name: id, replicas: 3, container: { image: 'reg/x:1' }, ...s } as ServiceSpec);
-  return { id, meta: { version: 1, createdAt: 0, updatedAt: 0 }, spec, previousSpec: null, specVersion: o.specVersion ?? 1, updateStatus: null, endpoint: null };
+  return { id, meta: { version: 1, createdAt: 0, updatedAt: 0 }, spec, previousSpec: null, specVersion: o.specVersion ?? 1, updateStatus: null, endpoint: null, jobStatus: null };
 }
 
 export function cluster(o: Partial<Cluster> = {}): Cluster {
@@ -51,9 +55,13 @@ export function cluster(o: Partial<Cluster> = {}): Cluster {
     managerTokenHash: '',
     clusterCidr: '10.42.0.0/16',
     vipCidr: '10.43.0.0/16',
+    bindAllow: [],
+    allowPrivileged: false,
     ingressPortMin: 30000,
     ingressPortMax: 32767,
     createdAt: 0,
+    clusterId: 'test-cluster',
+    certExpiryMs: 0,
     ...o,
   };
 }

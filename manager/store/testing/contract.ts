@@ -29,6 +29,7 @@ export function task(id: string, nodeId = '', version = 0): Task {
     desiredState: 'RUNNING',
     specVersion: 1,
     attempt: 0,
+    jobIteration: 0,
     status: { state: 'NEW', message: '', timestamp: 0, exitCode: 0, err: '', pid: 0, health: '' },
     networks: [],
     endpointPorts: [],
@@ -151,6 +152,27 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
       assert.equal(r.committed, ids.length - 1);
       const placed = (await s.list<Task>('tasks')).items.filter((x) => x.nodeId === 'n').length;
       assert.equal(placed, ids.length - 1);
+    });
+
+    it('batch: called off by its caller, it sends nothing more and says so (never throws for it)', async () => {
+      const ids = Array.from({ length: 300 }, (_, i) => `s${String(i).padStart(3, '0')}`);
+      const none = await s.batch(
+        ids.map((id) => ({ op: 'create', kind: 'tasks', obj: task(id) })),
+        { proceed: () => false },
+      );
+      assert.equal(none.committed, 0);
+      assert.equal(none.dropped, ids.length);
+      assert.ok(none.error, 'the result says why');
+      assert.equal((await s.list<Task>('tasks')).items.length, 0, 'nothing written');
+      // Called off after the first transaction (the memory store commits in one, before it asks again).
+      let asked = 0;
+      const some = await s.batch(
+        ids.map((id) => ({ op: 'create', kind: 'tasks', obj: task(id) })),
+        { proceed: () => asked++ === 0 },
+      );
+      assert.equal(some.committed + some.dropped, ids.length);
+      assert.ok(some.committed > 0);
+      assert.equal((await s.list<Task>('tasks')).items.length, some.committed, 'exactly the committed writes landed');
     });
 
     it('syncRevision is a revision the watch reaches', async () => {

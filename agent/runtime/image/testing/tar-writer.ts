@@ -1,4 +1,4 @@
-// A tar writer for tests that can write what no honest tar does: any type
+// A tar writer for tests that can write what no honest tar does, with every entry type
 // byte, any name (absolute, "..", 5,000 bytes), PAX records of any size, GNU
 // long names, sparse maps, wrong checksums and size fields. The hostile-layer
 // corpus (hostile.ts) and the fuzzer's seeds (fuzz.ts) are made with it.
