@@ -125,6 +125,26 @@ describe('agent (fake managers)', function () {
     assert.equal(cluster.tasks.get('t1')?.status?.exitCode, 1);
   });
 
+  it('retries a network programming that failed, with the same state, until it succeeds (the manager sends a state only when it changes)', async () => {
+    const cluster = fakeCluster();
+    cluster.network = { version: 7, services: [], nodes: [], networks: [], clusterCidr: '10.200.0.0/16', vipCidr: '10.201.0.0/16', bindAllow: [] } as unknown as NonNullable<typeof cluster.network>;
+    const m = await manager(cluster);
+    const applied: number[] = [];
+    let failures = 2;
+    const programmer = {
+      async apply(st: { version: number }) {
+        applied.push(st.version);
+        if (failures-- > 0) throw new Error('nft: transient failure');
+      },
+      async close() {},
+    };
+    const attacher = { attach: async () => ({ netnsPath: '' }), detach: async () => undefined };
+    const a = await startAgent({ testSecurity: PLAINTEXT_FOR_TESTS, managers: [m.addr], joinToken: 'good-token', stateDir: dir, advertiseAddr: '127.0.0.1', executor: new HollowExecutor(), network: { attacher, programmer } });
+    cleanup.push(() => a.stop());
+    await eventually(() => applied.length === 3, 'applied three times: two failures, then success', 10_000);
+    assert.deepEqual(applied, [7, 7, 7], 'the same state each time, sent once by the manager');
+  });
+
   it('a restarted agent rejoins as the same node, adopts its running tasks and removes unassigned containers', async () => {
     const cluster = fakeCluster();
     cluster.tasks.set('t1', makeTask('t1', { nodeId: 'node-1' }));

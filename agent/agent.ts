@@ -23,6 +23,9 @@ import { mtls, type ClientSecurity } from '../proto/client';
 import { renewCertificate, renewalTime, runAt } from '../proto/join';
 import { loadOrJoin, identityOfBundle, saveBundle, type NodeIdentity } from './session/identity';
 
+/** Wait before a failed network programming is tried again (with the same state, unless a newer one came). */
+export const NETWORK_APPLY_RETRY_MS = 1000;
+
 export { DEFAULT_STATE_DIR };
 
 export interface AgentOptions {
@@ -146,6 +149,8 @@ export class Agent implements AgentHandle {
   /** The cluster's bind allow list from the newest NetworkState (undefined until one arrives). */
   private bindAllow: string[] | undefined;
   private netApplying = false;
+  /** A failed programming's retry (the manager sends a state only when it changes, so a failure is retried here). */
+  private netRetry: NodeJS.Timeout | undefined;
   /** /metrics, and events, stats and logs over NATS (agent/observe). */
   private readonly obs: AgentObservability;
   private execServer: Promise<ExecServer | undefined> | undefined;
@@ -297,6 +302,7 @@ export class Agent implements AgentHandle {
       await Promise.race([this.reporter.flush(), new Promise((r) => setTimeout(r, 1_000).unref())]);
     }
     this.cancelRenewal?.();
+    if (this.netRetry) clearTimeout(this.netRetry);
     this.worker.close();
     this.reporter.close();
     this.files.clear();
@@ -388,10 +394,16 @@ export class Agent implements AgentHandle {
   private onNetwork(st: NetworkState): void {
     this.obs.network(st);
     this.bindAllow = st.bindAllow ?? [];
-    const programmer = this.opts.network?.programmer;
-    if (!programmer) return;
+    if (!this.opts.network?.programmer) return;
     this.netLatest = st;
-    if (this.netApplying) return;
+    if (this.netRetry) clearTimeout(this.netRetry);
+    this.netRetry = undefined;
+    this.programNetwork();
+  }
+
+  private programNetwork(): void {
+    const programmer = this.opts.network?.programmer;
+    if (!programmer || this.netApplying) return;
     this.netApplying = true;
     void (async () => {
       while (this.netLatest) {
@@ -400,7 +412,18 @@ export class Agent implements AgentHandle {
         try {
           await programmer.apply(next);
         } catch (e) {
-          this.log.warn('network programming failed', { err: errMsg(e), version: next.version });
+          this.log.warn('network programming failed, retrying', { err: errMsg(e), version: next.version, retryMs: NETWORK_APPLY_RETRY_MS });
+          // The manager sends a state only when it changes: a failure is retried here, unless a
+          // newer state comes first (it replaces this one).
+          if (!this.netLatest && !this.stopping) {
+            this.netRetry = setTimeout(() => {
+              this.netRetry = undefined;
+              if (this.stopping || this.netLatest) return;
+              this.netLatest = next;
+              this.programNetwork();
+            }, NETWORK_APPLY_RETRY_MS);
+            this.netRetry.unref();
+          }
         }
       }
       this.netApplying = false;

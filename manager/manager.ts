@@ -17,7 +17,7 @@ import { ADMIN_ID, bootstrapManagerIdentity, managerSans, ADMIN_SUBDIR, TLS_SUBD
 import { certRenewalHandlers, nodeCaHandlers } from './ca/service';
 import { identityGate, joinContext, mtlsContext, SwappableServerCredentials } from './ca/tls';
 import { renewalTime, runAt } from '../proto/join';
-import { createDispatcher } from './dispatcher/dispatcher';
+import { createDispatcher, dispatcherService } from './dispatcher/dispatcher';
 import { startEtcd, ETCD_MAX_TXN_OPS, type EmbeddedEtcd } from './embedded/etcd';
 import { startNats, type EmbeddedNats } from './embedded/nats';
 import { newId } from './ids';
@@ -336,7 +336,7 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   const server = new grpc.Server(SERVER_OPTIONS);
   undo.push(() => server.forceShutdown());
   server.addService(pk.control.convoy.Control.service, secured.handlers);
-  server.addService(pk.dispatcher.convoy.Dispatcher.service, dispatcher.handlers);
+  server.addService(dispatcherService(), dispatcher.handlers);
   const caDeps = { ca: ident.ca, cache, kek: ident.kek, log };
   server.addService(pk.ca.convoy.CertRenewal.service, certRenewalHandlers(caDeps));
   const port = await new Promise<number>((resolve, reject) => server.bindAsync(opts.listen, mtlsCreds, (err, p) => (err ? reject(err) : resolve(p))));

@@ -9,7 +9,7 @@
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import type { DispatcherHandlers, Node, Task } from '../../proto/mod';
+import { grpcPackages, type DispatcherHandlers, type NetworkState, type Node, type Task } from '../../proto/mod';
 import { errMsg, type Logger } from '../../common/logger';
 import type { Identity } from '../../common/identity';
 import { identityOf } from '../auth/identity';
@@ -21,7 +21,7 @@ import type { Change, StateCache } from '../state/cache';
 import { LeaseNotFoundError, type Store } from '../store/store';
 import { AssignmentView, type FileOpener } from './assignments';
 import { openFile } from '../controlapi/files';
-import { buildNetworkState } from './network';
+import { buildNetworkState, NetworkPublisher, sharedEncoding } from './network';
 import { SessionTable, type Session } from './sessions';
 import { StatusCoalescer } from './status';
 
@@ -105,6 +105,8 @@ export interface Dispatcher {
   onChange(c: Change): void;
   /** Sessions open now (tests, metrics). */
   sessions: SessionTable;
+  /** NetworkStates built so far (one per flush after a change, whatever the number of streams). */
+  networkBuilds(): number;
   close(): void;
 }
 
@@ -114,7 +116,11 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
   const leaseTtlS = Math.max(MIN_LEASE_TTL_S, Math.ceil((LEASE_PERIODS * d.heartbeatMs) / 1000));
   const table = new SessionTable(d.now ?? Date.now, leaseTtlS * 1000);
   const assignmentStreams = new Map<string, Set<{ view: AssignmentView; call: Writable }>>();
-  const networkStreams = new Set<Writable>();
+  /** Every Network stream, and the one state they are all sent (./network.ts). */
+  const networkStreams = new NetworkPublisher<Writable>(
+    (version) => buildNetworkState(cache, version),
+    (st) => networkSerializer()(st),
+  );
   /** Open Session streams: they are told when the set of managers changes. */
   const sessionStreams = new Map<string, Writable>();
   /** Every session's status reports, committed together (./status.ts). */
@@ -219,15 +225,13 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       }
     }
   };
-  let netVersion = 0;
   let netTimer: NodeJS.Timeout | undefined;
   let lastNetBuild = 0;
   const flushNetwork = () => {
     netTimer = undefined;
     if (!networkStreams.size) return;
     lastNetBuild = Date.now();
-    const st = buildNetworkState(cache, ++netVersion);
-    for (const c of networkStreams) c.write(st);
+    networkStreams.flush();
   };
   const scheduleNetwork = () => {
     if (netTimer || !networkStreams.size) return;
@@ -239,7 +243,10 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
     if (c.reset || c.files) allDirty = true;
     for (const n of c.taskNodes) if (assignmentStreams.has(n)) dirtyNodes.add(n);
     scheduleAssignments();
-    if (c.reset || c.tasks.size || c.services.size || c.nodes.size || c.networks || c.cluster) scheduleNetwork();
+    if (c.reset || c.tasks.size || c.services.size || c.nodes.size || c.networks || c.cluster) {
+      networkStreams.changed();
+      scheduleNetwork();
+    }
     // A registration elsewhere replaced one of ours: end it now, not at its next call.
     for (const nodeId of c.reset ? [...table.all().map((s) => s.nodeId)] : c.nodes) {
       const s = table.ofNode(nodeId);
@@ -394,7 +401,6 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       }
       if (overStreamLimit(c, s.streams.size)) return;
       networkStreams.add(c);
-      c.write(buildNetworkState(cache, ++netVersion));
       const stream = {
         end: (why: string) => {
           networkStreams.delete(c);
@@ -413,13 +419,14 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
     handlers,
     onChange,
     sessions: table,
+    networkBuilds: () => networkStreams.builds,
     close() {
       closed = true;
       clearInterval(sweeper);
       if (assignTimer) clearTimeout(assignTimer);
       if (netTimer) clearTimeout(netTimer);
       for (const set of assignmentStreams.values()) for (const s of set) s.call.end();
-      for (const c of networkStreams) c.end();
+      for (const c of networkStreams.streams()) c.end();
       for (const c of sessionStreams.values()) c.end();
       sessionStreams.clear();
       // The leases are left to lapse: an agent that fails over to another manager keeps its node up.
@@ -428,6 +435,23 @@ export function createDispatcher(d: DispatcherDeps): Dispatcher {
       networkStreams.clear();
     },
   };
+}
+
+/** The wire encoding of a NetworkState (what grpc-js writes on a Network stream). */
+function networkSerializer(): (st: NetworkState) => Buffer {
+  return grpcPackages().dispatcher.convoy.Dispatcher.service.Network.responseSerialize as (st: NetworkState) => Buffer;
+}
+
+let service: grpc.ServiceDefinition | undefined;
+
+/**
+ * The Dispatcher's service definition to serve: proto's, with a NetworkState
+ * encoded once for all the streams it is written to (./network.ts).
+ */
+export function dispatcherService(): grpc.ServiceDefinition {
+  if (service) return service;
+  const def = grpcPackages().dispatcher.convoy.Dispatcher.service;
+  return (service = { ...def, Network: { ...def.Network, responseSerialize: sharedEncoding(networkSerializer()) } });
 }
 
 /** The host of "host:port", "[v6]:port" or grpc-js's "ipv4:host:port" peer form; IPv4-mapped IPv6 as IPv4. */

@@ -58,3 +58,109 @@ function serviceNetworks(s: Service, byName: Map<string, string>): string[] {
   const names = s.spec?.networks?.length ? s.spec.networks : [DEFAULT_NETWORK];
   return names.map((n) => byName.get(n) ?? '').filter(Boolean);
 }
+
+/** What a NetworkState is sent on: a Network stream (a fake in tests). */
+export interface NetworkSink {
+  write(st: NetworkState): unknown;
+}
+
+/**
+ * The NetworkState of every Network stream of one manager. Every node's
+ * stream carries the same, whole state (every service's endpoints), so on a
+ * change it is built once, and sent only when its content changed: a task
+ * without networks, a status report that does not change readiness, a
+ * heartbeat-driven node write change nothing an agent is programmed from,
+ * and used to cost one build and one encoding per stream (a 1,000-node
+ * cluster with 10,000 tasks: 1,000 encodings of ~1 MB, up to 20 times a
+ * second). Encoded once for all streams too (`sharedEncoding`). A stream
+ * that opens is sent the current state at once; each stream is sent a
+ * version once.
+ */
+export class NetworkPublisher<S extends NetworkSink = NetworkSink> {
+  private version = 0;
+  private latest: { state: NetworkState; content: Buffer } | undefined;
+  private dirty = true;
+  /** Each stream → the version it was last sent. */
+  private readonly sent = new Map<S, number>();
+  /** States built (tests, the bench's figures). */
+  builds = 0;
+
+  /**
+   * @param build the state now, at `version`
+   * @param encode the state's wire encoding, to compare contents (version 0)
+   */
+  constructor(
+    private readonly build: (version: number) => NetworkState,
+    private readonly encode: (st: NetworkState) => Buffer,
+  ) {}
+
+  /** Something the state is built from changed: the next current() or flush() builds it again. */
+  changed(): void {
+    this.dirty = true;
+  }
+
+  get size(): number {
+    return this.sent.size;
+  }
+
+  streams(): IterableIterator<S> {
+    return this.sent.keys();
+  }
+
+  /** A new stream: sent the current state now. */
+  add(s: S): void {
+    this.sent.set(s, 0);
+    this.sendTo(s, this.current());
+  }
+
+  delete(s: S): boolean {
+    return this.sent.delete(s);
+  }
+
+  clear(): void {
+    this.sent.clear();
+  }
+
+  /** The current state, built again only after a change, and a new version only when its content differs. */
+  current(): NetworkState {
+    if (this.latest && !this.dirty) return this.latest.state;
+    this.dirty = false;
+    this.builds++;
+    const st = this.build(0);
+    const content = this.encode(st);
+    if (this.latest && content.equals(this.latest.content)) return this.latest.state;
+    // Not yet sent anywhere: the version is set before any stream sees the object.
+    const state = { ...st, version: ++this.version };
+    this.latest = { state, content };
+    return state;
+  }
+
+  /** Sends the current state to every stream that has not had it. */
+  flush(): void {
+    if (!this.sent.size) return;
+    const st = this.current();
+    for (const s of this.sent.keys()) this.sendTo(s, st);
+  }
+
+  private sendTo(s: S, st: NetworkState): void {
+    if (this.sent.get(s) === st.version) return;
+    this.sent.set(s, st.version);
+    s.write(st);
+  }
+}
+
+/**
+ * A serializer that encodes an object once however many streams it is
+ * written to: grpc-js serializes on every write, and the same NetworkState
+ * object goes to every node's stream. Keyed by the object itself (weakly),
+ * so it is only ever a cache of that object's own bytes; the objects sent
+ * are never changed after they are built.
+ */
+export function sharedEncoding<T extends object>(serialize: (v: T) => Buffer): (v: T) => Buffer {
+  const done = new WeakMap<T, Buffer>();
+  return (v: T) => {
+    let b = done.get(v);
+    if (!b) done.set(v, (b = serialize(v)));
+    return b;
+  };
+}

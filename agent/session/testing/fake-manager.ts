@@ -5,7 +5,7 @@
 // the real dispatcher by the same contract suite (proto/testing/dispatcher-contract.ts).
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { grpcPackages, isForward, type DispatcherHandlers, type Task, type TaskStatus } from '../../../proto/mod';
+import { grpcPackages, isForward, type DispatcherHandlers, type NetworkState, type Task, type TaskStatus } from '../../../proto/mod';
 
 export interface FakeCluster {
   token: string;
@@ -16,6 +16,8 @@ export interface FakeCluster {
   statusBatches: number;
   nodeIds: string[];
   heartbeatPeriodMs: number;
+  /** When set, Network streams are sent it once when they open (as the dispatcher does, which sends again only on a change); otherwise Network is UNIMPLEMENTED. */
+  network?: NetworkState;
 }
 
 export function fakeCluster(token = 'good-token'): FakeCluster {
@@ -134,7 +136,9 @@ export async function startFakeManager(cluster: FakeCluster): Promise<FakeManage
       cb(null, {});
     },
     Network(call) {
-      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'not in the fake' });
+      if (!cluster.network) return void call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'not in the fake' });
+      if (!m.sessions.has(call.request.sessionId)) return void call.emit('error', notFound);
+      call.write(cluster.network);
     },
   };
   server.addService(grpcPackages().dispatcher.convoy.Dispatcher.service, handlers);

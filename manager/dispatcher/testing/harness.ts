@@ -3,13 +3,13 @@
 // StateCache, served on a loopback gRPC port.
 import { SERVER_OPTIONS } from '../../../proto/grpc-limits';
 import * as grpc from '@grpc/grpc-js';
-import { grpcPackages, type Task } from '../../../proto/mod';
+import type { Task } from '../../../proto/mod';
 import { nullLogger } from '../../../common/logger';
 import type { Identity } from '../../../common/identity';
 import { nullObserver } from '../../hooks';
 import { StateCache } from '../../state/cache';
 import { MemoryStore } from '../../store/memory-store';
-import { createDispatcher, type Dispatcher } from '../dispatcher';
+import { createDispatcher, dispatcherService, type Dispatcher } from '../dispatcher';
 import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
 
 export const HARNESS_TOKEN = 'SWMTKN-1-test-worker';
@@ -63,7 +63,7 @@ export async function startDispatcherHarness(opts: { heartbeatMs?: number } = {}
   });
   cache.onChange((c) => dispatcher.onChange(c));
   const server = new grpc.Server(SERVER_OPTIONS);
-  server.addService(grpcPackages().dispatcher.convoy.Dispatcher.service, dispatcher.handlers);
+  server.addService(dispatcherService(), dispatcher.handlers);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
