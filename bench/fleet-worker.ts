@@ -19,6 +19,8 @@ export interface FleetWorkerOptions {
   managers: string[];
   joinToken: string;
   stateRoot: string;
+  /** Agents open Network streams (HollowFleetOptions.network). */
+  network?: boolean;
 }
 
 type FromWorker = { type: 'ready' } | { type: 'error'; message: string } | { type: 'stopped' };

@@ -12,7 +12,8 @@
 // CreateService with TASKS replicas through the Control API; a watch on
 // etcd counts tasks committed with a node and ASSIGNED or later. The clock
 // runs from the CreateService call to the last such commit.
-// Defaults: 1,000 nodes, 100,000 tasks (NODES, TASKS; ETCD=0 skips phase 2).
+// Defaults: 1,000 nodes, 100,000 tasks (NODES, TASKS; ETCD=0 skips phase 2;
+// NETWORK=1: the agents also hold Network streams).
 // The last line is key=value pairs only. Never fails on time.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,6 +35,8 @@ import { childPids, procCpuS } from './support';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
+/** NETWORK=1: every hollow agent also opens its Network stream, as a real agent does (default off: the figures of the record are without). */
+const NETWORK = process.env.NETWORK === '1';
 /** PROFILE=1: the manager runs under --cpu-prof; its profile and log stay in the printed directory. */
 const PROFILE = process.env.PROFILE === '1';
 /** KEEP=1 (or PROFILE=1): the manager's directory and log stay after the run. */
@@ -168,7 +171,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const tokens = await call<{ worker: string }>((cb) => ctl.GetJoinTokens({}, cb));
     let t = performance.now();
     const cpuJoin0 = cpuNow(mgr.pid!);
-    fleet = await startFleetWorker({ count: NODES, managers: [addr], joinToken: tokens.worker, stateRoot: path.join(dir, 'fleet') });
+    fleet = await startFleetWorker({ count: NODES, managers: [addr], joinToken: tokens.worker, stateRoot: path.join(dir, 'fleet'), network: NETWORK });
     const joinS = (performance.now() - t) / 1000;
     const cpuJoin = cpuNow(mgr.pid!);
     console.log(`etcd phase: ${NODES} hollow nodes joined in ${joinS.toFixed(1)} s (CPU: manager ${(cpuJoin.manager - cpuJoin0.manager).toFixed(1)} s, etcd ${(cpuJoin.etcd - cpuJoin0.etcd).toFixed(1)} s, fleet ${(cpuJoin.bench - cpuJoin0.bench).toFixed(1)} s)`);
@@ -243,6 +246,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       net_cpu_mgr_s_per_1k: net1k('manager'),
       net_cpu_fleet_s_per_1k: net1k('bench'),
       leader_changes: leaderChanges,
+      network_streams: NETWORK ? 1 : 0,
       max_stall_ms: maxStallIn(mlog),
       re_registrations: reRegistrations,
       load1: os.loadavg()[0].toFixed(1),

@@ -77,6 +77,36 @@ describe('manager with TLS NATS: nodes admitted as they join (integration)', fun
     nc.publish(statsSubject(nodeId), '{}');
     await nc.flush();
   });
+
+  it("a node with a manager certificate, placed as a worker (demoted), still connects, with a worker's rights only", async () => {
+    const nodeId = agent!.nodeId();
+    const cur = (await conn!.getNode({ node: nodeId })).node!;
+    await conn!.updateNode({ node: nodeId, version: cur.meta?.version ?? 0, spec: { ...cur.spec!, role: 'WORKER' } });
+    const conf = path.join(dir, 'm1', 'nats', 'nats.conf');
+    // Its manager entry now carries a worker's rights: no subscription to every node's stats.
+    const entry = () => {
+      const text = fs.readFileSync(conf, 'utf8');
+      const at = text.indexOf(`CN=${nodeId},OU=manager,O=c1`);
+      return at < 0 ? '' : text.slice(at, text.indexOf('}', text.indexOf('subscribe', at)) + 1);
+    };
+    await eventually(() => entry() !== '' && !entry().includes('convoy.stats.*'), 'the manager subject with worker rights');
+    // What an agent joined with the manager token holds: a manager certificate for its node.
+    const nc = await connect({ servers: manager!.natsUrl, tls: natsTlsOptions(manager!.natsUrl, await ca.bundle({ id: nodeId, role: 'manager' })), timeout: 3_000, reconnect: false });
+    open.push(nc);
+    const errs: string[] = [];
+    void (async () => {
+      for await (const s of nc.status()) if (s.type === 'error') errs.push(String(s.data));
+    })().catch(() => undefined);
+    nc.publish(statsSubject(nodeId), '{}');
+    await nc.flush();
+    assert.deepEqual(errs, [], 'its own stats are accepted');
+    // A subscription it may not make ends with the server's permissions violation.
+    let refused = '';
+    void (async () => {
+      for await (const _ of nc.subscribe('convoy.stats.*')) void _;
+    })().catch((e: Error) => (refused = e.message));
+    await eventually(() => /permissions violation/i.test(refused + errs.join(' ')), "every node's stats refused: a worker's rights");
+  });
 });
 
 describe('embedded NATS on the cluster CA: the admin bundle and users from the store (integration)', function () {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackages, type Cluster } from '../proto/mod';
+import type { NatsIdentity } from '../proto/nats-auth';
 import { createLogger, errMsg, type Logger } from '../common/logger';
 import { identityFromCert, isUserRole, type Identity, type TlsBundle } from '../common/identity';
 import { secureControl } from './auth/mod';
@@ -296,14 +297,16 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   const natsCluster = identityFromCert(natsTls.cert);
   const syncNatsUsers = async () => {
     if (!embeddedNats || !natsCluster) return;
-    const ids: Identity[] = [natsCluster];
-    // A node is admitted by the role its certificate names, which its placement role (node promote|demote,
-    // an agent on a manager's host) does not change: every node as a worker, and as a manager too when it
-    // is placed as one (an agent joined with the manager token holds a manager certificate). Only the CA
-    // issues OU=manager certificates, so the second entry admits no one who is not already a manager.
+    const ids: NatsIdentity[] = [natsCluster];
+    // A node is admitted by the subject its certificate names (OU=worker, or OU=manager for an agent joined
+    // with the manager token), which its placement role (node promote|demote, an agent on a manager's host)
+    // does not change; its rights follow the placement role. So every node is a user under both subjects:
+    // OU=worker with a worker's rights, OU=manager with a manager's when it is placed as one and a worker's
+    // when not (a demoted manager-token node keeps NATS, as a worker). Only the CA issues OU=manager
+    // certificates, so the second entry admits no one the CA did not make a manager.
     for (const n of cache.nodes.values()) {
       ids.push({ id: n.id, role: 'worker', cluster: natsCluster.cluster });
-      if (n.spec?.role === 'MANAGER') ids.push({ id: n.id, role: 'manager', cluster: natsCluster.cluster });
+      ids.push({ id: n.id, role: 'manager', cluster: natsCluster.cluster, as: n.spec?.role === 'MANAGER' ? 'manager' : 'worker' });
     }
     // Every manager of the cluster (they share this NATS when they share an etcd), and the admin bundle's identity.
     for (const [mid] of cache.managers) if (mid !== natsCluster.id) ids.push({ id: mid, role: 'manager', cluster: natsCluster.cluster });

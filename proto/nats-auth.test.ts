@@ -22,6 +22,15 @@ describe('NATS permissions (proto/nats-auth)', () => {
     }
   });
 
+  it("a manager certificate's subject with a worker's rights (`as`): named by the certificate, permitted by the placement role", () => {
+    const [u] = natsUsers([{ id: 'n1', role: 'manager', cluster: 'c1', as: 'worker' }]);
+    assert.equal(u.user, 'CN=n1,OU=manager,O=c1');
+    assert.deepEqual(u.permissions, natsPermissions({ id: 'n1', role: 'worker' }));
+    assert.ok(!u.permissions.subscribe.allow.includes('convoy.stats.*'), 'no manager rights');
+    const [m] = natsUsers([{ id: 'n1', role: 'manager', cluster: 'c1', as: 'manager' }]);
+    assert.ok(m.permissions.subscribe.allow.includes('convoy.stats.*'));
+  });
+
   it('gives no permissions (so no user) to ids that could widen a subject or break the config', () => {
     for (const bad of ['n1.>', '*', 'a b', 'n1,OU=manager', '', 'x"y']) {
       assert.equal(natsPermissions({ id: bad, role: 'worker' }), undefined, bad);

@@ -100,12 +100,20 @@ export function natsUserName(who: Pick<Identity, 'id' | 'role' | 'cluster'>): st
   return `CN=${who.id},OU=${who.role},O=${who.cluster}`;
 }
 
-/** The users of the server's `authorization` block: one per identity that gets permissions, deduplicated. */
-export function natsUsers(identities: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>): { user: string; permissions: NatsPermissions }[] {
+/**
+ * Who a NATS user is: the certificate subject (id, role, cluster) and, when
+ * they differ, the role whose permissions it gets (`as`): a node that holds
+ * a manager certificate but is placed as a worker (demoted) connects with
+ * that certificate and gets a worker's rights.
+ */
+export type NatsIdentity = Pick<Identity, 'id' | 'role' | 'cluster'> & { as?: Role };
+
+/** The users of the server's `authorization` block: one per identity that gets permissions, deduplicated (the last entry for a subject wins). */
+export function natsUsers(identities: Iterable<NatsIdentity>): { user: string; permissions: NatsPermissions }[] {
   const out = new Map<string, { user: string; permissions: NatsPermissions }>();
   for (const who of identities) {
     if (!NAME.test(who.cluster)) continue;
-    const permissions = natsPermissions(who);
+    const permissions = natsPermissions({ id: who.id, role: who.as ?? who.role });
     if (!permissions) continue;
     const user = natsUserName(who);
     out.set(user, { user, permissions });

@@ -34,13 +34,20 @@ export interface HollowFleetOptions {
   joinAddr?: string;
   /** Unit tests on a plaintext fake manager (AgentOptions.testSecurity). */
   testSecurity?: ClientSecurity;
+  /** Each agent opens its Network stream, as a real agent does, and drops the states it is sent (counted in `networkStates`). */
+  network?: boolean;
 }
 
 export interface HollowFleet {
   agents: AgentHandle[];
   executors: HollowExecutor[];
+  /** NetworkStates received by all agents (with `network`). */
+  networkStates: number;
   stop(): Promise<void>;
 }
+
+/** Hollow tasks have no network namespace. */
+const noAttacher = { attach: async () => ({ netnsPath: '' }), detach: async () => undefined };
 
 export async function startHollowFleet(opts: HollowFleetOptions): Promise<HollowFleet> {
   const prefix = opts.hostnamePrefix ?? 'hollow';
@@ -50,6 +57,7 @@ export async function startHollowFleet(opts: HollowFleetOptions): Promise<Hollow
   const started: Agent[] = [];
   // One host: its ports and addresses read once, not once per agent (their connections make /proc/net/tcp long).
   const facts = readHostFacts();
+  const fleet = { networkStates: 0 };
   const worker = async () => {
     while (next < opts.count) {
       const i = next++;
@@ -65,6 +73,7 @@ export async function startHollowFleet(opts: HollowFleetOptions): Promise<Hollow
         advertiseAddr: opts.advertiseAddr?.(i) ?? '127.0.0.1',
         labels: opts.labels?.(i) ?? {},
         executor,
+        network: opts.network ? { attacher: noAttacher, programmer: { apply: async () => void fleet.networkStates++, close: async () => undefined } } : undefined,
         hostFacts: () => facts,
         events: opts.events,
         logger: (opts.logger ?? nullLogger).child({ 'agent.index': i }),
@@ -85,5 +94,12 @@ export async function startHollowFleet(opts: HollowFleetOptions): Promise<Hollow
     await stopAll();
     throw e;
   }
-  return { agents, executors, stop: stopAll };
+  return {
+    agents,
+    executors,
+    get networkStates() {
+      return fleet.networkStates;
+    },
+    stop: stopAll,
+  };
 }

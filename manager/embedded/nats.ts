@@ -8,17 +8,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Identity, TlsBundle } from '../../common/identity';
+import type { TlsBundle } from '../../common/identity';
 import { canConnect, freePort, stopChild } from '../../common/net';
 import { eventually } from '../../common/eventually';
-import { natsUsers } from '../../proto/nats-auth';
+import { natsUsers, type NatsIdentity } from '../../proto/nats-auth';
 
 export interface EmbeddedNats {
   /** tls://host:port */
   url: string;
   pid: number;
   /** Replaces the users (identities) the server admits and reloads it; resolves once it reloaded. */
-  setIdentities(ids: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>): Promise<void>;
+  setIdentities(ids: Iterable<NatsIdentity>): Promise<void>;
   /**
    * A renewed server certificate: rewrites the TLS files and reloads, so new
    * connections get it (open ones keep theirs); resolves once it reloaded.
@@ -73,7 +73,7 @@ export function natsServerConfig(o: {
   port: number;
   tls: NatsServerFiles;
   storeDir: string;
-  identities: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>;
+  identities: Iterable<NatsIdentity>;
   maxFileStoreBytes?: number;
 }): string {
   const users = natsUsers(o.identities);
@@ -122,10 +122,10 @@ function reloads(logPath: string): number {
  * A configuration file that can be rewritten and reloaded (SIGHUP) while
  * the server runs: what the embedded NATS and the lab's share.
  */
-export function natsConfigFile(o: { confPath: string; logPath: string; render: (ids: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>) => string }) {
+export function natsConfigFile(o: { confPath: string; logPath: string; render: (ids: Iterable<NatsIdentity>) => string }) {
   let current = '';
   return {
-    write(ids: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>): boolean {
+    write(ids: Iterable<NatsIdentity>): boolean {
       const text = o.render(ids);
       if (text === current) return false;
       fs.writeFileSync(`${o.confPath}.tmp`, text, { mode: 0o600 });
@@ -152,7 +152,7 @@ export function natsConfigFile(o: { confPath: string; logPath: string; render: (
 export async function startNats(opts: {
   dataDir: string;
   tls: TlsBundle;
-  identities?: Iterable<Pick<Identity, 'id' | 'role' | 'cluster'>>;
+  identities?: Iterable<NatsIdentity>;
   port?: number;
   host?: string;
   advertiseHost?: string;
