@@ -24,7 +24,25 @@ const programsStayOut = {
       if (!dispatcherCodecs && !a.importer.startsWith(path.join(dist, 'cli') + path.sep)) return undefined;
       // The compose loader (and the yaml parser it pulls in) too: only the stack verbs that read files load it.
       if (!dispatcherCodecs && !/^(manager|agent|lab)\/|^cli\/stack\/(load|deploy|resolve)(\.js)?$/.test(rel)) return undefined;
+      // Constants only (the agent verb's option defaults), needed by every start that builds that verb: bundled.
+      if (/^agent\/runtime\/image\/limits(\.js)?$/.test(rel)) return undefined;
       return { path: './' + path.relative(path.dirname(out), abs).split(path.sep).join('/'), external: true };
+    });
+  },
+};
+
+/**
+ * commander requires child_process at load for executable subcommands, which
+ * Convoy does not use: required when first used instead (1-5 ms of every start).
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onLoad({ filter: /node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (a) => {
+      const src = fs.readFileSync(a.path, 'utf8');
+      const eager = "const childProcess = require('node:child_process');";
+      if (!src.includes(eager)) throw new Error(`${a.path}: no "${eager}" (commander changed: update cli/bundle.js)`);
+      return { contents: src.replace(eager, "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };"), loader: 'js' };
     });
   },
 };
@@ -38,7 +56,7 @@ esbuild
     target: 'node20',
     format: 'cjs',
     logLevel: 'warning',
-    plugins: [programsStayOut],
+    plugins: [programsStayOut, lazyChildProcess],
     // Libraries only some verbs load (events and logs: nats; stacks: yaml;
     // user create and joins: the x509 stack) stay in node_modules: a start
     // reads and deserializes only what every verb may need.

@@ -2,14 +2,15 @@
 // deadline on every call, and gRPC failures turned into one line an operator
 // can act on. Verbs depend on the ControlApi interface only, so tests hand
 // them an object literal instead of a manager.
-import * as grpc from '@grpc/grpc-js';
-import { CALL_DEADLINE_MS, connectControl as connect, type ClientSecurity, type ControlApi } from '../proto/client';
+import { CALL_DEADLINE_MS, type ClientSecurity, type ControlApi } from '../proto/client-common';
+import { connectControlH2 as connect, GRPC_STATUS } from '../proto/control-h2';
 import { clientSecurity, readConfig } from './tls';
 import { DEFAULT_HOST, MANAGER_PORT } from '../proto/defaults';
 import { installFastIpChecks } from './fast-ip';
 
 export { DEFAULT_HOST, CALL_DEADLINE_MS };
-export { CONTROL_METHODS, type ControlApi, type ControlMethod, type ControlRequest, type ControlResponse } from '../proto/client';
+export { CONTROL_METHODS, type ControlApi, type ControlMethod, type ControlRequest, type ControlResponse } from '../proto/client-common';
+export { GRPC_STATUS };
 /** Environment variable naming the manager (host:port), as DOCKER_HOST. */
 export const HOST_ENV = 'CONVOY_HOST';
 
@@ -57,7 +58,7 @@ export interface ConnectedApi {
   close(): void;
 }
 
-/** A Control client to `host` with a deadline on every call (proto/client.ts). */
+/** A Control client to `host` with a deadline on every call (proto/control-h2.ts: plain HTTP/2, no grpc-js). */
 export function connectControl(host: string, security: ClientSecurity, deadlineMs = CALL_DEADLINE_MS): ConnectedApi {
   // The local socket is root's by its file mode: no TLS on it (as docker.sock).
   const c = connect(host, { security: isUnixHost(host) ? LOCAL_SOCKET : security, deadlineMs });
@@ -87,22 +88,22 @@ export function describeError(e: unknown): string {
     const details = (e.details || e.message || '').split('\n')[0].trim();
     const where = e.host ? ` at ${e.host}` : '';
     switch (e.code) {
-      case grpc.status.UNAVAILABLE:
+      case GRPC_STATUS.UNAVAILABLE:
         if (/EACCES|EPERM/.test(details)) return `permission denied on the manager's socket${where} (it is root's only: run as root, or use a user certificate)`;
         if (/ECONNREFUSED|No connection established|connect|Name resolution failed|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT/i.test(details))
           return `cannot reach a manager${where} (${shortCause(details)}); is \`convoy manager\` running? Set --host or ${HOST_ENV}`;
         return `manager${where} unavailable: ${details}`;
-      case grpc.status.DEADLINE_EXCEEDED:
+      case GRPC_STATUS.DEADLINE_EXCEEDED:
         return `manager${where} did not answer in time (${Math.round(CALL_DEADLINE_MS / 1000)}s)`;
-      case grpc.status.ABORTED:
+      case GRPC_STATUS.ABORTED:
         // The manager says what changed; a version conflict is worth a retry.
         return details ? (/retry/.test(details) ? details : `${details}; retry`) : 'changed concurrently by another writer; retry';
-      case grpc.status.UNIMPLEMENTED:
+      case GRPC_STATUS.UNIMPLEMENTED:
         return details && !/^\d+ UNIMPLEMENTED/.test(details) ? details : `the manager${where} does not implement this call (older version?)`;
-      case grpc.status.CANCELLED:
+      case GRPC_STATUS.CANCELLED:
         return 'cancelled';
-      case grpc.status.INTERNAL:
-      case grpc.status.UNKNOWN:
+      case GRPC_STATUS.INTERNAL:
+      case GRPC_STATUS.UNKNOWN:
         return `manager error: ${details}`;
       default:
         return details || `request failed (gRPC code ${e.code})`;

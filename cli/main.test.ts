@@ -36,7 +36,8 @@ function fake(api: FakeApi, env: NodeJS.ProcessEnv = {}): Recorded {
     out: (s) => void (out += s),
     err: (s) => void (err += s),
     now: () => NOW,
-    env: { ...env },
+    // Never the real user's config file (a lab on this machine writes its host there).
+    env: { CONVOY_CONFIG: '/nonexistent/convoy-test-config.json', ...env },
     connect: (host) => {
       hosts.push(host);
       return { api: full, close: () => undefined };

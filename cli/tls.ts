@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readBundle } from '../common/identity';
 import { configPath, readClientConfig, type ClientConfig } from '../common/client-config';
-import { mtls, type ClientSecurity } from '../proto/client';
+import { mtls, type ClientSecurity } from '../proto/client-common';
 import { TLS_DIR_ENV } from '../proto/defaults';
 
 export { TLS_DIR_ENV };

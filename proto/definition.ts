@@ -21,6 +21,17 @@ export interface ConversionOptions {
   oneofs?: boolean;
 }
 
+/** Options shared by the loader, the codecs and the type generator (see package.json "proto"); proto/mod.ts's LOADER_OPTIONS. */
+export const LOADER_OPTIONS: ConversionOptions & { keepCase: boolean } = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  objects: true,
+  oneofs: true,
+};
+
 type MethodDefinition = grpc.MethodDefinition<object, object> & { originalName: string };
 export type ServicesDefinition = Record<string, Record<string, MethodDefinition>>;
 

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
-import { servicesFromCodecs, servicesFromJSON, type Codecs, type ConversionOptions } from './definition';
+import { LOADER_OPTIONS as DEFINITION_OPTIONS, servicesFromCodecs, servicesFromJSON, type Codecs, type ConversionOptions } from './definition';
 import type { ProtoGrpcType as ControlGrpc } from './generated/control';
 import type { ProtoGrpcType as DispatcherGrpc } from './generated/dispatcher';
 import type { ProtoGrpcType as CaGrpc } from './generated/ca';
@@ -85,15 +85,7 @@ export { AssignmentsType } from './generated/convoy/AssignmentsType';
 export { TASK_STATES, TASK_STATE_ORDER, stateRank, isForward, isTerminal } from './task-state';
 
 /** Options shared by the loader and the type generator (see package.json "proto"). */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: false,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  arrays: true,
-  objects: true,
-  oneofs: true,
-};
+export const LOADER_OPTIONS: protoLoader.Options = DEFINITION_OPTIONS;
 
 /** Directory holding the .proto files, whether running from source or dist/. */
 export function protoDir(): string {

@@ -2,7 +2,7 @@
 // becomes a one-layer image; an OCI image layout (a directory with
 // index.json, or a tarball of one, e.g. `skopeo copy ... oci-archive:`) is
 // pushed as is. No Docker needed.
-import { execFile } from 'node:child_process';
+import type * as childProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -62,6 +62,8 @@ async function push(source: string, ref: string, f: PushFlags): Promise<PushResu
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-push-'));
   try {
     // tar picks the compression (gzip, zstd, none) itself.
+    // Required here: child_process is for this verb only, not for every start of the CLI.
+    const { execFile } = require('node:child_process') as typeof childProcess;
     await promisify(execFile)('tar', ['-xf', path.resolve(source), '-C', tmp]);
     return await push(tmp, ref, f);
   } catch (e) {

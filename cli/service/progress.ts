@@ -23,8 +23,7 @@
 // of an update), every slot's task rejected, or --timeout elapsed.
 import type { Service, Task, TaskStateName } from '../../proto/mod';
 import { DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
-import * as grpc from '@grpc/grpc-js';
-import { CliError, grpcCode, type CliIO, type ControlApi } from '../client';
+import { CliError, GRPC_STATUS, grpcCode, type CliIO, type ControlApi } from '../client';
 import { parseDuration } from '../flags';
 import type { Command } from 'commander';
 
@@ -468,7 +467,7 @@ async function follow(io: CliIO, api: ControlApi, trackers: Followed[], printer:
         try {
           service = (await api.getService({ service: t.id })).service;
         } catch (e) {
-          if (grpcCode(e) === grpc.status.NOT_FOUND) {
+          if (grpcCode(e) === GRPC_STATUS.NOT_FOUND) {
             t.view = { ...(t.view ?? emptyView(t.name)), events: [], verify: undefined, verdict: { ok: false, message: 'the service was removed' } };
             continue;
           }

@@ -3,7 +3,9 @@
 // STATE ("Running 5 seconds ago"), ERROR, PORTS. As `docker service ps`, the
 // history of a slot follows its newest task, marked "\_".
 import { Command } from 'commander';
-import { stateRank, type Node, type Task, type TaskStateName } from '../../proto/mod';
+import type { Node, Task, TaskStateName } from '../../proto/mod';
+// Not through proto/mod: that module loads grpc-js, which the CLI does not (proto/control-h2.ts).
+import { stateRank } from '../../proto/task-state';
 import { CliError, withApi, type CliIO, type ControlApi, type ControlRequest } from '../client';
 import { collect } from '../flags';
 import {
