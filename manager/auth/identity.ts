@@ -10,6 +10,7 @@
 // bytes, so it is kept by the DER itself (the key is the whole certificate,
 // not a digest of it: nothing to collide). Expiry and revocation are still
 // checked on every call by the callers (notAfter travels in the identity).
+import * as tls from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
 import { identityFromCert, LOCAL_ROOT, type Identity } from '../../common/identity';
 
@@ -62,3 +63,35 @@ export function identityOf(call: Pick<grpc.ServerUnaryCall<unknown, unknown>, 'g
   const raw = c.getAuthContext?.().sslPeerCertificate?.raw;
   return raw ? identityOfCert(raw) : undefined;
 }
+
+const PEER_CACHED = Symbol.for('convoy.peer-certificate-cache');
+type PatchedProto = typeof tls.TLSSocket.prototype & { [PEER_CACHED]?: true };
+
+/**
+ * grpc-js's getAuthContext() asks the socket for its peer's certificate on
+ * every call, and node builds a fresh object with three digests each time
+ * (~20 µs: 8% of the manager's thread in a burst of status reports and
+ * heartbeats, docs/manager.md). On a TLS 1.3 connection the peer's
+ * certificate cannot change (TLS 1.3 has no renegotiation), so the first
+ * answer is kept for the socket's life (a WeakMap: it goes with the socket).
+ * TLS 1.2 sockets, which can renegotiate, and detailed queries go to node
+ * every time. Expiry and revocation are still checked on every call (the
+ * identity gate). Installed once per process, by the manager's mTLS listener.
+ */
+export function cachePeerCertificates(): void {
+  const proto = tls.TLSSocket.prototype as PatchedProto;
+  if (proto[PEER_CACHED]) return;
+  const original = proto.getPeerCertificate;
+  const kept = new WeakMap<tls.TLSSocket, tls.PeerCertificate>();
+  function getPeerCertificate(this: tls.TLSSocket, detailed?: boolean): tls.PeerCertificate | tls.DetailedPeerCertificate {
+    if (detailed) return original.call(this, true);
+    const hit = kept.get(this);
+    if (hit) return hit;
+    const cert = original.call(this, false);
+    if (cert && cert.raw && this.getProtocol() === 'TLSv1.3') kept.set(this, cert);
+    return cert;
+  }
+  proto.getPeerCertificate = getPeerCertificate as typeof proto.getPeerCertificate;
+  proto[PEER_CACHED] = true;
+}
+

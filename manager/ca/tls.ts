@@ -17,7 +17,7 @@
 import type * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { Identity, TlsBundle } from '../../common/identity';
-import { identityOf, rememberCallIdentity } from '../auth/identity';
+import { cachePeerCertificates, identityOf, rememberCallIdentity } from '../auth/identity';
 
 export class SwappableServerCredentials extends grpc.ServerCredentials {
   constructor(
@@ -61,6 +61,8 @@ export function refusal(who: Identity | undefined, o: { cluster: () => string; i
 
 /** Refuses, before any handler, every call whose certificate identity is revoked, expired or not ours. */
 export function identityGate(o: { cluster: () => string; isRevoked: (who: Identity) => boolean }): grpc.ServerInterceptor {
+  // One peer-certificate object per TLS 1.3 connection, not one per call (manager/auth/identity.ts).
+  cachePeerCertificates();
   return (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) =>
