@@ -1,5 +1,6 @@
 // Small facts about tasks that every reconciler agrees on.
 import { isForward, isTerminal, type Service, type Task, type TaskStateName, type TaskStatus } from '../../proto/mod';
+import { encodeSpecOnce } from '../store/store';
 
 /** The task should run and has not ended: it holds its slot. */
 export function isLive(t: Task): boolean {
@@ -99,6 +100,8 @@ export function newTask(svc: Service, id: string, now: number, o: NewTaskOpts, s
       },
     };
     shared?.set(svc.id, taskSpec);
+    // Shared by every task this tick creates for the service, changed by none: its JSON is made once.
+    if (shared) encodeSpecOnce(taskSpec.spec!);
   }
   return {
     id,
