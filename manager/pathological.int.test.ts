@@ -142,14 +142,21 @@ describe('pathological input under load (integration, real etcd)', function () {
     );
     let streamed = 0;
     let streamErrors = 0;
+    const streamErrorSamples: string[] = [];
     sessions.forEach((sessionId, i) => {
       const d = clients[i % clients.length];
-      timers.push(setInterval(() => d.Heartbeat({ sessionId }, () => undefined), HEARTBEAT_MS));
+      // Twice a period: the session's lease is 3 periods, and this process's timers (250 TLS clients
+      // beside the manager on 2 cores) slip under outside load; a lapse of the test's own heartbeats is
+      // not what this test is about (a fresh-clone CI run on a loaded machine lost 89 sessions so).
+      timers.push(setInterval(() => d.Heartbeat({ sessionId }, () => undefined), HEARTBEAT_MS / 2));
       for (const open of [() => d.Assignments({ sessionId }), () => d.Assignments({ sessionId }), () => d.Network({ sessionId })]) {
         const call = open();
         calls.push(call);
         call.on('data', () => streamed++);
-        call.on('error', () => streamErrors++);
+        call.on('error', (e: Error & { code?: number }) => {
+          streamErrors++;
+          if (streamErrorSamples.length < 3) streamErrorSamples.push(`${e.code}: ${e.message}`);
+        });
       }
     });
     assert.equal(calls.length, SESSIONS * STREAMS_PER_SESSION);
@@ -183,7 +190,7 @@ describe('pathological input under load (integration, real etcd)', function () {
     assert.deepEqual(failed, [], 'every poll answered');
     assert.deepEqual(leaderless, [], 'the leader kept its lease throughout');
     assert.ok(slowest <= ANSWER_BOUND_MS, `every answer within ${ANSWER_BOUND_MS} ms (slowest ${slowest} ms)`);
-    assert.equal(streamErrors, 0, 'no stream was refused or broken');
+    assert.equal(streamErrors, 0, `no stream was refused or broken (first: ${streamErrorSamples.join('; ')})`);
     assert.equal(await leaderOf(), 'm0');
   });
 });
