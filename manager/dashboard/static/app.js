@@ -81,7 +81,7 @@
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.scaleFor : undefined;
     const typed = new Map([...document.querySelectorAll('input[data-scale-for]')].map((i) => [i.dataset.scaleFor, i.value]));
     const body = $('services').tBodies[0];
-    body.replaceChildren(...view.services.map((s) => {
+    const rows = view.services.map((s) => {
       const acts = el('td', { class: 'act' });
       if (session.may.scale && s.mode === 'REPLICATED') {
         const input = el('input', { type: 'number', min: 0, max: 10000, value: typed.has(s.name) ? typed.get(s.name) : String(s.desired), 'data-scale-for': s.name, class: 'action', title: 'replicas' });
@@ -99,7 +99,19 @@
         el('td', {}, as),
         el('td', { class: 'num' }, cores(s.cpu)), el('td', { class: 'num' }, bytes(s.memory)),
         acts);
-    }));
+    });
+    // A replicas box being typed in is not replaced: a redraw between the browser's select-all and
+    // the typed text made "1" + "3" = "13". Same services in the same order: every cell but the
+    // actions is swapped in place, the box (its value, selection and focus) stays.
+    const old = [...body.rows];
+    if (focused && old.length === rows.length && rows.every((r, k) => old[k].dataset.service === r.dataset.service)) {
+      rows.forEach((r, k) => {
+        const cells = [...r.cells];
+        for (let c = 0; c < cells.length - 1; c++) old[k].replaceChild(cells[c], old[k].cells[c]);
+      });
+      return;
+    }
+    body.replaceChildren(...rows);
     if (focused) {
       const i = document.querySelector(`input[data-scale-for="${CSS.escape(focused)}"]`);
       if (i) i.focus();
