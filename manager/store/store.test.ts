@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { StoreUnavailableError } from './errors';
 import { MemoryStore } from './memory-store';
 import { storeContract, task } from './testing/contract';
-import { encodeObject, encodeSpecOnce } from './store';
+import { decodeObject, encodeObject, encodeSpecOnce, internedSpecCount, key } from './store';
 
 storeContract('MemoryStore', async () => {
   let now = 1_000_000;
@@ -65,5 +65,65 @@ describe('encodeObject with a spec shared by many objects (encodeSpecOnce)', () 
     const t = task('t3', spec);
     spec.container.image = 'b';
     assert.equal(JSON.parse(encodeObject(t)).spec.container.image, 'b');
+  });
+});
+
+describe('decodeObject of stored tasks: one frozen spec object per distinct spec', () => {
+  const kv = (id: string, value: string, modRevision = 7) => ({ key: key('tasks', id), value, modRevision });
+  const spec = () => ({ container: { image: 'busybox', command: ['httpd', '-f', '-p', '80'], env: ['A="a,\\"spec\\":{"'] }, networks: ['default'], ports: [] });
+  const task = (id: string, s: object, extra: object = {}) => ({
+    id,
+    meta: { version: 3, createdAt: 100, updatedAt: 100 },
+    serviceId: 's1',
+    slot: 1,
+    spec: s,
+    status: { state: 'RUNNING', message: 'started ,"spec":{ here' },
+    ...extra,
+  });
+
+  it('decodes what encodeObject wrote to the same task, the spec shared between tasks and frozen', () => {
+    const a = decodeObject<ReturnType<typeof task>>(kv('a', encodeObject(task('a', spec()), 500)));
+    const b = decodeObject<ReturnType<typeof task>>(kv('b', encodeObject(task('b', spec()), 600), 9));
+    assert.deepEqual(a, { ...task('a', spec()), meta: { version: 7, createdAt: 100, updatedAt: 500 } });
+    assert.equal(b.id, 'b');
+    assert.equal(b.meta.version, 9);
+    assert.equal(b.status.message, 'started ,"spec":{ here');
+    assert.equal(a.spec, b.spec, 'one object for the two tasks');
+    assert.ok(Object.isFrozen(a.spec) && Object.isFrozen((a.spec as ReturnType<typeof spec>).container.command));
+    assert.throws(() => (a.spec as ReturnType<typeof spec>).networks.push('x'), TypeError);
+    // A status write of a decoded task writes the same spec back, and a changed spec is a new object.
+    const again = decodeObject<ReturnType<typeof task>>(kv('a', encodeObject({ ...a, status: { state: 'FAILED', message: '' } } as typeof a, 700)));
+    assert.equal(again.spec, a.spec);
+    assert.equal(again.status.state, 'FAILED');
+    const other = decodeObject<ReturnType<typeof task>>(kv('c', encodeObject(task('c', { ...spec(), networks: ['n2'] }))));
+    assert.notEqual(other.spec, a.spec);
+    assert.deepEqual((other.spec as ReturnType<typeof spec>).networks, ['n2']);
+  });
+
+  it('parses whole, and does not intern, what is not of that shape', () => {
+    const before = internedSpecCount();
+    // The spec before other keys (an older writer), a nested "spec" key first, no spec, a non-object spec.
+    const older = JSON.stringify({ id: 'o', meta: { version: 1 }, spec: { x: 1 }, slot: 2 });
+    const nested = JSON.stringify({ id: 'n', networks: [{ a: 1, spec: { y: 1 } }], spec: { z: 2 } });
+    const none = JSON.stringify({ id: 'x', slot: 1 });
+    const nullSpec = JSON.stringify({ id: 'y', slot: 1, spec: null });
+    assert.deepEqual(decodeObject(kv('o', older)), { id: 'o', meta: { createdAt: 0, updatedAt: 0, version: 7 }, spec: { x: 1 }, slot: 2 });
+    const n = decodeObject(kv('n', nested)) as unknown as { spec: object; networks: unknown };
+    assert.deepEqual(n.spec, { z: 2 });
+    assert.deepEqual(n.networks, [{ a: 1, spec: { y: 1 } }]);
+    assert.ok(!Object.isFrozen(n.spec));
+    assert.deepEqual(decodeObject(kv('x', none)), { id: 'x', slot: 1, meta: { createdAt: 0, updatedAt: 0, version: 7 } });
+    assert.equal((decodeObject(kv('y', nullSpec)) as unknown as { spec: null }).spec, null);
+    assert.equal(internedSpecCount(), before);
+    // Not JSON stays an error.
+    assert.throws(() => decodeObject(kv('bad', '{"id":"b","spec":{"a":1}')), SyntaxError);
+    assert.throws(() => decodeObject(kv('bad', '{"id":"b","spec":{"a":1}]')), SyntaxError);
+  });
+
+  it('leaves the specs of other kinds as parsed (services are edited in place by none, but owned by each reader)', () => {
+    const svc = { id: 's', meta: { version: 1, createdAt: 1, updatedAt: 1 }, spec: { name: 'web', replicas: 2 } };
+    const d = decodeObject<typeof svc>({ key: key('services', 's'), value: encodeObject(svc, 1), modRevision: 2 });
+    assert.deepEqual(d.spec, svc.spec);
+    assert.ok(!Object.isFrozen(d.spec));
   });
 });

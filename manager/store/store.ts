@@ -210,7 +210,7 @@ export interface Store {
 }
 
 export function decodeObject<T extends Versioned>(kv: KeyValue): T {
-  const obj = JSON.parse(kv.value) as T;
+  const obj = ((kv.key.startsWith(TASK_KEYS) && decodeTask(kv.value)) || JSON.parse(kv.value)) as T;
   obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: kv.modRevision };
   return obj;
 }
@@ -230,15 +230,79 @@ export function encodeSpecOnce(spec: object): void {
   if (!sharedSpecJson.has(spec)) sharedSpecJson.set(spec, JSON.stringify(spec));
 }
 
+/**
+ * The JSON of a stored object. An object spec is written last (its JSON
+ * made once if it is shared: encodeSpecOnce), which is what lets
+ * decodeTask find it without parsing it; no other reader depends on the
+ * order of the keys.
+ */
 export function encodeObject(obj: Versioned, now = Date.now()): string {
   const meta = obj.meta ?? { version: 0, createdAt: now, updatedAt: now };
   const m = { ...meta, createdAt: meta.createdAt || now, updatedAt: now };
   const spec = (obj as { spec?: unknown }).spec;
-  const specJson = spec && typeof spec === 'object' ? sharedSpecJson.get(spec) : undefined;
-  if (specJson === undefined) return JSON.stringify({ ...obj, meta: m });
-  // The same JSON as below but for the spec's place among the keys (last), which no reader depends on.
+  if (!spec || typeof spec !== 'object' || Array.isArray(spec)) return JSON.stringify({ ...obj, meta: m });
+  const specJson = sharedSpecJson.get(spec) ?? JSON.stringify(spec);
   const rest = JSON.stringify({ ...obj, meta: m, spec: undefined });
-  return `${rest.slice(0, -1)},"spec":${specJson}}`;
+  return rest.length > 2 ? `${rest.slice(0, -1)},"spec":${specJson}}` : `{"spec":${specJson}}`;
+}
+
+const TASK_KEYS = `${PREFIX}tasks/`;
+const SPEC_KEY = ',"spec":{';
+/**
+ * The task specs met in stored tasks, by their JSON: every task of one
+ * service version holds the same spec, so the cache keeps one (frozen) spec
+ * object for all of them rather than one parsed copy each (100,000 tasks
+ * were 100,000 copies of ~30 objects for the collector to walk), and a
+ * status write re-uses its JSON (sharedSpecJson). Bounded: emptied when full.
+ */
+const internedSpecs = new Map<string, object>();
+export const INTERNED_SPECS_MAX = 4096;
+
+/**
+ * A stored task whose spec is written last (encodeObject): the fields
+ * before the spec parsed, the spec taken from internedSpecs (parsed and
+ * frozen the first time it is met). Undefined where the value is not of
+ * that shape (an older write, the spec elsewhere): the caller parses it
+ * whole. `,"spec":{` cannot occur inside a JSON string (its quotes would be
+ * escaped), and the prefix before it parses as an object only where it is a
+ * key of the top level; the rest parses as one value only where the spec is
+ * the last key.
+ */
+function decodeTask(value: string): Versioned | undefined {
+  const at = value.indexOf(SPEC_KEY);
+  if (at < 1 || value.charCodeAt(value.length - 1) !== 125 /* } */) return undefined;
+  const specJson = value.slice(at + 8, -1);
+  let spec = internedSpecs.get(specJson);
+  if (!spec) {
+    try {
+      spec = JSON.parse(specJson) as object;
+    } catch {
+      return undefined;
+    }
+    deepFreeze(spec);
+    if (internedSpecs.size >= INTERNED_SPECS_MAX) internedSpecs.clear();
+    internedSpecs.set(specJson, spec);
+    sharedSpecJson.set(spec, specJson);
+  }
+  let obj: { spec?: object } & Versioned;
+  try {
+    obj = JSON.parse(`${value.slice(0, at)}}`) as { spec?: object } & Versioned;
+  } catch {
+    return undefined;
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || 'spec' in obj) return undefined;
+  obj.spec = spec;
+  return obj;
+}
+
+/** How many distinct task specs decodeTask holds now (for tests). */
+export function internedSpecCount(): number {
+  return internedSpecs.size;
+}
+
+function deepFreeze(o: object): void {
+  Object.freeze(o);
+  for (const v of Object.values(o)) if (v && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v as object);
 }
 
 /** The guard of a write: create = the key must not exist; update and delete = it is at the version read. */
