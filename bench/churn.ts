@@ -13,7 +13,6 @@
 // bounded means after stays near before (and far below what the history of
 // every update would take) however many updates ran. Never fails on time.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { startEtcd, type EmbeddedEtcd } from '../manager/embedded/etcd';
 import { startManager, type ManagerHandle } from '../manager/mod';
@@ -24,6 +23,7 @@ import { adminSecurity } from '../e2e/support/security';
 import { freePort } from '../common/net';
 import { errMsg, nullLogger } from '../common/logger';
 import type { ServiceSpec } from '../proto/mod';
+import { onInterrupt, scratchDir, sweepScratch } from './support';
 
 const UPDATES = Number(process.env.UPDATES ?? 3600);
 const SERVICES = Number(process.env.SERVICES ?? 5);
@@ -38,6 +38,9 @@ const DEFRAG_MIN_BYTES = 2 * 1024 * 1024;
 /** Updates in flight at once (an operator's scripts, a CI pipeline or two). */
 const CONCURRENCY = 4;
 
+/** Each run's directory (etcd data, manager data dir): <tmp>/convoy-churn-XXXXXX. */
+const SCRATCH_PREFIX = 'convoy-churn-';
+
 const mb = (b: number) => (b / 1024 / 1024).toFixed(2);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,12 +49,26 @@ function spec(name: string, replicas: number, gen: number): ServiceSpec {
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-churn-'));
+  // What an interrupted or crashed earlier run left (its etcd still running, its directory).
+  for (const d of await sweepScratch(SCRATCH_PREFIX)) console.log(`removed what an earlier run left: ${d}`);
+  const dir = scratchDir(SCRATCH_PREFIX);
   let etcd: EmbeddedEtcd | undefined;
   let manager: ManagerHandle | undefined;
   let conn: ConnectedApi | undefined;
   let store: EtcdStore | undefined;
   let janitor: StoreJanitor | undefined;
+  let stopped: Promise<void> | undefined;
+  /** Stops what this run started (once), in the reverse order, and removes its directory. */
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      await janitor?.stop();
+      conn?.close();
+      await manager?.stop().catch(() => undefined);
+      await store?.close();
+      await etcd?.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    })());
+  const offInterrupt = onInterrupt(stopAll);
   try {
     etcd = await startEtcd({ dataDir: path.join(dir, 'etcd'), autoCompactionRetention: RETENTION });
     manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, etcdEndpoints: [etcd.endpoint], etcdTls: etcd.clientTls, natsUrl: '', logger: nullLogger });
@@ -137,12 +154,8 @@ async function main(): Promise<void> {
       `db_mb_before=${mb(before.dbSizeBytes)} db_mb_after=${mb(after.dbSizeBytes)} db_in_use_mb_before=${mb(before.dbSizeInUseBytes)} db_in_use_mb_after=${mb(after.dbSizeInUseBytes)} db_mb_peak=${mb(peak)} updates=${done} revisions=${revs}`,
     );
   } finally {
-    await janitor?.stop();
-    conn?.close();
-    await manager?.stop().catch(() => undefined);
-    await store?.close();
-    await etcd?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopAll();
+    offInterrupt();
   }
 }
 

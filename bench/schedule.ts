@@ -31,7 +31,7 @@ import { applyWrite, cluster, node, service } from '../manager/orchestrator/test
 import type { ClusterSnapshot } from '../manager/state/snapshot';
 import { STALL_FIELD, STALL_MSG, STALL_WINDOW_MS } from '../manager/observe/stall';
 import { startFleetWorker } from './fleet-worker';
-import { childPids, procCpuS } from './support';
+import { childPids, keepScratch, onInterrupt, procCpuS, scratchDir, sweepScratch } from './support';
 
 const NODES = Number(process.env.NODES ?? 1000);
 const TASKS = Number(process.env.TASKS ?? 100_000);
@@ -45,6 +45,9 @@ const KEEP = PROFILE || process.env.KEEP === '1';
 /** 1,000 nodes need more than the default /16 (256 node subnets): the bench uses a /12. */
 // 4,096 node subnets, clear of the default VIP range (10.43.0.0/16) and the lab (10.41.0.0/24).
 const BENCH_CLUSTER_CIDR = '10.64.0.0/12';
+
+/** Each run's directory (manager data dir, embedded etcd, log): <tmp>/convoy-bench-schedule-XXXXXX. */
+const SCRATCH_PREFIX = 'convoy-bench-schedule-';
 
 function hollowNodes(n: number): Node[] {
   return Array.from({ length: n }, (_, i) => node(`node${String(i).padStart(5, '0')}`, { mem: 64 * 1024 ** 3, cpus: 32 }));
@@ -127,7 +130,9 @@ function call<Res>(fn: (cb: (e: grpc.ServiceError | null, r?: Res) => void) => u
 }
 
 async function withEtcd(): Promise<Record<string, string | number>> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-bench-schedule-'));
+  // What an interrupted or crashed earlier run left (its manager and etcd still running, its directory).
+  for (const d of await sweepScratch(SCRATCH_PREFIX)) console.log(`removed what an earlier run left: ${d}`);
+  const dir = scratchDir(SCRATCH_PREFIX);
   const port = await freePort();
   const main = path.join(__dirname, '..', 'cli', 'main.js');
   const log = fs.openSync(path.join(dir, 'manager.log'), 'a');
@@ -144,6 +149,25 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   let watcher: { close(): Promise<void> } | undefined;
   let fleet: Awaited<ReturnType<typeof startFleetWorker>> | undefined;
   let control: ControlClient | undefined;
+  let stopped: Promise<void> | undefined;
+  /** Stops what this run started (once): the fleet, the clients, the manager (which stops its etcd); removes or keeps the directory. */
+  const stopAll = (interrupted = false) =>
+    (stopped ??= (async () => {
+      await fleet?.stop().catch(() => undefined);
+      control?.close();
+      await watcher?.close().catch(() => undefined);
+      // Keep the directory (its manager.log) only when asked to or when the manager died on its own
+      // (a Ctrl-C reaches the manager too: that is no death of its own).
+      const died = mgrExit !== undefined && !interrupted;
+      if (mgr.exitCode === null && mgr.signalCode === null) {
+        const exited = new Promise((r) => mgr.once('exit', r));
+        mgr.kill('SIGTERM');
+        await exited;
+      }
+      if (KEEP || died) keepScratch(dir);
+      else fs.rmSync(dir, { recursive: true, force: true });
+    })());
+  const offInterrupt = onInterrupt(() => stopAll(true));
   try {
     // Mutual TLS with the admin bundle the manager writes into its data dir (docs/security.md).
     const adminDir = path.join(dir, 'm', 'admin');
@@ -252,16 +276,8 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       load1: os.loadavg()[0].toFixed(1),
     };
   } finally {
-    await fleet?.stop().catch(() => undefined);
-    control?.close();
-    await watcher?.close();
-    // Keep the directory (its manager.log) only when the manager died on its own.
-    const died = mgrExit !== undefined;
-    if (!died) {
-      mgr.kill('SIGTERM');
-      await new Promise((r) => mgr.once('exit', r));
-      if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await stopAll();
+    offInterrupt();
   }
 }
 

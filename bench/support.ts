@@ -1,6 +1,8 @@
 // What every benchmark needs: its flags, its statistics, and a bounded wait
 // (a bound on I/O, never a timing assertion).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 /** `--name N` from argv, or dflt. */
 export function arg(name: string, dflt: number): number {
@@ -48,4 +50,121 @@ export function childPids(pid: number): number[] {
   } catch {
     return [];
   }
+}
+
+/** The file in a scratch directory naming the benchmark process that owns it. */
+const OWNER_FILE = 'owner.pid';
+/** Present in a scratch directory a run left on purpose (KEEP=1, a manager's log after it died): never swept. */
+const KEPT_FILE = 'KEPT';
+
+/** True while a process with this pid exists (signal 0; EPERM: it exists, as someone else's). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Processes (other than this one) whose command line names a path under dir. */
+export function processesUnder(dir: string): number[] {
+  const needle = dir.endsWith('/') ? dir : `${dir}/`;
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** SIGTERM to each pid, SIGKILL to those still there after graceMs; resolves once all are gone. */
+export async function stopPids(pids: number[], graceMs = 10_000): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone already
+    }
+  }
+  const end = Date.now() + graceMs;
+  while (pids.some(pidAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  for (const pid of pids.filter(pidAlive)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/**
+ * What crashed or interrupted runs of a benchmark left: every directory
+ * <tmp>/<prefix>* whose owner process is gone (or that names none) and that
+ * was not kept on purpose, after stopping any process still running from it
+ * (an orphaned manager, its etcd). Returns the directories removed.
+ */
+export async function sweepScratch(prefix: string, tmp = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(tmp)) {
+    if (!name.startsWith(prefix)) continue;
+    const dir = path.join(tmp, name);
+    if (fs.existsSync(path.join(dir, KEPT_FILE))) continue;
+    let owner = 0;
+    try {
+      owner = Number(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim());
+    } catch {
+      // no owner named: an older run's, or one that crashed before writing it
+    }
+    if (owner > 0 && owner !== process.pid && pidAlive(owner)) continue;
+    await stopPids(processesUnder(dir));
+    fs.rmSync(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
+
+/** A fresh scratch directory <tmp>/<prefix>XXXXXX owned by this process (see sweepScratch). */
+export function scratchDir(prefix: string, tmp = os.tmpdir()): string {
+  const dir = fs.mkdtempSync(path.join(tmp, prefix));
+  fs.writeFileSync(path.join(dir, OWNER_FILE), `${process.pid}\n`);
+  return dir;
+}
+
+/** Marks a scratch directory as left on purpose: sweepScratch keeps it (remove it by hand). */
+export function keepScratch(dir: string): void {
+  fs.writeFileSync(path.join(dir, KEPT_FILE), '');
+}
+
+/**
+ * On SIGINT or SIGTERM, runs cleanup once (bounded by graceMs) and exits
+ * 128 + the signal's number, so an interrupted benchmark stops what it
+ * started instead of leaving it running. Returns the function that removes
+ * the handlers (call it once the run cleaned up on its own).
+ */
+export function onInterrupt(cleanup: () => Promise<void>, graceMs = 20_000): () => void {
+  let running = false;
+  const handler = (sig: NodeJS.Signals) => {
+    if (running) return;
+    running = true;
+    const code = 128 + (os.constants.signals[sig] ?? 15);
+    console.error(`bench: ${sig}: stopping what this run started`);
+    const timer = setTimeout(() => process.exit(code), graceMs);
+    cleanup()
+      .catch((e) => console.error(`bench: cleanup: ${(e as Error).message}`))
+      .finally(() => {
+        clearTimeout(timer);
+        process.exit(code);
+      });
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }
