@@ -9,6 +9,7 @@ import { LOADER_OPTIONS as DEFINITION_OPTIONS, servicesFromCodecs, servicesFromJ
 import type { ProtoGrpcType as ControlGrpc } from './generated/control';
 import type { ProtoGrpcType as DispatcherGrpc } from './generated/dispatcher';
 import type { ProtoGrpcType as CaGrpc } from './generated/ca';
+import type { TaskSpec__Output } from './generated/convoy/TaskSpec';
 
 export type { Meta__Output as Meta } from './generated/convoy/Meta';
 export type { Resources__Output as Resources } from './generated/convoy/Resources';
@@ -106,6 +107,17 @@ const CODECS: Record<ProtoFile, () => Codecs> = {
 };
 
 type ProtoFile = 'control.proto' | 'dispatcher.proto' | 'agent.proto' | 'ca.proto';
+
+/**
+ * A TaskSpec with every field the message has that `spec` leaves out set
+ * to its default, exactly as a decoded gRPC message carries it (the same
+ * conversion options): the inverse of leaving out default-valued fields.
+ * Fields that are not TaskSpec's are dropped.
+ */
+export function taskSpecWithDefaults(spec: object): TaskSpec__Output {
+  const T = CODECS['dispatcher.proto']().types['convoy.TaskSpec'];
+  return T.toObject(T.fromObject(spec), DEFINITION_OPTIONS) as TaskSpec__Output;
+}
 
 /**
  * The package definition of one .proto file. From the codecs `npm run proto`

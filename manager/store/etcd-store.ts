@@ -213,7 +213,7 @@ export class EtcdStore implements Store {
       'txn',
       this.client
         .if(key(kind, obj.id), create ? 'Create' : 'Mod', '==', create ? 0 : (obj.meta?.version ?? 0))
-        .then(this.client.put(key(kind, obj.id)).value(encodeObject(obj)))
+        .then(this.client.put(key(kind, obj.id)).value(encodeObject(obj, undefined, kind)))
         .commit(),
     );
     if (!res.succeeded) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
@@ -248,7 +248,7 @@ export class EtcdStore implements Store {
       let bytes = 0;
       while (pos < writes.length) {
         const w = writes[pos];
-        const v = w.op === 'delete' ? undefined : encodeObject(w.obj);
+        const v = w.op === 'delete' ? undefined : encodeObject(w.obj, undefined, w.kind);
         const size = (v?.length ?? 0) + 64;
         if (cur.ws.length && (cur.ws.length >= maxOps || bytes + size > MAX_TXN_BYTES)) break; // w starts the next chunk
         cur.ws.push(w);

@@ -176,7 +176,7 @@ export class MemoryStore implements Store {
     this.enter();
     const w: Write = { op: create ? 'create' : 'update', kind, obj };
     if (!this.guardHolds(w)) throw new ConflictError(`${kind} ${obj.id} changed meanwhile; retry`);
-    return this.commit([{ type: 'put', key: key(kind, obj.id), value: encodeObject(obj) }]);
+    return this.commit([{ type: 'put', key: key(kind, obj.id), value: encodeObject(obj, undefined, kind) }]);
   }
 
   update<T extends Stored>(kind: Kind, id: string, mutate: (cur: T | undefined) => T | undefined, attempts?: number): Promise<T | undefined> {
@@ -192,7 +192,7 @@ export class MemoryStore implements Store {
     const ops: Op[] = [];
     for (const w of writes) {
       if (!this.guardHolds(w)) conflicts.push(w);
-      else ops.push(w.op === 'delete' ? { type: 'delete', key: key(w.kind, w.obj.id) } : { type: 'put', key: key(w.kind, w.obj.id), value: encodeObject(w.obj) });
+      else ops.push(w.op === 'delete' ? { type: 'delete', key: key(w.kind, w.obj.id) } : { type: 'put', key: key(w.kind, w.obj.id), value: encodeObject(w.obj, undefined, w.kind) });
     }
     const revision = ops.length ? this.commit(ops) : 0;
     return { committed: ops.length, dropped: conflicts.length, revision, conflicts };
@@ -205,7 +205,7 @@ export class MemoryStore implements Store {
 
   /** Test helper: writes a raw object (no guard), as another manager or an operator of etcd would. */
   async forcePut(kind: Kind, obj: Stored): Promise<number> {
-    return this.commit([{ type: 'put', key: key(kind, obj.id), value: encodeObject(obj) }]);
+    return this.commit([{ type: 'put', key: key(kind, obj.id), value: encodeObject(obj, undefined, kind) }]);
   }
 
   // ---- feed ----------------------------------------------------------------

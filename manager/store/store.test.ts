@@ -3,6 +3,7 @@ import { strict as assert } from 'node:assert';
 import { StoreUnavailableError } from './errors';
 import { MemoryStore } from './memory-store';
 import { storeContract, task } from './testing/contract';
+import { taskSpecWithDefaults } from '../../proto/mod';
 import { decodeObject, encodeObject, encodeSpecOnce, internedSpecCount, key } from './store';
 
 storeContract('MemoryStore', async () => {
@@ -125,5 +126,62 @@ describe('decodeObject of stored tasks: one frozen spec object per distinct spec
     const d = decodeObject<typeof svc>({ key: key('services', 's'), value: encodeObject(svc, 1), modRevision: 2 });
     assert.deepEqual(d.spec, svc.spec);
     assert.ok(!Object.isFrozen(d.spec));
+  });
+});
+
+describe('stored tasks: a spec without its default-valued fields', () => {
+  const kv = (id: string, value: string, modRevision = 7) => ({ key: key('tasks', id), value, modRevision });
+  // A spec as the Control API hands it on: every field of the message present, most of them defaults.
+  const full = () =>
+    taskSpecWithDefaults({
+      container: { image: 'busybox', command: ['httpd', '-f'], env: ['A='], mounts: [{ type: 'TMPFS', target: '/tmp', readOnly: false }], labels: { tier: 'web' } },
+      restart: { condition: 'RESTART_ON_FAILURE', delayMs: 5000 },
+      networks: ['default'],
+    });
+  const task = (id: string, spec: object) => ({ id, meta: { version: 3, createdAt: 100, updatedAt: 100 }, serviceId: 's1', slot: 1, spec, status: { state: 'RUNNING', message: '' } });
+
+  it('writes the spec without its defaults and reads back the same spec, all fields there', () => {
+    const spec = full();
+    const whole = encodeObject(task('a', spec), 500);
+    const sparse = encodeObject(task('a', spec), 500, 'tasks');
+    assert.ok(!sparse.includes('"spec":') && sparse.includes('"sparseSpec":'), sparse);
+    assert.ok(!sparse.includes('"args":[]') && !sparse.includes('"hostname":""') && !sparse.includes('"privileged":false'), sparse);
+    assert.ok(sparse.length < whole.length * 0.75, `${sparse.length} bytes vs ${whole.length} whole`);
+    const d = decodeObject<ReturnType<typeof task>>(kv('a', sparse));
+    assert.deepEqual(d.spec, spec);
+    assert.deepEqual(d, { ...task('a', spec), meta: { version: 7, createdAt: 100, updatedAt: 500 } });
+    // A list's elements keep their own non-defaults; a map keeps its entries.
+    const c = (d.spec as ReturnType<typeof full>).container!;
+    assert.equal(c.mounts[0].target, '/tmp');
+    assert.equal(c.mounts[0].readOnly, false);
+    assert.deepEqual(c.labels, { tier: 'web' });
+    // Shared and frozen as a whole spec is; a status write of it writes the same bytes.
+    const b = decodeObject<ReturnType<typeof task>>(kv('b', encodeObject(task('b', full()), 600, 'tasks')));
+    assert.equal(b.spec, d.spec);
+    assert.ok(Object.isFrozen(d.spec));
+    assert.equal(encodeObject({ ...d, meta: { version: 3, createdAt: 100, updatedAt: 100 } }, 500, 'tasks'), sparse);
+  });
+
+  it('stores whole a spec that would not come back the same, and a spec of another kind', () => {
+    // A map entry whose value is a default, and a field that is not TaskSpec's: leaving defaults out would lose them.
+    const mapped = { ...full(), container: { ...full().container!, labels: { empty: '' } } };
+    const extra = { ...full(), notInTaskSpec: 1 };
+    for (const [name, spec] of [['a default map value', mapped], ['a foreign field', extra]] as const) {
+      const v = encodeObject(task('m', spec), 500, 'tasks');
+      assert.ok(v.includes('"spec":') && !v.includes('"sparseSpec"'), name);
+      assert.deepEqual(decodeObject<ReturnType<typeof task>>(kv('m', v)).spec, spec, name);
+    }
+    const svc = { id: 's', meta: null, spec: full() };
+    assert.ok(!encodeObject(svc, 1, 'services').includes('sparseSpec'));
+  });
+
+  it('puts the defaults back when the task is parsed whole (the sparse spec not last)', () => {
+    const spec = full();
+    const sparseJson = encodeObject(task('x', spec), 500, 'tasks').match(/"sparseSpec":(\{.*\})\}$/)![1];
+    const value = `{"id":"x","sparseSpec":${sparseJson},"slot":4}`;
+    const d = decodeObject<{ id: string; spec: unknown; slot: number; meta: null }>(kv('x', value));
+    assert.deepEqual(d.spec, spec);
+    assert.equal(d.slot, 4);
+    assert.ok(!('sparseSpec' in d));
   });
 });

@@ -12,6 +12,8 @@
 // MemoryStore (./memory-store.ts, same semantics, for unit tests). Both throw
 // the typed errors of ./errors.ts.
 import type { Cluster, Config, Network, Node, Secret, Service, Task, User } from '../../proto/mod';
+import { isDeepStrictEqual } from 'node:util';
+import { taskSpecWithDefaults } from '../../proto/mod';
 import { ConflictError } from './errors';
 
 export { ConflictError, LeaseNotFoundError, StoreFullError, StoreUnavailableError } from './errors';
@@ -210,7 +212,14 @@ export interface Store {
 }
 
 export function decodeObject<T extends Versioned>(kv: KeyValue): T {
-  const obj = ((kv.key.startsWith(TASK_KEYS) && decodeTask(kv.value)) || JSON.parse(kv.value)) as T;
+  const isTask = kv.key.startsWith(TASK_KEYS);
+  const obj = ((isTask && decodeTask(kv.value)) || JSON.parse(kv.value)) as T;
+  if (isTask && obj && typeof obj === 'object' && SPARSE_SPEC in obj) {
+    // Parsed whole (decodeTask could not take it apart): the spec's defaults go back in here.
+    const o = obj as { spec?: unknown; sparseSpec?: unknown };
+    if (o.sparseSpec && typeof o.sparseSpec === 'object') o.spec = taskSpecWithDefaults(o.sparseSpec);
+    delete o.sparseSpec;
+  }
   obj.meta = { createdAt: 0, updatedAt: 0, ...(obj.meta ?? {}), version: kv.modRevision };
   return obj;
 }
@@ -236,14 +245,73 @@ export function encodeSpecOnce(spec: object): void {
  * decodeTask find it without parsing it; no other reader depends on the
  * order of the keys.
  */
-export function encodeObject(obj: Versioned, now = Date.now()): string {
+export function encodeObject(obj: Versioned, now = Date.now(), kind?: Kind): string {
   const meta = obj.meta ?? { version: 0, createdAt: now, updatedAt: now };
   const m = { ...meta, createdAt: meta.createdAt || now, updatedAt: now };
   const spec = (obj as { spec?: unknown }).spec;
   if (!spec || typeof spec !== 'object' || Array.isArray(spec)) return JSON.stringify({ ...obj, meta: m });
-  const specJson = sharedSpecJson.get(spec) ?? JSON.stringify(spec);
+  const sparse = kind === 'tasks' ? sparseSpecJson(spec) : undefined;
+  const field = sparse === undefined ? 'spec' : SPARSE_SPEC;
+  const specJson = sparse ?? sharedSpecJson.get(spec) ?? JSON.stringify(spec);
   const rest = JSON.stringify({ ...obj, meta: m, spec: undefined });
-  return rest.length > 2 ? `${rest.slice(0, -1)},"spec":${specJson}}` : `{"spec":${specJson}}`;
+  return rest.length > 2 ? `${rest.slice(0, -1)},"${field}":${specJson}}` : `{"${field}":${specJson}}`;
+}
+
+/**
+ * The key a task's spec is stored under without its default-valued fields
+ * (empty strings and lists, zeros, false, null): a decoded TaskSpec carries
+ * every field of the message, and for a typical service more than half of
+ * a stored task's bytes were those defaults (a 1,337-byte task held a
+ * 784-byte spec, 200 bytes without them). Every write of a task, its trip
+ * through etcd and the watch, and etcd's history of it shrink with them.
+ * decodeObject puts the defaults back (taskSpecWithDefaults, once per
+ * distinct spec: decodeTask interns it).
+ */
+const SPARSE_SPEC = 'sparseSpec';
+const SPARSE_KEY = `,"${SPARSE_SPEC}":{`;
+/** Spec object → its sparse JSON, or null: it does not come back whole from it (stored whole). */
+const sparseBySpec = new WeakMap<object, string | null>();
+/** Spec JSON → sparse JSON or null, for spec objects met for the first time (copies of a spec seen before). Bounded like internedSpecs. */
+const sparseByJson = new Map<string, string | null>();
+
+/** A spec without its default-valued fields (lists' elements too; maps and messages stay, however empty). */
+function withoutDefaults(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutDefaults);
+  if (!v || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (x === '' || x === 0 || x === false || x === null || x === undefined || (Array.isArray(x) && x.length === 0)) continue;
+    out[k] = withoutDefaults(x);
+  }
+  return out;
+}
+
+/**
+ * The sparse JSON of a task spec, or undefined where putting the defaults
+ * back would not give the same spec (a field that is not TaskSpec's, a map
+ * value that is a default, an explicitly present default): that spec is
+ * stored whole. Checked once per distinct spec.
+ */
+function sparseSpecJson(spec: object): string | undefined {
+  let sparse = sparseBySpec.get(spec);
+  if (sparse === undefined) {
+    const full = sharedSpecJson.get(spec) ?? JSON.stringify(spec);
+    sparse = sparseByJson.get(full);
+    if (sparse === undefined) {
+      const s = withoutDefaults(JSON.parse(full)) as object;
+      let same = false;
+      try {
+        same = isDeepStrictEqual(taskSpecWithDefaults(s), JSON.parse(full));
+      } catch {
+        // not a TaskSpec the codec takes (a wrong type somewhere): stored whole
+      }
+      sparse = same ? JSON.stringify(s) : null;
+      if (sparseByJson.size >= INTERNED_SPECS_MAX) sparseByJson.clear();
+      sparseByJson.set(full, sparse);
+    }
+    sparseBySpec.set(spec, sparse);
+  }
+  return sparse ?? undefined;
 }
 
 const TASK_KEYS = `${PREFIX}tasks/`;
@@ -256,6 +324,8 @@ const SPEC_KEY = ',"spec":{';
  * status write re-uses its JSON (sharedSpecJson). Bounded: emptied when full.
  */
 const internedSpecs = new Map<string, object>();
+/** The same for specs stored sparse (by their sparse JSON; the object holds the defaults again). */
+const internedSparseSpecs = new Map<string, object>();
 export const INTERNED_SPECS_MAX = 4096;
 
 /**
@@ -269,20 +339,29 @@ export const INTERNED_SPECS_MAX = 4096;
  * the last key.
  */
 function decodeTask(value: string): Versioned | undefined {
-  const at = value.indexOf(SPEC_KEY);
-  if (at < 1 || value.charCodeAt(value.length - 1) !== 125 /* } */) return undefined;
-  const specJson = value.slice(at + 8, -1);
-  let spec = internedSpecs.get(specJson);
+  if (value.charCodeAt(value.length - 1) !== 125 /* } */) return undefined;
+  let sparse = true;
+  let at = value.indexOf(SPARSE_KEY);
+  if (at < 0) {
+    sparse = false;
+    at = value.indexOf(SPEC_KEY);
+  }
+  if (at < 1) return undefined;
+  const specJson = value.slice(at + (sparse ? SPARSE_KEY : SPEC_KEY).length - 1, -1);
+  const interned = sparse ? internedSparseSpecs : internedSpecs;
+  let spec = interned.get(specJson);
   if (!spec) {
     try {
-      spec = JSON.parse(specJson) as object;
+      const parsed = JSON.parse(specJson) as object;
+      spec = sparse ? taskSpecWithDefaults(parsed) : parsed;
     } catch {
       return undefined;
     }
     deepFreeze(spec);
-    if (internedSpecs.size >= INTERNED_SPECS_MAX) internedSpecs.clear();
-    internedSpecs.set(specJson, spec);
-    sharedSpecJson.set(spec, specJson);
+    if (interned.size >= INTERNED_SPECS_MAX) interned.clear();
+    interned.set(specJson, spec);
+    if (sparse) sparseBySpec.set(spec, specJson);
+    else sharedSpecJson.set(spec, specJson);
   }
   let obj: { spec?: object } & Versioned;
   try {
@@ -290,14 +369,14 @@ function decodeTask(value: string): Versioned | undefined {
   } catch {
     return undefined;
   }
-  if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || 'spec' in obj) return undefined;
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj) || 'spec' in obj || SPARSE_SPEC in obj) return undefined;
   obj.spec = spec;
   return obj;
 }
 
 /** How many distinct task specs decodeTask holds now (for tests). */
 export function internedSpecCount(): number {
-  return internedSpecs.size;
+  return internedSpecs.size + internedSparseSpecs.size;
 }
 
 function deepFreeze(o: object): void {
