@@ -1,17 +1,54 @@
 // Small TCP and process facts the programs' launchers, the lab and the tests need.
 import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
-/** A port nothing listens on right now (the kernel picks it; a race is possible but harmless for tests). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
+/** The kernel's range of ephemeral ports (source ports of outgoing connections, and listen(0)'s picks). */
+export function ephemeralPortRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] {
+  try {
+    const [lo, hi] = fs.readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    if (lo > 0 && hi >= lo && hi <= 65535) return [lo, hi];
+  } catch {
+    // not Linux, or not readable: Linux's default
+  }
+  return [32768, 60999];
+}
+
+/** Random ports freePort tries below the ephemeral range before it lets the kernel pick one. */
+const FREE_PORT_TRIES = 20;
+
+/** Binds and releases host:port; resolves the port, or undefined when it is taken (or `port` is 0 and the kernel's pick is returned). */
+function tryPort(host: string, port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
+    s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' || e.code === 'EACCES' ? resolve(undefined) : reject(e)));
+    s.listen(port, host, () => {
+      const got = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(got));
     });
   });
+}
+
+/**
+ * A port nothing listens on right now, for a listener the caller starts
+ * next. Chosen at random below the kernel's ephemeral range: a port of
+ * that range (what listen(0) hands out) can become the source port of
+ * any outgoing connection between this call and the caller's bind (a
+ * manager's to its etcd, say), and the bind then fails with EADDRINUSE, as
+ * a test run once did. Below the range only another listener can take it.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [lo] = ephemeralPortRange();
+  const from = Math.max(1024, lo - 12_000);
+  if (lo - from >= 1000) {
+    for (let i = 0; i < FREE_PORT_TRIES; i++) {
+      const got = await tryPort(host, from + Math.floor(Math.random() * (lo - from)));
+      if (got !== undefined) return got;
+    }
+  }
+  const got = await tryPort(host, 0);
+  if (got === undefined) throw new Error(`no free port on ${host}`);
+  return got;
 }
 
 /** True when something accepts TCP connections on host:port. */
