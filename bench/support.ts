@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { alive, stopPid } from '../lab/procs';
 
 /** `--name N` from argv, or dflt. */
 export function arg(name: string, dflt: number): number {
@@ -57,16 +58,6 @@ const OWNER_FILE = 'owner.pid';
 /** Present in a scratch directory a run left on purpose (KEEP=1, a manager's log after it died): never swept. */
 const KEPT_FILE = 'KEPT';
 
-/** True while a process with this pid exists (signal 0; EPERM: it exists, as someone else's). */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Processes (other than this one) whose command line names a path under dir. */
 export function processesUnder(dir: string): number[] {
   const needle = dir.endsWith('/') ? dir : `${dir}/`;
@@ -80,26 +71,6 @@ export function processesUnder(dir: string): number[] {
     }
   }
   return out;
-}
-
-/** SIGTERM to each pid, SIGKILL to those still there after graceMs; resolves once all are gone. */
-export async function stopPids(pids: number[], graceMs = 10_000): Promise<void> {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone already
-    }
-  }
-  const end = Date.now() + graceMs;
-  while (pids.some(pidAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids.filter(pidAlive)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
 }
 
 /**
@@ -120,8 +91,8 @@ export async function sweepScratch(prefix: string, tmp = os.tmpdir()): Promise<s
     } catch {
       // no owner named: an older run's, or one that crashed before writing it
     }
-    if (owner > 0 && owner !== process.pid && pidAlive(owner)) continue;
-    await stopPids(processesUnder(dir));
+    if (owner > 0 && owner !== process.pid && alive(owner)) continue;
+    await Promise.all(processesUnder(dir).map((pid) => stopPid(pid).catch(() => undefined)));
     fs.rmSync(dir, { recursive: true, force: true });
     removed.push(dir);
   }

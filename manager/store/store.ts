@@ -11,9 +11,8 @@
 // the StateCache is fed by. Implementations: EtcdStore (./etcd-store.ts) and
 // MemoryStore (./memory-store.ts, same semantics, for unit tests). Both throw
 // the typed errors of ./errors.ts.
-import type { Cluster, Config, Network, Node, Secret, Service, Task, User } from '../../proto/mod';
 import { isDeepStrictEqual } from 'node:util';
-import { taskSpecWithDefaults } from '../../proto/mod';
+import { taskSpecWithDefaults, type Cluster, type Config, type Network, type Node, type Secret, type Service, type Task, type User } from '../../proto/mod';
 import { ConflictError } from './errors';
 
 export { ConflictError, LeaseNotFoundError, StoreFullError, StoreUnavailableError } from './errors';
@@ -298,10 +297,11 @@ function sparseSpecJson(spec: object): string | undefined {
     const full = sharedSpecJson.get(spec) ?? JSON.stringify(spec);
     sparse = sparseByJson.get(full);
     if (sparse === undefined) {
-      const s = withoutDefaults(JSON.parse(full)) as object;
+      const parsed = JSON.parse(full) as object;
+      const s = withoutDefaults(parsed) as object;
       let same = false;
       try {
-        same = isDeepStrictEqual(taskSpecWithDefaults(s), JSON.parse(full));
+        same = isDeepStrictEqual(taskSpecWithDefaults(s), parsed);
       } catch {
         // not a TaskSpec the codec takes (a wrong type somewhere): stored whole
       }
