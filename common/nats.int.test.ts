@@ -16,7 +16,10 @@ import type { TlsBundle } from './identity';
 
 describe('NatsLink (real nats-server)', function () {
   this.timeout(60_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-nats-'));
+  let dir = '';
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-nats-'));
+  });
   let nats: EmbeddedNats | undefined;
   let port = 0;
   let pub: NatsLink | undefined;

@@ -24,7 +24,10 @@ import { statsSubject } from '../proto/events';
 
 describe('manager with TLS NATS: nodes admitted as they join (integration)', function () {
   this.timeout(90_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-manager-nats-'));
+  let dir = '';
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-manager-nats-'));
+  });
   let manager: ManagerHandle | undefined;
   let agent: Agent | undefined;
   let conn: ControlConnection | undefined;
@@ -111,7 +114,10 @@ describe('manager with TLS NATS: nodes admitted as they join (integration)', fun
 
 describe('embedded NATS on the cluster CA: the admin bundle and users from the store (integration)', function () {
   this.timeout(90_000);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-manager-nats-users-'));
+  let dir = '';
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-manager-nats-users-'));
+  });
   let manager: ManagerHandle | undefined;
   let conn: ControlConnection | undefined;
   const open: NatsConnection[] = [];

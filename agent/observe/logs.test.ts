@@ -10,7 +10,10 @@ import { eventually } from '../../common/eventually';
 const rec = (t: string, log: string, stream = 'stdout') => `${JSON.stringify({ time: t, stream, log })}\n`;
 
 describe('agent log server', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-'));
+  let dir = '';
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-test-logs-'));
+  });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   function server(sent: LogBatch[]) {
