@@ -150,6 +150,8 @@ async function withEtcd(): Promise<Record<string, string | number>> {
   let fleet: Awaited<ReturnType<typeof startFleetWorker>> | undefined;
   let control: ControlClient | undefined;
   let stopped: Promise<void> | undefined;
+  /** The lead moved during the run: keep the directory, so that the manager's log can tell why. */
+  let lostLead = false;
   /** Stops what this run started (once): the fleet, the clients, the manager (which stops its etcd); removes or keeps the directory. */
   const stopAll = (interrupted = false) =>
     (stopped ??= (async () => {
@@ -164,7 +166,7 @@ async function withEtcd(): Promise<Record<string, string | number>> {
         mgr.kill('SIGTERM');
         await exited;
       }
-      if (KEEP || died) keepScratch(dir);
+      if (KEEP || died || lostLead) keepScratch(dir);
       else fs.rmSync(dir, { recursive: true, force: true });
     })());
   const offInterrupt = onInterrupt(() => stopAll(true));
@@ -256,7 +258,9 @@ async function withEtcd(): Promise<Record<string, string | number>> {
     const net1k = (k: 'manager' | 'etcd' | 'bench') => (((cpu1[k] - cpu0[k] - ((idle1[k] - idle0[k]) / IDLE_S) * secs) * 1000) / Math.max(1, placed.size)).toFixed(3);
     console.log(`idle CPU per second: manager ${((idle1.manager - idle0.manager) / IDLE_S).toFixed(2)} s, fleet ${((idle1.bench - idle0.bench) / IDLE_S).toFixed(2)} s; burst CPU per 1,000 tasks net of it: manager ${net1k('manager')} s, etcd ${net1k('etcd')} s, fleet ${net1k('bench')} s`);
     console.log(`burst CPU per 1,000 tasks: manager ${per1k('manager')} s, etcd ${per1k('etcd')} s, bench (fleet + watch) ${per1k('bench')} s`);
+    lostLead = leaderChanges > 0;
     if (KEEP) console.log(`manager log${PROFILE ? ' and profile' : ''} kept in ${dir}`);
+    else if (lostLead) console.log(`the lead moved ${leaderChanges} time(s): manager log kept in ${dir} (remove it by hand)`);
     return {
       join_s: joinS.toFixed(1),
       join_cpu_mgr_s: (cpuJoin.manager - cpuJoin0.manager).toFixed(1),
