@@ -154,8 +154,8 @@ async function main(): Promise<void> {
       `db_mb_before=${mb(before.dbSizeBytes)} db_mb_after=${mb(after.dbSizeBytes)} db_in_use_mb_before=${mb(before.dbSizeInUseBytes)} db_in_use_mb_after=${mb(after.dbSizeInUseBytes)} db_mb_peak=${mb(peak)} updates=${done} revisions=${revs}`,
     );
   } finally {
+    await offInterrupt();
     await stopAll();
-    offInterrupt();
   }
 }
 

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startLab } from '../e2e/support/lab';
-import { arg, median, quantile } from './support';
+import { arg, median, onInterrupt, quantile } from './support';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'convoy');
@@ -55,6 +55,7 @@ async function main(): Promise<void> {
   const bi = process.argv.indexOf('--baseline');
   const baseline = bi >= 0 ? path.resolve(process.argv[bi + 1] ?? '') : undefined;
   const lab = await startLab({ hosts: 2 });
+  const offInterrupt = onInterrupt(() => lab.stop());
   try {
     await lab.convoy('service', 'create', '-d', '--name', 'web', '--replicas', '2', '--limit-memory', '16M', lab.image, 'sleep', '3600');
     const env = lab.cliEnv;
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
       `cli_ls_ms=${median(ls).toFixed(0)} cli_ls_p99_ms=${quantile(ls, 0.99).toFixed(0)} cli_scale_ms=${median(scale).toFixed(0)} cli_scale_p99_ms=${quantile(scale, 0.99).toFixed(0)} unbundled_ls_ms=${median(lsUnbundled).toFixed(0)} node_ms=${median(nodeAlone).toFixed(0)} warm_call_ms=${median(warm).toFixed(1)} cli_ls_cpu_ms=${cpuOf('ls')} cli_scale_cpu_ms=${cpuOf('scale')} node_cpu_ms=${cpuOf('node')}`,
     );
   } finally {
+    await offInterrupt();
     await lab.stop();
   }
 }

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { eventually } from '../common/eventually';
 import { DEMO_HTTPD } from '../lab/mod';
 import { startLab } from '../e2e/support/lab';
-import { arg } from './support';
+import { arg, onInterrupt } from './support';
 
 function run(cmd: string, args: string[], timeout = 10_000): Promise<string> {
   return new Promise((resolve, reject) => execFile(cmd, args, { encoding: 'utf8', timeout, maxBuffer: 64 << 20 }, (e, out, err) => (e ? reject(new Error(`${cmd}: ${err || e.message}`)) : resolve(out))));
@@ -23,6 +23,7 @@ function run(cmd: string, args: string[], timeout = 10_000): Promise<string> {
 async function main(): Promise<void> {
   const n = arg('replicas', 100);
   const lab = await startLab({ hosts: 3 });
+  const offInterrupt = onInterrupt(() => lab.stop());
   try {
     const h1 = lab.state.hosts[0];
     const t0 = Date.now();
@@ -51,6 +52,7 @@ async function main(): Promise<void> {
     console.log(`service create --replicas ${n} on 3 hosts: all RUNNING after ${r.toFixed(2)} s, all behind the published port (host 1's nftables) and answering after ${s.toFixed(2)} s`);
     console.log(`replicas=${n} seconds=${s.toFixed(2)} running_seconds=${r.toFixed(2)}`);
   } finally {
+    await offInterrupt();
     await lab.stop();
   }
 }

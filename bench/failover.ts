@@ -6,7 +6,7 @@
 // Prints every round and the medians; never fails on time.
 import { eventually } from '../common/eventually';
 import { TestCluster } from '../e2e/support/cluster';
-import { median } from './support';
+import { median, onInterrupt } from './support';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const HEARTBEAT_MS = Number(process.env.HEARTBEAT_MS ?? 1000);
@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const leaderLoss: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const c = new TestCluster(HEARTBEAT_MS);
+    const offInterrupt = onInterrupt(() => c.stop());
     try {
       await c.start(3);
       for (let i = 0; i < 4; i++) await c.addAgent({ hostname: `h${i}` });
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
       leaderLoss.push((Date.now() - t1) / 1000);
       console.log(`round ${round + 1}: agent_loss_s=${agentLoss[round].toFixed(2)} leader_loss_s=${leaderLoss[round].toFixed(2)}`);
     } finally {
+      await offInterrupt();
       await c.stop();
     }
   }

@@ -27,7 +27,7 @@ import { eventually } from '../common/eventually';
 import { DEMO_HTTPD } from '../lab/mod';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_VIP_CIDR } from '../proto/defaults';
 import { startLab, type Lab } from '../e2e/support/lab';
-import { arg, quantile } from './support';
+import { arg, onInterrupt, quantile } from './support';
 
 /** Nearest-rank median, as the p99 next to it. */
 const median = (xs: number[]) => quantile(xs, 0.5);
@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   const scratch = 'convoy-bench-nft';
   await hostSh.run('ip', ['netns', 'del', scratch]).catch(() => undefined);
   await hostSh.run('ip', ['netns', 'add', scratch]);
+  const offScratch = onInterrupt(() => hostSh.run('ip', ['netns', 'del', scratch]).then(() => undefined));
   try {
     const sh = netnsSh(scratch);
     const state = (bump: number): NetworkState => ({
@@ -140,11 +141,13 @@ async function main(): Promise<void> {
     figures[`nft_${nServices}_one_change_apply_ms`] = f1(median(applyOne));
     console.log(`nftables, ${nServices} services x 3 endpoints: whole table ${f1(median(full))} ms (median of ${runs}); one endpoint changed: render + diff + apply ${f1(median(one))} ms, of which the nft transaction ${f1(median(applyOne))} ms`);
   } finally {
+    await offScratch();
     await hostSh.run('ip', ['netns', 'del', scratch]).catch(() => undefined);
   }
 
   // ---- the lab -----------------------------------------------------------------
   const lab = await startLab({ hosts: 2 });
+  const offInterrupt = onInterrupt(() => lab.stop());
   try {
     const h1 = lab.state.hosts[0];
     // One replica: both paths end at the same server, so the only difference is the DNAT.
@@ -227,6 +230,7 @@ async function main(): Promise<void> {
     figures.ready_to_dns_p99_ms = String(quantile(toDns, 0.99));
     console.log(`task RUNNING (agent's status timestamp) → in host 1's VIP map: median ${median(toVip)} ms, p99 ${quantile(toVip, 0.99)} ms; → answered by host 1's DNS: median ${median(toDns)} ms, p99 ${quantile(toDns, 0.99)} ms (${nTasks} tasks; each observation timed when its check returns, checks back to back)`);
   } finally {
+    await offInterrupt();
     await lab.stop();
   }
   console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(' '));

@@ -280,8 +280,8 @@ async function withEtcd(): Promise<Record<string, string | number>> {
       load1: os.loadavg()[0].toFixed(1),
     };
   } finally {
+    await offInterrupt();
     await stopAll();
-    offInterrupt();
   }
 }
 

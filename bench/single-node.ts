@@ -16,6 +16,7 @@ import { adminSecurity } from '../e2e/support/security';
 import { nullLogger } from '../common/logger';
 import { createTestCa } from '../common/testing/test-ca';
 import type { TlsBundle } from '../common/identity';
+import { onInterrupt } from './support';
 
 export interface SingleNode {
   api: ControlApi;
@@ -44,6 +45,8 @@ export async function startSingleNode(o: { dir: string; nats?: boolean; heartbea
     await registry?.stop().catch(() => undefined);
     fs.rmSync(o.dir, { recursive: true, force: true });
   };
+  // Ctrl-C or SIGTERM stops it too: its containers, the manager, NATS, the registry, the directory.
+  const offInterrupt = onInterrupt(stopAll);
   try {
     registry = await startRegistry();
     const image = (await pushBusyboxImage(registry.host)).ref;
@@ -95,10 +98,12 @@ export async function startSingleNode(o: { dir: string; nats?: boolean; heartbea
         const ex = a.executor;
         const end = Date.now() + 60_000;
         if (ex instanceof ContainerExecutor) while ((await ex.runtime.list()).length && Date.now() < end) await new Promise((r) => setTimeout(r, 200));
+        await offInterrupt();
         await stopAll();
       },
     };
   } catch (e) {
+    await offInterrupt();
     await stopAll();
     throw e;
   }

@@ -10,12 +10,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startLab } from '../e2e/support/lab';
-import { arg, until } from './support';
+import { arg, onInterrupt, until } from './support';
 
 async function main(): Promise<void> {
   const n = arg('services', 20);
   const lab = await startLab({ hosts: 3 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-bench-stack-'));
+  const cleanup = async () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await lab.stop();
+  };
+  const offInterrupt = onInterrupt(cleanup);
   try {
     lab.cliEnv.CONVOY_INSECURE_REGISTRIES = lab.image.split('/')[0];
     const services = Array.from({ length: n }, (_, i) => `  s${i}:\n    image: ${lab.image}\n    command: ["sleep", "3600"]\n    networks: [net]\n    deploy:\n      resources: {limits: {memory: 16M}}\n`).join('');
@@ -39,8 +44,8 @@ async function main(): Promise<void> {
     console.log(`redeploy, nothing changed: ${noop.toFixed(2)} s (${out.trim()}); tasks restarted: ${restarted}; target under 1 s with 0 restarted: ${noop < 1 && restarted === 0 ? 'met' : 'not met'}`);
     console.log(`services=${n} seconds=${seconds.toFixed(2)} noop_seconds=${noop.toFixed(2)} restarted=${restarted}`);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-    await lab.stop();
+    await offInterrupt();
+    await cleanup();
   }
 }
 

@@ -34,7 +34,7 @@ import { ImageStore } from '../agent/runtime/image/store';
 import { Runtime, type ContainerConfig } from '../agent/runtime/runtime';
 import { ContainerExecutor } from '../agent/runtime/executor';
 import { findHelper } from '../agent/runtime/native';
-import { arg, quantile } from './support';
+import { arg, onInterrupt, quantile } from './support';
 import { eventually } from '../common/eventually';
 
 const BENCH_DIR = '/tmp/convoy-bench-start';
@@ -90,6 +90,16 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
   let conn: ConnectedApi | undefined;
   let watcher: { close(): Promise<void> } | undefined;
   const agentDir = path.join(dir, 'agent');
+  const stopAll = async () => {
+    await agent?.stop().catch(() => undefined);
+    conn?.close();
+    await watcher?.close();
+    await manager?.stop().catch(() => undefined);
+    // whatever the agent left (a failed run): its containers, by its own state dir
+    const rt = new Runtime({ stateDir: agentDir, layersRoot: path.join(agentDir, 'layers') });
+    for (const c of await rt.list()) await rt.remove(c.id).catch(() => undefined);
+  };
+  const offInterrupt = onInterrupt(stopAll);
   try {
     manager = await startManager({ dataDir: path.join(dir, 'manager'), listen: `127.0.0.1:${await freePort()}`, natsUrl: '', logger: nullLogger });
     conn = connectControl(manager.grpcAddr, adminSecurity(manager));
@@ -152,13 +162,8 @@ async function agentPath(dir: string, registryHost: string, imageRef: string, ta
       burstWallMs,
     };
   } finally {
-    await agent?.stop().catch(() => undefined);
-    conn?.close();
-    await watcher?.close();
-    await manager?.stop().catch(() => undefined);
-    // whatever the agent left (a failed run): its containers, by its own state dir
-    const rt = new Runtime({ stateDir: agentDir, layersRoot: path.join(agentDir, 'layers') });
-    for (const c of await rt.list()) await rt.remove(c.id).catch(() => undefined);
+    await offInterrupt();
+    await stopAll();
   }
 }
 
@@ -177,6 +182,19 @@ async function main(): Promise<void> {
   fs.rmSync(BENCH_DIR, { recursive: true, force: true });
   const reg = await startRegistry();
   let runcRootfs = '';
+  const cleanup = async () => {
+    if (runcRootfs) {
+      try {
+        execFileSync('umount', ['-l', runcRootfs]);
+      } catch {
+        // not mounted
+      }
+    }
+    await rt0.cleanupAll(PREFIX).catch(() => undefined);
+    await reg.stop();
+    fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+  };
+  const offInterrupt = onInterrupt(cleanup);
   try {
     const image = await pushBusyboxImage(reg.host);
     const store = new ImageStore({ stateDir, registry: { insecureRegistries: [reg.host] }, helperPath: findHelper() });
@@ -274,16 +292,8 @@ async function main(): Promise<void> {
       ].join(' '),
     );
   } finally {
-    if (runcRootfs) {
-      try {
-        execFileSync('umount', ['-l', runcRootfs]);
-      } catch {
-        // not mounted
-      }
-    }
-    await rt0.cleanupAll(PREFIX).catch(() => undefined);
-    await reg.stop();
-    fs.rmSync(BENCH_DIR, { recursive: true, force: true });
+    await offInterrupt();
+    await cleanup();
   }
 }
 

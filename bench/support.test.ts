@@ -74,3 +74,62 @@ describe('bench scratch directories', () => {
     assert.equal(processesUnder(live).length, 1, "the live run's process is left running");
   });
 });
+
+/** Runs script in a child node with `onInterrupt` of this module in scope; resolves to its output and how it ended. */
+function runWithSupport(script: string): Promise<{ out: string; code: number | null; signal: NodeJS.Signals | null }> {
+  const support = require.resolve('./support');
+  const child = spawn(process.execPath, ['-e', `const { onInterrupt } = require(${JSON.stringify(support)});\n${script}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ out, code, signal })));
+}
+
+describe('bench interrupts (onInterrupt)', () => {
+  it('on SIGTERM runs every registered cleanup, newest first, even past one that fails, and exits 143; the run never cleans up a second time', async () => {
+    const r = await runWithSupport(`
+      const say = (s) => new Promise((res) => process.stdout.write(s + '\\n', res));
+      const offLab = onInterrupt(async () => { await new Promise((r) => setTimeout(r, 50)); await say('lab stopped'); });
+      const offBroken = onInterrupt(async () => { throw new Error('boom'); });
+      const offService = onInterrupt(() => say('service removed'));
+      (async () => {
+        try {
+          await new Promise((_res, rej) => setTimeout(() => rej(new Error('the call failed as the lab went away')), 20));
+        } finally {
+          await offService();
+          await say('the run cleaned up itself');
+        }
+      })().catch(() => say('the run failed'));
+      setTimeout(() => process.kill(process.pid, 'SIGTERM'), 10);
+      setTimeout(() => {}, 10_000);
+    `);
+    assert.equal(r.code, 143);
+    assert.deepEqual(r.out.trim().split('\n'), ['service removed', 'lab stopped']);
+  });
+
+  it('once every cleanup is unregistered, a signal is the default again (the process dies of it)', async () => {
+    const r = await runWithSupport(`
+      const off1 = onInterrupt(async () => process.stdout.write('cleanup ran\\n'));
+      const off2 = onInterrupt(async () => process.stdout.write('cleanup ran\\n'));
+      (async () => {
+        await off1();
+        await off2();
+        await off2();
+        process.stdout.write('unregistered\\n', () => process.kill(process.pid, 'SIGTERM'));
+      })();
+      setTimeout(() => {}, 10_000);
+    `);
+    assert.equal(r.signal, 'SIGTERM');
+    assert.equal(r.out, 'unregistered\n');
+  });
+
+  it('an unregistered cleanup does not run; the ones still registered do', async () => {
+    const r = await runWithSupport(`
+      onInterrupt(async () => process.stdout.write('registry stopped\\n'));
+      const off = onInterrupt(async () => process.stdout.write('gone already\\n'));
+      off().then(() => process.kill(process.pid, 'SIGINT'));
+      setTimeout(() => {}, 10_000);
+    `);
+    assert.equal(r.code, 130);
+    assert.equal(r.out, 'registry stopped\n');
+  });
+});

@@ -111,31 +111,58 @@ export function keepScratch(dir: string): void {
   fs.writeFileSync(path.join(dir, KEPT_FILE), '');
 }
 
+/** Cleanups of the running benchmark, newest last (see onInterrupt). */
+const interruptCleanups: Array<{ cleanup: () => Promise<void>; graceMs: number }> = [];
+/** The interrupt in progress: it ends in process.exit, so it never resolves. */
+let interrupting: Promise<never> | undefined;
+
+function interruptHandler(sig: NodeJS.Signals): void {
+  if (interrupting) return;
+  const code = 128 + (os.constants.signals[sig] ?? 15);
+  console.error(`bench: ${sig}: stopping what this run started`);
+  const graceMs = Math.max(0, ...interruptCleanups.map((c) => c.graceMs));
+  const timer = setTimeout(() => process.exit(code), graceMs);
+  // Newest first: what was started last (a service, a container) goes before what it runs on (the lab).
+  const cleanups = [...interruptCleanups].reverse();
+  interrupting = (async () => {
+    for (const { cleanup } of cleanups) {
+      await Promise.resolve()
+        .then(cleanup)
+        .catch((e) => console.error(`bench: cleanup: ${(e as Error).message}`));
+    }
+    clearTimeout(timer);
+    return process.exit(code);
+  })();
+}
+
 /**
- * On SIGINT or SIGTERM, runs cleanup once (bounded by graceMs) and exits
- * 128 + the signal's number, so an interrupted benchmark stops what it
- * started instead of leaving it running. Returns the function that removes
- * the handlers (call it once the run cleaned up on its own).
+ * On SIGINT or SIGTERM, runs cleanup once (the whole interrupt bounded by
+ * the largest graceMs registered) and exits 128 + the signal's number, so
+ * an interrupted benchmark stops what it started instead of leaving it
+ * running. Several may be registered (a lab, then a registry): they run
+ * newest first, one after the other.
+ *
+ * Returns the function that unregisters this one, for the run's own
+ * `finally` (await it there, before the run's own cleanup): once an
+ * interrupt has begun, what it returns never resolves, so the run's
+ * failure (its calls fail as the interrupt stops what they talk to)
+ * neither cleans up twice nor exits before the interrupt has finished.
  */
-export function onInterrupt(cleanup: () => Promise<void>, graceMs = 20_000): () => void {
-  let running = false;
-  const handler = (sig: NodeJS.Signals) => {
-    if (running) return;
-    running = true;
-    const code = 128 + (os.constants.signals[sig] ?? 15);
-    console.error(`bench: ${sig}: stopping what this run started`);
-    const timer = setTimeout(() => process.exit(code), graceMs);
-    cleanup()
-      .catch((e) => console.error(`bench: cleanup: ${(e as Error).message}`))
-      .finally(() => {
-        clearTimeout(timer);
-        process.exit(code);
-      });
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+export function onInterrupt(cleanup: () => Promise<void>, graceMs = 20_000): () => Promise<void> {
+  const entry = { cleanup, graceMs };
+  if (interruptCleanups.length === 0) {
+    process.on('SIGINT', interruptHandler);
+    process.on('SIGTERM', interruptHandler);
+  }
+  interruptCleanups.push(entry);
+  return async () => {
+    if (interrupting) return interrupting;
+    const i = interruptCleanups.indexOf(entry);
+    if (i < 0) return;
+    interruptCleanups.splice(i, 1);
+    if (interruptCleanups.length === 0) {
+      process.off('SIGINT', interruptHandler);
+      process.off('SIGTERM', interruptHandler);
+    }
   };
 }

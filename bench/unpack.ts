@@ -9,10 +9,12 @@ import { gunzipSync } from 'node:zlib';
 import { buildBusyboxRootfs } from '../lab/images';
 import { buildLayer } from '../agent/runtime/image/push';
 import { extractLayer } from '../agent/runtime/image/tar';
+import { onInterrupt } from './support';
 
 async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 15);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-unpack-bench-'));
+  const offInterrupt = onInterrupt(async () => fs.rmSync(tmp, { recursive: true, force: true }));
   try {
     const src = path.join(tmp, 'src');
     buildBusyboxRootfs(src);
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
     const entries = fs.readdirSync(path.join(src, 'bin')).length;
     console.log(`layer_bytes=${tar.length} bin_entries=${entries} runs=${runs} median_ms=${times[runs >> 1].toFixed(2)} min_ms=${times[0].toFixed(2)} max_ms=${times[runs - 1].toFixed(2)}`);
   } finally {
+    await offInterrupt();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
