@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { FileReference, HealthConfig, Mount, PortConfig, ServiceSpec } from '../proto/mod';
 import { canonicalCapability } from '../proto/capabilities';
-import { noContainerOptions } from '../proto/container-options';
+import { emptyContainerSpec } from '../proto/container-options';
 import { CliError } from './client';
 import { DEFAULT_RESTART_POLICY as DEFAULT_RESTART, DEFAULT_UPDATE_CONFIG as DEFAULT_UPDATE, DEFAULT_STOP_GRACE_MS } from '../proto/defaults';
 
@@ -432,33 +432,12 @@ export interface FlagEnv {
 
 // ---- spec construction ---------------------------------------------------
 
-function emptySpec(): ServiceSpec {
+/** A fresh ServiceSpec with every field present and nothing asked: what `service create` and the stack converter fill in. */
+export function emptyServiceSpec(): ServiceSpec {
   return {
     name: '',
     labels: {},
-    container: {
-      image: '',
-      command: [],
-      args: [],
-      env: [],
-      dir: '',
-      user: '',
-      hostname: '',
-      mounts: [],
-      stopSignal: '',
-      stopGracePeriodMs: DEFAULT_STOP_GRACE_MS,
-      healthcheck: null,
-      labels: {},
-      capAdd: [],
-      capDrop: [],
-      readOnly: false,
-      hostAccess: false,
-      secrets: [],
-      configs: [],
-      withRegistryAuth: false,
-      registryAuth: null,
-      ...noContainerOptions(),
-    },
+    container: emptyContainerSpec(),
     resources: null,
     restart: null,
     placement: null,
@@ -479,7 +458,7 @@ function fullCopy(spec: ServiceSpec): ServiceSpec & {
   container: NonNullable<ServiceSpec['container']>;
 } {
   const s = JSON.parse(JSON.stringify(spec)) as ServiceSpec;
-  const base = emptySpec();
+  const base = emptyServiceSpec();
   return {
     ...base,
     ...s,
@@ -635,7 +614,7 @@ function mergeEnv(list: string[]): string[] {
 /** `convoy service create [flags] IMAGE [COMMAND] [ARG...]` → the spec to send. */
 export function buildServiceSpec(image: string, args: string[], f: CreateFlags, fe: FlagEnv = realEnv): ServiceSpec {
   if (!image) throw new CliError('an IMAGE is required');
-  const spec = fullCopy(emptySpec());
+  const spec = fullCopy(emptyServiceSpec());
   spec.name = f.name ?? '';
   spec.container.image = image;
   spec.container.args = [...args];

@@ -1,51 +1,10 @@
 import { strict as assert } from 'node:assert';
 import * as grpc from '@grpc/grpc-js';
 import type { Service, ServiceSpec, Task } from '../proto/mod';
-import { controlApiOf } from '../proto/client';
-import { type CliIO, type ControlMethod, type ControlRequest, type ControlResponse } from './client';
 import { buildServiceSpec } from './flags';
 import { buildProgram, run } from './main';
-
-const NOW = Date.parse('2026-01-01T12:00:00Z');
-
-interface Recorded {
-  io: CliIO;
-  out: () => string;
-  err: () => string;
-  hosts: string[];
-  calls: { method: ControlMethod; req: unknown }[];
-}
-
-/** A CliIO whose manager is an object literal; methods not given fail the test if called. */
-/** A fake's answers; list answers may leave out next_page_token (one page). */
-type FakeApi = { [M in ControlMethod]?: (req: ControlRequest<M>) => Promise<Omit<ControlResponse<M>, 'nextPageToken'>> };
-
-function fake(api: FakeApi, env: NodeJS.ProcessEnv = {}): Recorded {
-  let out = '';
-  let err = '';
-  const hosts: string[] = [];
-  const calls: { method: ControlMethod; req: unknown }[] = [];
-  const full = controlApiOf(async <M extends ControlMethod>(m: M, req: ControlRequest<M>) => {
-    calls.push({ method: m, req });
-    const fn = api[m] as ((r: ControlRequest<M>) => Promise<Omit<ControlResponse<M>, 'nextPageToken'>>) | undefined;
-    if (!fn) throw new Error(`unexpected call ${m}`);
-    // One page: the fake's answer with an empty next_page_token.
-    return { nextPageToken: '', ...(await fn(req)) } as ControlResponse<M>;
-  });
-  const io: CliIO = {
-    out: (s) => void (out += s),
-    err: (s) => void (err += s),
-    now: () => NOW,
-    // Never the real user's config file (a lab on this machine writes its host there).
-    env: { CONVOY_CONFIG: '/nonexistent/convoy-test-config.json', ...env },
-    connect: (host) => {
-      hosts.push(host);
-      return { api: full, close: () => undefined };
-    },
-    setExitCode: () => undefined,
-  };
-  return { io, out: () => out, err: () => err, hosts, calls };
-}
+import type { ControlRequest } from './client';
+import { fake, NOW } from './testing/fake';
 
 function grpcError(code: grpc.status, details: string): Error {
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata: new grpc.Metadata() });

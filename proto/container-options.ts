@@ -3,12 +3,40 @@
 // spreads), and the rules the CLI, the manager and the agent share: which
 // sysctls are namespaced, which ulimits exist, how a hostname template reads.
 import type { ContainerSpec } from './mod';
+import { DEFAULT_STOP_GRACE_MS } from './defaults';
 
 export type ContainerOptions = Pick<ContainerSpec, 'init' | 'sysctls' | 'ulimits' | 'hosts' | 'dnsConfig' | 'tty' | 'openStdin' | 'privileged' | 'devices'>;
 
 /** A fresh set of the options with nothing asked (Docker's defaults). */
 export function noContainerOptions(): ContainerOptions {
   return { init: false, sysctls: {}, ulimits: [], hosts: [], dnsConfig: null, tty: false, openStdin: false, privileged: false, devices: [] };
+}
+
+/** A fresh ContainerSpec with every field present and nothing asked (the default stop grace period): what the CLI's specs and the stack converter start from. */
+export function emptyContainerSpec(): ContainerSpec {
+  return {
+    image: '',
+    command: [],
+    args: [],
+    env: [],
+    dir: '',
+    user: '',
+    hostname: '',
+    mounts: [],
+    stopSignal: '',
+    stopGracePeriodMs: DEFAULT_STOP_GRACE_MS,
+    healthcheck: null,
+    labels: {},
+    capAdd: [],
+    capDrop: [],
+    readOnly: false,
+    hostAccess: false,
+    secrets: [],
+    configs: [],
+    withRegistryAuth: false,
+    registryAuth: null,
+    ...noContainerOptions(),
+  };
 }
 
 /**

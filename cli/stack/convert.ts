@@ -8,11 +8,11 @@
 import * as path from 'node:path';
 import type { HealthConfig, Mount, NetworkSpec, PortConfig, ServiceSpec, UpdateConfig } from '../../proto/mod';
 import { canonicalCapability } from '../../proto/capabilities';
-import { noContainerOptions, sysctlRefusal, ULIMIT_NUMBERS } from '../../proto/container-options';
-import { DEFAULT_RESTART_POLICY, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
+import { sysctlRefusal, ULIMIT_NUMBERS } from '../../proto/container-options';
+import { DEFAULT_RESTART_POLICY, DEFAULT_UPDATE_CONFIG } from '../../proto/defaults';
 import { validateNetworkSpec } from '../../manager/spec/objects';
 import { validateServiceSpec } from '../../manager/spec/validate';
-import { parseEnvFile, parseSize } from '../flags';
+import { emptyServiceSpec, parseEnvFile, parseSize } from '../flags';
 import { isMapNode, isSeqNode, stackError, STACK_LIMITS, type MapNode as TreeMapNode, type YNode } from './tree';
 
 export const NAMESPACE_LABEL = 'com.docker.stack.namespace';
@@ -623,46 +623,9 @@ function convertService(stack: string, key: string, n: YNode, ctx: ServiceContex
   const m = mapOf(n, p);
   const name = scoped(stack, key);
   checkObjectName(n, p, name);
-  const spec: ServiceSpec = {
-    name,
-    labels: { ...ctx.nsLabel },
-    container: {
-      image: '',
-      command: [],
-      args: [],
-      env: [],
-      dir: '',
-      user: '',
-      hostname: '',
-      mounts: [],
-      stopSignal: '',
-      stopGracePeriodMs: DEFAULT_STOP_GRACE_MS,
-      healthcheck: null,
-      labels: { ...ctx.nsLabel },
-      capAdd: [],
-      capDrop: [],
-      readOnly: false,
-      hostAccess: false,
-      // Filled from the plan's secrets/configs at deploy (deploy.ts desiredSpec).
-      secrets: [],
-      configs: [],
-      withRegistryAuth: false,
-      registryAuth: null,
-      ...noContainerOptions(),
-    },
-    resources: null,
-    restart: null,
-    placement: null,
-    mode: 'REPLICATED',
-    replicas: 1,
-    update: null,
-    rollback: null,
-    networks: [],
-    endpoint: null,
-    autoscale: null,
-    networkAliases: [],
-    job: null,
-  };
+  const blank = emptyServiceSpec();
+  // secrets/configs stay empty here: filled from the plan's secrets/configs at deploy (deploy.ts desiredSpec).
+  const spec: ServiceSpec = { ...blank, name, labels: { ...ctx.nsLabel }, container: { ...blank.container!, labels: { ...ctx.nsLabel } } };
   const c = spec.container!;
   const pending: PendingOptions = {};
   const secrets: FileRef[] = [];

@@ -1,5 +1,5 @@
-// A CliIO whose manager is an object literal (as cli/main.test.ts's own):
-// for the verb tests of cli/node, cli/cluster, completion and contexts.
+// A CliIO whose manager is an object literal:
+// for the verb tests of cli/ (main, node, cluster, completion, contexts).
 import type { Node, Task } from '../../proto/mod';
 import { controlApiOf } from '../../proto/client';
 import type { CliIO, ControlMethod, ControlRequest, ControlResponse } from '../client';

@@ -1,7 +1,7 @@
 // Shared by the runtime's integration tests: Task objects and log reading.
 import * as fs from 'node:fs';
 import type { ContainerSpec, Resources, Task } from '../../../proto/mod';
-import { noContainerOptions } from '../../../proto/container-options';
+import { emptyContainerSpec } from '../../../proto/container-options';
 
 export function makeTask(id: string, container: Partial<ContainerSpec>, limits?: Partial<Resources>): Task {
   return {
@@ -12,30 +12,8 @@ export function makeTask(id: string, container: Partial<ContainerSpec>, limits?:
     slot: 1,
     nodeId: 'node-test',
     spec: {
-      container: {
-        image: '',
-        command: [],
-        args: [],
-        env: [],
-        dir: '',
-        user: '',
-        hostname: '',
-        mounts: [],
-        stopSignal: '',
-        stopGracePeriodMs: 0,
-        healthcheck: null,
-        labels: {},
-        capAdd: [],
-        capDrop: [],
-        readOnly: false,
-        hostAccess: false,
-        secrets: [],
-        configs: [],
-        withRegistryAuth: false,
-        registryAuth: null,
-        ...noContainerOptions(),
-        ...container,
-      },
+      // A stop grace period of 0: the runtime's tests stop their containers at once.
+      container: { ...emptyContainerSpec(), stopGracePeriodMs: 0, ...container },
       resources: limits ? { limits: { nanoCpus: 0, memoryBytes: 0, pids: 0, ...limits }, reservations: null } : null,
       restart: null,
       placement: null,
