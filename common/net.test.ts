@@ -22,6 +22,13 @@ describe('freePort', () => {
     assert.ok(ports.size > 1, 'chosen at random, not one fixed port');
   });
 
+  it('never hands out a port within 4 of one it handed out lately (a manager binds its port + 3 and + 4 after its etcd and NATS chose theirs)', async () => {
+    const got: number[] = [];
+    for (let i = 0; i < 200; i++) got.push(await freePort());
+    got.sort((a, b) => a - b);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i] - got[i - 1] > 4, `ports ${got[i - 1]} and ${got[i]} handed out within 4 of each other`);
+  });
+
   it('reads the range from the kernel, and falls back to Linux defaults', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convoy-net-test-'));
     try {

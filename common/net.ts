@@ -17,6 +17,33 @@ export function ephemeralPortRange(file = '/proc/sys/net/ipv4/ip_local_port_rang
 /** Random ports freePort tries below the ephemeral range before it lets the kernel pick one. */
 const FREE_PORT_TRIES = 20;
 
+/**
+ * Ports freePort handed out in this process lately, and how far around
+ * each it keeps clear: a manager started on port P also binds P+3 (join)
+ * and P+4 (dashboard), and until it does, its embedded etcd or NATS (in
+ * the same process, choosing their ports meanwhile) must not be handed P
+ * or a neighbour. A CI run failed on that once (EADDRINUSE on a test
+ * manager's port).
+ */
+const handedOut = new Map<number, number>();
+const HANDED_OUT_SPAN = 4;
+const HANDED_OUT_MS = 5 * 60_000;
+
+function nearHandedOut(port: number, now = Date.now()): boolean {
+  for (let p = port - HANDED_OUT_SPAN; p <= port + HANDED_OUT_SPAN; p++) {
+    const at = handedOut.get(p);
+    if (at !== undefined && now - at < HANDED_OUT_MS) return true;
+  }
+  return false;
+}
+
+function handOut(port: number): number {
+  const now = Date.now();
+  for (const [p, at] of handedOut) if (now - at >= HANDED_OUT_MS) handedOut.delete(p);
+  handedOut.set(port, now);
+  return port;
+}
+
 /** Binds and releases host:port; resolves the port, or undefined when it is taken (or `port` is 0 and the kernel's pick is returned). */
 function tryPort(host: string, port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
@@ -42,8 +69,10 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   const from = Math.max(1024, lo - 12_000);
   if (lo - from >= 1000) {
     for (let i = 0; i < FREE_PORT_TRIES; i++) {
-      const got = await tryPort(host, from + Math.floor(Math.random() * (lo - from)));
-      if (got !== undefined) return got;
+      const candidate = from + Math.floor(Math.random() * (lo - from));
+      if (nearHandedOut(candidate)) continue;
+      const got = await tryPort(host, candidate);
+      if (got !== undefined) return handOut(got);
     }
   }
   const got = await tryPort(host, 0);

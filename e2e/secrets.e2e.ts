@@ -30,7 +30,7 @@ import { connectControl } from '../proto/client';
 import { labSecurity } from '../lab/mod';
 import { labManagerName } from '../lab/topology';
 import { CA_KEY_AAD } from '../manager/ca/ca';
-import { loadKek, open } from '../manager/crypto/kek';
+import { loadKek } from '../manager/crypto/kek';
 import { labEtcdFlags } from './support/etcd';
 import { startLab, TEST_LAB_DIR, type Lab } from './support/lab';
 
@@ -179,7 +179,7 @@ describe('secrets on the lab (e2e)', function () {
     assert.match(rec.sealedKey, /^v1:/);
     const kekFile = path.join(lab!.state.dir, 'kek');
     const kek = loadKek(kekFile);
-    const caKeyPem = open(kek, rec.sealedKey, CA_KEY_AAD).toString('utf8');
+    const caKeyPem = kek.open(rec.sealedKey, CA_KEY_AAD).toString('utf8');
     assert.match(caKeyPem, /-----BEGIN PRIVATE KEY-----/, 'the sealed value is the CA key');
     const der = (pem: string) => crypto.createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
     /** What a key looks like however it was stored: its DER's base64 (a 40-character run: any PEM line, any JSON string), hex, raw. */
@@ -192,7 +192,7 @@ describe('secrets on the lab (e2e)', function () {
     for (const [name, d] of keys) for (const f of forms(d)) assert.ok(!raw.includes(f), `${name} is in etcd`);
     // The KEK: as its file holds it (base64), as hex, as raw bytes.
     const kekText = fs.readFileSync(kekFile, 'utf8').trim();
-    for (const f of [kekText, kek.toString('hex'), kek]) assert.ok(!raw.includes(f), 'the KEK is in etcd');
+    for (const f of [kekText, kek.current.toString('hex'), kek.current]) assert.ok(!raw.includes(f), 'the KEK is in etcd');
     // The search is not vacuous: the CA certificate (public) is found the same way.
     const certDer = new crypto.X509Certificate(rec.cert).raw;
     assert.ok(text.includes(certDer.toString('base64').slice(20, 60)), 'the CA certificate is found');

@@ -15,6 +15,7 @@ import { secureControl } from './auth/mod';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_INGRESS_PORTS, DEFAULT_VIP_CIDR } from './allocator/allocator';
 import { createControl, makeToken, tokenSecretHash } from './controlapi/mod';
 import { ADMIN_ID, bootstrapManagerIdentity, managerSans, ADMIN_SUBDIR, TLS_SUBDIR } from './ca/bootstrap';
+import { rewrapSealed } from './crypto/rewrap';
 import { certRenewalHandlers, nodeCaHandlers } from './ca/service';
 import { identityGate, joinContext, mtlsContext, SwappableServerCredentials } from './ca/tls';
 import { renewalTime, runAt } from '../proto/join';
@@ -242,6 +243,10 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
     sans: managerSans(opts.listen, opts.advertiseAddr),
     log,
   });
+  // A KEK rotation (several keys in the file, the new one first): what a previous key sealed is
+  // sealed again under the current one (docs/security.md). A failure here is logged, never fatal:
+  // a previous key still opens what it sealed, and the next start tries again.
+  await rewrapSealed(store, ident.kek, log).catch((e) => log.warn('key-encryption key: re-wrapping failed; the next start tries again', { err: errMsg(e) }));
   // New cluster (or one from before the CA): join tokens that pin the CA.
   if (ident.createdCa) {
     const tokens = { worker: makeToken(ident.ca.fingerprint), manager: makeToken(ident.ca.fingerprint) };

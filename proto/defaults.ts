@@ -50,10 +50,11 @@ export const DEFAULT_HOST_PORTS: Readonly<{ min: number; max: number }> = Object
 export const MANAGER_PORT = 7420;
 /**
  * The Control API version (`convoy version`, Control GetVersion): the minor
- * part grows with each call or field added (1.1: GetVersion itself), the
- * major part on a change an older client cannot follow.
+ * part grows with each call or field added (1.1: GetVersion itself; 1.2:
+ * ClusterInfo's key-encryption key fields), the major part on a change an
+ * older client cannot follow.
  */
-export const CONTROL_API_VERSION = '1.1';
+export const CONTROL_API_VERSION = '1.2';
 /** The manager's /metrics port. */
 export const MANAGER_METRICS_PORT = 7421;
 /** Every agent's /metrics port. */

@@ -35,8 +35,8 @@ export interface JoinResult {
   role: string;
   bundle: TlsBundle;
   notAfter: number;
-  /** The key-encryption key, for a manager token that asked for it. */
-  kek?: Buffer;
+  /** The key-encryption keys (one base64 key per line, the current one first), for a manager token that asked for them. */
+  kek?: string;
 }
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
@@ -82,7 +82,7 @@ export async function joinCluster(o: { joinAddr: string; token: string; wantKek?
   const c = nodeCaClient(o.joinAddr, security);
   try {
     const r = await call(c, c.Join as unknown as Unary<object, { nodeId: string; role: string; cert: string; caCert: string; notAfter: number; kek: string }>, { token: o.token, csr: csrPem, wantKek: !!o.wantKek }, deadline);
-    return { nodeId: r.nodeId, role: r.role, bundle: { ca, cert: r.cert, key: keyPem }, notAfter: Number(r.notAfter), kek: r.kek ? Buffer.from(r.kek, 'base64') : undefined };
+    return { nodeId: r.nodeId, role: r.role, bundle: { ca, cert: r.cert, key: keyPem }, notAfter: Number(r.notAfter), kek: r.kek || undefined };
   } catch (e) {
     if (isRefusal(e)) throw new JoinError(`join refused: ${(e as grpc.ServiceError).details || 'invalid join token'}`, true, e);
     throw new JoinError(`join failed at ${o.joinAddr}: ${(e as grpc.ServiceError).details ?? (e as Error).message}`, false, e);

@@ -17,7 +17,7 @@ import { writeBundle, type TlsBundle } from '../../common/identity';
 import type { Logger } from '../../common/logger';
 import { joinCluster } from '../../proto/join';
 import { MANAGER_SERVER_NAME } from '../../proto/client';
-import { loadKek, loadOrCreateKek, KekError } from '../crypto/kek';
+import { loadKek, loadOrCreateKek, parseKeyRing, KekError, type KeyRing } from '../crypto/kek';
 import type { StateCache } from '../state/cache';
 import type { Store } from '../store/store';
 import { ClusterCa, type SubjectAltNames } from './ca';
@@ -46,7 +46,7 @@ export interface BootstrapOptions {
 
 export interface ManagerIdentity {
   ca: ClusterCa;
-  kek: Buffer;
+  kek: KeyRing;
   /** This manager's own bundle (also in <dataDir>/tls). */
   bundle: TlsBundle;
   notBefore: number;
@@ -57,12 +57,12 @@ export interface ManagerIdentity {
   reissue(): Promise<{ bundle: TlsBundle; notBefore: number; notAfter: number }>;
 }
 
-function writeKek(file: string, kek: Buffer): void {
+function writeKek(file: string, kek: KeyRing): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(file, kek.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  fs.writeFileSync(file, kek.text(), { mode: 0o600, flag: 'wx' });
 }
 
-async function obtainKek(o: BootstrapOptions, caExists: boolean): Promise<Buffer> {
+async function obtainKek(o: BootstrapOptions, caExists: boolean): Promise<KeyRing> {
   const file = o.kekFile ?? path.join(o.dataDir, 'kek');
   // A new cluster, or one from before the CA (nothing is sealed yet): this manager makes the key.
   if (o.initialising || !caExists) return loadOrCreateKek(file);
@@ -72,9 +72,11 @@ async function obtainKek(o: BootstrapOptions, caExists: boolean): Promise<Buffer
   if (!o.joinAddr) throw new KekError('--join: the join address of a running manager (host:7423) is needed with --token');
   const r = await joinCluster({ joinAddr: o.joinAddr, token: o.joinToken, wantKek: true });
   if (r.role !== 'manager' || !r.kek) throw new KekError('join: a manager join token is needed for a manager (this is a worker token)');
-  writeKek(file, r.kek);
-  o.log.info('joined the cluster as a manager; key-encryption key received', { file });
-  return r.kek;
+  // Every key the answering manager holds: during a rotation this one opens what either key sealed.
+  const kek = parseKeyRing(r.kek, 'join: the key-encryption keys received');
+  writeKek(file, kek);
+  o.log.info('joined the cluster as a manager; key-encryption key received', { file, kek: kek.id, keys: kek.keys.length });
+  return kek;
 }
 
 /** Addresses this host answers on, for the manager certificate's SANs when it listens on a wildcard. */

@@ -7,9 +7,10 @@ import { renewalTime } from '../../proto/join';
 import { MemoryStore } from '../store/memory-store';
 import type { CaRecord } from '../store/store';
 import { ClusterCa, CaError } from './ca';
+import { KeyRing } from '../crypto/kek';
 
 describe('cluster CA', () => {
-  const kek = crypto.randomBytes(32);
+  const kek = new KeyRing([crypto.randomBytes(32)]);
   const open = (store: MemoryStore, revoked = new Set<string>(), k = kek) => ClusterCa.loadOrCreate({ store, kek: k, cluster: 'c1', revoked, defaultTtl: () => 3600_000 });
 
   it('is created once; etcd holds its key only sealed; another KEK cannot load it', async () => {
@@ -22,7 +23,7 @@ describe('cluster CA', () => {
     const rec = (await store.get<CaRecord>('ca', 'root'))!;
     assert.doesNotMatch(JSON.stringify(rec), /PRIVATE KEY/);
     assert.match(rec.sealedKey, /^v1:/);
-    await assert.rejects(open(store, new Set(), crypto.randomBytes(32)), /does not open/);
+    await assert.rejects(open(store, new Set(), new KeyRing([crypto.randomBytes(32)])), /does not open/);
     const x = new crypto.X509Certificate(a.caPem);
     assert.ok(x.ca);
     assert.ok(a.notAfter > Date.now() + 19 * 365 * 24 * 3600_000);

@@ -15,7 +15,7 @@ import * as crypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { certDigest, KEY_ALG, pemOf } from '../../common/csr';
 import type { Identity, Role } from '../../common/identity';
-import { open, seal } from '../crypto/kek';
+import type { KeyRing } from '../crypto/kek';
 import { ConflictError, key, type CaRecord, type RevokedRecord, type Store } from '../store/store';
 import type { CertIssuer, IssuedCert } from './issuer';
 
@@ -69,7 +69,7 @@ export class ClusterCa implements CertIssuer {
    * none yet (a concurrent creator wins; its CA is loaded). Throws when the
    * stored key does not open under this KEK.
    */
-  static async loadOrCreate(o: { store: Store; kek: Buffer; cluster: string; revoked: { has(id: string): boolean }; defaultTtl: () => number }): Promise<ClusterCa> {
+  static async loadOrCreate(o: { store: Store; kek: KeyRing; cluster: string; revoked: { has(id: string): boolean }; defaultTtl: () => number }): Promise<ClusterCa> {
     let rec = await o.store.get<CaRecord>('ca', 'root');
     let created = false;
     if (!rec) {
@@ -90,7 +90,7 @@ export class ClusterCa implements CertIssuer {
       });
       const keyPem = pemOf('PRIVATE KEY', await crypto.webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
       try {
-        await o.store.put('ca', { id: 'root', meta: null, cert: cert.toString('pem'), sealedKey: seal(o.kek, Buffer.from(keyPem), CA_KEY_AAD) }, true);
+        await o.store.put('ca', { id: 'root', meta: null, cert: cert.toString('pem'), sealedKey: o.kek.seal(Buffer.from(keyPem), CA_KEY_AAD) }, true);
         created = true;
       } catch (e) {
         if (!(e instanceof ConflictError)) throw e;
@@ -98,7 +98,7 @@ export class ClusterCa implements CertIssuer {
       rec = await o.store.get<CaRecord>('ca', 'root');
       if (!rec) throw new CaError('cluster CA: written but not readable');
     }
-    const keyPem = open(o.kek, rec.sealedKey, CA_KEY_AAD).toString('utf8');
+    const keyPem = o.kek.open(rec.sealedKey, CA_KEY_AAD).toString('utf8');
     const ca = new ClusterCa(o.store, o.cluster, rec.cert, new x509.X509Certificate(rec.cert), await importKey(keyPem), o.revoked, o.defaultTtl);
     ca.created = created;
     return ca;

@@ -11,12 +11,13 @@ import { ApiError, unaryWith } from '../api';
 import { newId } from '../ids';
 import type { StateCache } from '../state/cache';
 import { CaError, type ClusterCa } from './ca';
+import type { KeyRing } from '../crypto/kek';
 
 export interface CaServiceDeps {
   ca: ClusterCa;
   cache: StateCache;
   /** The KEK, handed to a joining manager that asks (manager tokens only; docs/security.md). */
-  kek: Buffer;
+  kek: KeyRing;
   log: Logger;
 }
 
@@ -51,7 +52,7 @@ export function nodeCaHandlers(d: CaServiceDeps): NodeCAHandlers {
         throw asInvalid(e);
       });
       d.log.info('node joined: certificate issued', { 'node.id': nodeId, role, serial: issued.serial });
-      return { nodeId, role, cert: issued.cert, caCert: issued.ca, notAfter: issued.notAfter, kek: role === 'manager' && req.wantKek ? d.kek.toString('base64') : '' };
+      return { nodeId, role, cert: issued.cert, caCert: issued.ca, notAfter: issued.notAfter, kek: role === 'manager' && req.wantKek ? d.kek.text() : '' };
     }),
   };
 }

@@ -15,6 +15,8 @@ import { PATH_MAX_BYTES } from '../spec/limits';
 import { CONTROL_API_VERSION, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS } from '../../proto/defaults';
 import { convoyVersion } from '../../common/version';
 import type { Ctx } from './common';
+import { countSealed } from '../crypto/rewrap';
+import type { CaRecord } from '../store/store';
 
 export const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
 
@@ -95,7 +97,9 @@ export function clusterHandlers(c: Ctx): Handlers {
   };
 
   const info = async () => {
-    const [, leader] = await Promise.all([reads.fresh(), store.leader()]);
+    const [, leader, caRecord] = await Promise.all([reads.fresh(), store.leader(), store.get<CaRecord>('ca', 'root')]);
+    const files = [...[...cache.secrets.values()].map((obj) => ({ kind: 'secrets' as const, obj })), ...[...cache.configs.values()].map((obj) => ({ kind: 'configs' as const, obj }))];
+    const sealed = countSealed(c.kek, caRecord, files);
     return {
       cluster: cache.cluster ?? null,
       managers: [...cache.managers].map(([id, addr]) => ({ id, addr, leader: leader === id })),
@@ -106,6 +110,11 @@ export function clusterHandlers(c: Ctx): Handlers {
       caCert: c.ca?.caPem ?? '',
       caFingerprint: c.ca?.fingerprint ?? '',
       caNotAfter: c.ca?.notAfter ?? 0,
+      kekId: c.kek.id,
+      kekKeys: c.kek.keys.length,
+      sealedKeys: sealed.total,
+      sealedKeysCurrent: sealed.current,
+      sealedKeysUnopenable: sealed.unopenable,
     };
   };
 

@@ -11,6 +11,7 @@ import type { CertIssuer } from '../ca/issuer';
 import type { ManagerObserver } from '../hooks';
 import type { StateCache } from '../state/cache';
 import { ConflictError, StoreUnavailableError, UPDATE_ATTEMPTS, type Store } from '../store/store';
+import type { KeyRing } from '../crypto/kek';
 
 export interface ControlDeps {
   store: Store;
@@ -25,7 +26,7 @@ export interface ControlDeps {
   /** The cluster CA that signs user certificates (manager/ca/); none: CreateUser answers FAILED_PRECONDITION. */
   issuer?: CertIssuer;
   /** The key-encryption key: seals secret and config values (manager/crypto/values.ts). */
-  kek: Buffer;
+  kek: KeyRing;
   /** How this manager calls its peers (its own certificate: mtls). */
   peerSecurity: ClientSecurity;
   /** The cluster CA (absent in harnesses without one): shown by GetClusterInfo, pinned by new tokens, revokes removed nodes. */

@@ -21,6 +21,7 @@ import { validateFileSpec } from '../spec/objects';
 import type { StateCache } from '../state/cache';
 import { ConflictError, key } from '../store/store';
 import { retryConflicts, type Ctx } from './common';
+import type { KeyRing } from '../crypto/kek';
 
 /** Secrets and configs have the same shape. */
 export type FileObject = Secret | Config;
@@ -59,7 +60,7 @@ export function publicFile<T extends FileObject>(o: T): T {
 export const aadOf = (noun: FileNoun, id: string) => key(noun.stored, id);
 
 /** Opens a stored value (the dispatcher, GetConfig). */
-export function openFile(kek: Buffer, noun: FileNoun, o: FileObject): Buffer {
+export function openFile(kek: KeyRing, noun: FileNoun, o: FileObject): Buffer {
   return openValue(kek, { dataKey: o.dataKey, data: o.data }, aadOf(noun, o.id));
 }
 

@@ -9,6 +9,7 @@ import type { Config, Secret, Service, ServiceSpec } from '../../proto/mod';
 import { openValue } from '../crypto/values';
 import { key } from '../store/store';
 import { rpc, startControlHarness, type ControlHarness } from './testing/harness';
+import { KeyRing } from '../crypto/kek';
 
 type SecretRes = { secret: Secret; services: string[] };
 type ConfigRes = { config: Config; services: string[]; data: Buffer };
@@ -31,7 +32,7 @@ const VALUE = 'hunter2-the-secret-value-' + crypto.randomBytes(8).toString('hex'
 describe('control API: secrets and configs', function () {
   this.timeout(20_000);
   let h: ControlHarness;
-  const kek = crypto.randomBytes(32);
+  const kek = new KeyRing([crypto.randomBytes(32)]);
   beforeEach(async () => {
     h = await startControlHarness({ kek });
   });
@@ -65,7 +66,7 @@ describe('control API: secrets and configs', function () {
     const stored = (await h.store.get<Secret>('secrets', r.secret.id))!;
     assert.equal(openValue(kek, stored, key('secrets', stored.id)).toString(), VALUE);
     assert.throws(() => openValue(kek, stored, key('secrets', 'other')));
-    assert.throws(() => openValue(crypto.randomBytes(32), stored, key('secrets', stored.id)));
+    assert.throws(() => openValue(new KeyRing([crypto.randomBytes(32)]), stored, key('secrets', stored.id)));
     for (const s of [(await getSecret('db-password')).secret, (await listSecrets()).secrets[0].secret]) {
       assert.equal(s.data, '');
       assert.equal(s.dataKey, '');

@@ -7,8 +7,9 @@
 //
 //   const v = sealValue(kek, Buffer.from('hunter2'), key('secrets', id));
 //   openValue(kek, v, key('secrets', id));   // → the plaintext; throws KekError if tampered
+//   rewrapValue(kek, v, key('secrets', id)); // after a KEK rotation: the data key under the new key
 import * as crypto from 'node:crypto';
-import { KEK_BYTES, open, seal } from './kek';
+import { KEK_BYTES, open, seal, type KeyRing } from './kek';
 
 export interface SealedValue {
   /** The data key, sealed under the KEK. */
@@ -17,19 +18,38 @@ export interface SealedValue {
   data: string;
 }
 
-export function sealValue(kek: Buffer, plaintext: Buffer, aad: string): SealedValue {
+export function sealValue(kek: KeyRing, plaintext: Buffer, aad: string): SealedValue {
   const dk = crypto.randomBytes(KEK_BYTES);
   try {
-    return { dataKey: seal(kek, dk, `${aad}#data-key`), data: seal(dk, plaintext, aad) };
+    return { dataKey: kek.seal(dk, dataKeyAad(aad)), data: seal(dk, plaintext, aad) };
   } finally {
     dk.fill(0);
   }
 }
 
-export function openValue(kek: Buffer, v: SealedValue, aad: string): Buffer {
-  const dk = open(kek, v.dataKey, `${aad}#data-key`);
+/** What a value's data key is sealed to: the value's own aad, marked. */
+export const dataKeyAad = (aad: string) => `${aad}#data-key`;
+
+export function openValue(kek: KeyRing, v: SealedValue, aad: string): Buffer {
+  const dk = kek.open(v.dataKey, dataKeyAad(aad));
   try {
     return open(dk, v.data, aad);
+  } finally {
+    dk.fill(0);
+  }
+}
+
+/**
+ * The value's data key sealed anew under the KEK's current key, when a
+ * previous key of the ring sealed it (a rotation); undefined when it is
+ * already under the current key. The value itself (sealed under its data
+ * key) stays as it is. Throws KekError when no key of the ring opens it.
+ */
+export function rewrapValue(kek: KeyRing, v: SealedValue, aad: string): SealedValue | undefined {
+  if (kek.sealedUnderCurrent(v.dataKey, dataKeyAad(aad))) return undefined;
+  const dk = kek.open(v.dataKey, dataKeyAad(aad));
+  try {
+    return { dataKey: kek.seal(dk, dataKeyAad(aad)), data: v.data };
   } finally {
     dk.fill(0);
   }

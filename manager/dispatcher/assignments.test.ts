@@ -13,8 +13,9 @@ import { StateCache } from '../state/cache';
 import { MemoryStore } from '../store/memory-store';
 import { key } from '../store/store';
 import { AssignmentView, type AssignmentChange, type FileOpener } from './assignments';
+import { KeyRing } from '../crypto/kek';
 
-const kek = crypto.randomBytes(32);
+const kek = new KeyRing([crypto.randomBytes(32)]);
 const opener: FileOpener = (noun, o) => openFile(kek, noun, o);
 
 function secret(id: string, value: string, version = 1): Secret {

@@ -24,6 +24,7 @@ import { openFile } from '../controlapi/files';
 import { buildNetworkState, NetworkPublisher, sharedEncoding } from './network';
 import { SessionTable, type Session } from './sessions';
 import { StatusCoalescer } from './status';
+import type { KeyRing } from '../crypto/kek';
 
 export { visibleToAgent } from './assignments';
 export { buildNetworkState } from './network';
@@ -37,7 +38,7 @@ export interface DispatcherDeps {
   log: Logger;
   observer: ManagerObserver;
   /** The key-encryption key, to open the secrets and configs a node's tasks use; without it none are sent. */
-  kek?: Buffer;
+  kek?: KeyRing;
   /**
    * The caller's identity: from its verified certificate (identityOf, the
    * default). Test harnesses on plaintext give their own. Never the request.

@@ -21,6 +21,7 @@ import { MemoryStore } from '../../store/memory-store';
 import { AuditLog, teeAudit } from '../audit';
 import { authorize } from '../authorize';
 import { PLAINTEXT_FOR_TESTS } from '../../../proto/client';
+import { KeyRing } from '../../crypto/kek';
 
 export interface SecureControl {
   store: MemoryStore;
@@ -51,7 +52,7 @@ export async function startSecureControl(o: { server: TlsBundle; issuer?: CertIs
   const audit: AuditEvent[] = [];
   const managerId = o.managerId ?? 'm1';
   const observer = { ...nullObserver, event: (e: ConvoyEvent) => void events.push(e) };
-  const handlers = createControl({ store, cache, managerId, tokensFile: path.join(dir, 'join-tokens.json'), natsUrl: () => '', log: nullLogger, observer, issuer: o.issuer, kek: crypto.randomBytes(32), peerSecurity: PLAINTEXT_FOR_TESTS });
+  const handlers = createControl({ store, cache, managerId, tokensFile: path.join(dir, 'join-tokens.json'), natsUrl: () => '', log: nullLogger, observer, issuer: o.issuer, kek: new KeyRing([crypto.randomBytes(32)]), peerSecurity: PLAINTEXT_FOR_TESTS });
   const auditFile = path.join(dir, 'audit.log');
   const file = new AuditLog(auditFile);
   const service = grpcPackages().control.convoy.Control.service;

@@ -16,6 +16,7 @@ import { MemoryStore } from '../../store/memory-store';
 import type { Store } from '../../store/store';
 import { createControl, type ControlDeps } from '../mod';
 import { cluster as clusterFixture } from '../../orchestrator/testing/fixtures';
+import { KeyRing } from '../../crypto/kek';
 
 export interface ControlHarness {
   store: MemoryStore;
@@ -36,7 +37,7 @@ export function rpc<Res = unknown>(fn: (cb: (err: grpc.ServiceError | null, res?
  * `store`: share another harness's store (two managers of one cluster; the
  * harness that made it closes it); `managerId` then tells them apart.
  */
-export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string; kek?: Buffer; nodeUsage?: ControlDeps['nodeUsage'] } = {}): Promise<ControlHarness> {
+export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Store; store?: MemoryStore; managerId?: string; kek?: KeyRing; nodeUsage?: ControlDeps['nodeUsage'] } = {}): Promise<ControlHarness> {
   const own = !opts.store;
   const store = opts.store ?? new MemoryStore();
   // The cluster object as `cluster init` writes it (created: no version yet).
@@ -54,7 +55,7 @@ export async function startControlHarness(opts: { wrap?: (s: MemoryStore) => Sto
     natsUrl: () => '',
     log: nullLogger,
     observer: { ...nullObserver, event: (e) => void events.push(e) },
-    kek: opts.kek ?? crypto.randomBytes(32),
+    kek: opts.kek ?? new KeyRing([crypto.randomBytes(32)]),
     peerSecurity: PLAINTEXT_FOR_TESTS,
     nodeUsage: opts.nodeUsage,
   });
