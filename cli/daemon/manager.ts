@@ -162,7 +162,7 @@ export function managerCommand(io: CliIO): Command {
     .option('--cluster-cidr <cidr>', 'task addresses, one /24 per node (when the cluster is created)')
     .option('--vip-cidr <cidr>', 'service virtual IPs (when the cluster is created)')
     .option('--heartbeat-period <duration>', 'how often agents heartbeat (1s)')
-    .option('--kek-file <file>', 'key-encryption key sealing the CA key and secrets in etcd (0600; default <data-dir>/kek, created if absent): the same file on every manager, or join with --token')
+    .option('--kek-file <file>', 'key-encryption key sealing the CA key and secrets in etcd (0600; default <data-dir>/kek, created if absent): the same file on every manager, or join with --token; one base64 key per line, the first seals (a rotation: docs/security.md)')
     .option('--token <token>', `manager join token, to be handed the key-encryption key (or ${TOKEN_ENV})`)
     .option('--join <host[:port]>', 'join listener of a running manager, with --token (port 7423)')
     .option('--join-listen <host:port>', 'where nodes join (default: the --listen host, port + 3)')
