@@ -307,7 +307,7 @@ describe('convoy (program, fake manager)', () => {
   it('cluster join-token prints the agent command; -q only the token; --rotate rotates', async () => {
     const f = fake({
       getJoinTokens: async () => ({ worker: 'SWMTKN-1-w', manager: 'SWMTKN-1-m' }),
-      getClusterInfo: async () => ({ cluster: null, managers: [{ id: 'm1', addr: '10.0.0.1:7420', leader: true }], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', kekKeys: 0, sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0 }),
+      getClusterInfo: async () => ({ cluster: null, managers: [{ id: 'm1', addr: '10.0.0.1:7420', leader: true }], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0, kekIds: [], kekRetired: [] }),
     });
     assert.equal(await run(['cluster', 'join-token', 'worker'], f.io), 0, f.err());
     assert.match(f.out(), /convoy agent --manager 10\.0\.0\.1:7420 --token SWMTKN-1-w\n/);
@@ -323,7 +323,7 @@ describe('convoy (program, fake manager)', () => {
   });
 
   it('cluster update --bind-allow replaces the allow list; --no-bind-allow empties it; nothing given is refused', async () => {
-    const info = (bindAllow: string[]) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow, allowPrivileged: false, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', kekKeys: 0, sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0 });
+    const info = (bindAllow: string[]) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow, allowPrivileged: false, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0, kekIds: [], kekRetired: [] });
     const f = fake({ updateCluster: async (req) => info(req.bindAllow ?? []) });
     assert.equal(await run(['cluster', 'update', '--bind-allow', '/srv', '/data'], f.io), 0, f.err());
     assert.deepEqual(f.calls.find((c) => c.method === 'updateCluster')?.req, { bindAllow: ['/srv', '/data'], setBindAllow: true });
@@ -338,7 +338,7 @@ describe('convoy (program, fake manager)', () => {
   });
 
   it('cluster update --allow-privileged / --no-allow-privileged set the policy alone (docs/container-options.md)', async () => {
-    const info = (allowPrivileged: boolean) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow: [], allowPrivileged, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', kekKeys: 0, sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0 });
+    const info = (allowPrivileged: boolean) => ({ cluster: { id: 'default', meta: null, workerTokenHash: '', managerTokenHash: '', clusterCidr: '', vipCidr: '', ingressPortMin: 0, ingressPortMax: 0, createdAt: 0, bindAllow: [], allowPrivileged, clusterId: '', certExpiryMs: 0 }, managers: [], nodes: 0, services: 0, tasks: 0, natsUrl: '', caCert: '', caFingerprint: '', caNotAfter: 0, kekId: '', sealedKeys: 0, sealedKeysCurrent: 0, sealedKeysUnopenable: 0, kekIds: [], kekRetired: [] });
     const on = fake({ updateCluster: async (req) => info(!!req.allowPrivileged) });
     assert.equal(await run(['cluster', 'update', '--allow-privileged'], on.io), 0, on.err());
     assert.deepEqual(on.calls.find((c) => c.method === 'updateCluster')?.req, { allowPrivileged: true, setAllowPrivileged: true });

@@ -3,8 +3,8 @@
 // KEK"): the new key added first, the manager re-wraps what the old key
 // sealed at start, and a manager joining meanwhile is handed both keys;
 // then the old line dropped, and the manager still opens
-// the CA key, the secret and the config; a manager given only the old key
-// is refused; a file with a bad line names the line.
+// the CA key, the secret and the config; a manager restarted with the old
+// key still first, or given only the old key, is refused; a file with a bad line names the line.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -69,7 +69,7 @@ describe('KEK rotation (integration, real etcd and manager)', function () {
     const secretId = (await api!.createSecret({ spec: { name: 'db-password', labels: {} }, data: Buffer.from('hunter2-rotated') })).secret!.id;
     await api!.createConfig({ spec: { name: 'app.conf', labels: {} }, data: Buffer.from('listen 8080\n') });
     let info = await api!.getClusterInfo({});
-    assert.deepEqual([info.kekId, info.kekKeys, Number(info.sealedKeys), Number(info.sealedKeysCurrent)], [kekId(oldKey), 1, 3, 3], 'the CA key, the secret and the config, all under the one key');
+    assert.deepEqual([info.kekId, info.kekIds, Number(info.sealedKeys), Number(info.sealedKeysCurrent)], [kekId(oldKey), [kekId(oldKey)], 3, 3], 'the CA key, the secret and the config, all under the one key');
     const before = await storedSecret(secretId);
     assert.equal(openValue(new KeyRing([oldKey]), before, key('secrets', secretId)).toString(), 'hunter2-rotated');
     await stop();
@@ -79,8 +79,8 @@ describe('KEK rotation (integration, real etcd and manager)', function () {
     await start();
     info = await api!.getClusterInfo({});
     assert.deepEqual(
-      [info.kekId, info.kekKeys, Number(info.sealedKeys), Number(info.sealedKeysCurrent), Number(info.sealedKeysUnopenable)],
-      [kekId(newKey), 2, 3, 3, 0],
+      [info.kekId, info.kekIds, Number(info.sealedKeys), Number(info.sealedKeysCurrent), Number(info.sealedKeysUnopenable), info.kekRetired],
+      [kekId(newKey), [kekId(newKey), kekId(oldKey)], 3, 3, 0, [kekId(oldKey)]],
       'everything re-wrapped under the new key at start',
     );
     const after = await storedSecret(secretId);
@@ -104,12 +104,16 @@ describe('KEK rotation (integration, real etcd and manager)', function () {
     await start();
     assert.equal((await api!.getConfig({ config: 'app.conf' })).data.toString(), 'listen 8080\n', 'the config opens under the new key alone');
     info = await api!.getClusterInfo({});
-    assert.deepEqual([info.kekKeys, Number(info.sealedKeysCurrent)], [1, 3]);
+    assert.deepEqual([info.kekIds, Number(info.sealedKeysCurrent), info.kekRetired], [[kekId(newKey)], 3, [kekId(oldKey)]]);
     await api!.rotateSecret({ secret: 'db-password', data: Buffer.from('hunter3') });
     const rotated = await storedSecret(secretId);
     assert.equal(openValue(new KeyRing([newKey]), rotated, key('secrets', secretId)).toString(), 'hunter3', 'new values are sealed under the new key');
     await stop();
 
+    // A manager restarted with its file unedited (the old key still first) is refused: it would seal under a retired key.
+    writeKek(oldKey, newKey);
+    await assert.rejects(start(), new RegExp(`key-encryption key ${kekId(oldKey)} \\(the first line of its file\\) was retired by a rotation`));
+    manager = undefined;
     // The old key alone opens nothing any more: the manager refuses to start, naming the key.
     writeKek(oldKey);
     await assert.rejects(start(), /does not open under this key-encryption key/);

@@ -15,7 +15,7 @@ import { secureControl } from './auth/mod';
 import { DEFAULT_CLUSTER_CIDR, DEFAULT_INGRESS_PORTS, DEFAULT_VIP_CIDR } from './allocator/allocator';
 import { createControl, makeToken, tokenSecretHash } from './controlapi/mod';
 import { ADMIN_ID, bootstrapManagerIdentity, managerSans, ADMIN_SUBDIR, TLS_SUBDIR } from './ca/bootstrap';
-import { rewrapSealed } from './crypto/rewrap';
+import { assertNotRetired, rewrapSealed } from './crypto/rewrap';
 import { certRenewalHandlers, nodeCaHandlers } from './ca/service';
 import { identityGate, joinContext, mtlsContext, SwappableServerCredentials } from './ca/tls';
 import { renewalTime, runAt } from '../proto/join';
@@ -246,6 +246,8 @@ async function start(opts: ManagerOptions, undo: (() => unknown)[]): Promise<Man
   // A KEK rotation (several keys in the file, the new one first): what a previous key sealed is
   // sealed again under the current one (docs/security.md). A failure here is logged, never fatal:
   // a previous key still opens what it sealed, and the next start tries again.
+  // A manager whose first key a rotation retired (its file not edited) must not seal under it again.
+  await assertNotRetired(store, ident.kek);
   await rewrapSealed(store, ident.kek, log).catch((e) => log.warn('key-encryption key: re-wrapping failed; the next start tries again', { err: errMsg(e) }));
   // New cluster (or one from before the CA): join tokens that pin the CA.
   if (ident.createdCa) {

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import type { ControlResponse } from '../client';
 import { run } from '../main';
 import { fake, NOW } from '../testing/fake';
-import { sealedLine } from './ca';
+import { kekLines } from './ca';
 
 type ClusterInfo = ControlResponse<'getClusterInfo'>;
 
@@ -19,36 +19,49 @@ const info = (kek: Partial<ClusterInfo>): ClusterInfo => ({
   caFingerprint: 'ab'.repeat(32),
   caNotAfter: NOW + 1000,
   kekId: '',
-  kekKeys: 0,
   sealedKeys: 0,
   sealedKeysCurrent: 0,
   sealedKeysUnopenable: 0,
+  kekIds: [],
+  kekRetired: [],
   ...kek,
 });
 
+const sealed = (total: number, current: number, unopenable = 0) => ({ total, current, unopenable });
+const rotation = (lines: [string, string][]) => lines.find(([k]) => k === 'Rotation')?.[1];
+
 describe('convoy cluster ca (CLI)', () => {
-  it('shows the key-encryption key and that everything is sealed under it', async () => {
-    const f = fake({ getClusterInfo: async () => info({ kekId: '3f2a9c1e0b7d4a55', kekKeys: 1, sealedKeys: 4, sealedKeysCurrent: 4 }) });
+  it('shows the key-encryption key and that everything is sealed under it; no rotation line with one key', async () => {
+    const f = fake({ getClusterInfo: async () => info({ kekId: 'aaaa', kekIds: ['aaaa'], sealedKeys: 4, sealedKeysCurrent: 4 }) });
     assert.equal(await run(['cluster', 'ca'], f.io), 0, f.err());
     assert.match(f.out(), new RegExp(`^Fingerprint:\\s+sha256:${'ab'.repeat(32)}\\n`));
-    assert.match(f.out(), /\nKey-encryption key:\s+3f2a9c1e0b7d4a55\n/);
-    assert.match(f.out(), /\nSealed under it:\s+4 of 4 sealed keys\n$/);
+    assert.match(f.out(), /\nKey-encryption key:\s+aaaa\nSealed under it:\s+4 of 4 sealed keys\n$/);
   });
 
-  it('during a rotation: how many keys the file holds and what still waits for a manager restart', async () => {
-    const f = fake({ getClusterInfo: async () => info({ kekId: '3f2a9c1e0b7d4a55', kekKeys: 2, sealedKeys: 5, sealedKeysCurrent: 2, sealedKeysUnopenable: 1 }) });
-    assert.equal(await run(['cluster', 'ca'], f.io), 0, f.err());
-    assert.match(f.out(), /\nKey-encryption key:\s+3f2a9c1e0b7d4a55 \(the answering manager's file holds 2 keys: a rotation\)\n/);
-    assert.match(f.out(), /\nSealed under it:\s+2 of 5 sealed keys \(2 under a previous key: restart every manager with the new key first; 1 under a key this manager lacks\)\n/);
-    const j = fake({ getClusterInfo: async () => info({ kekId: 'x1', kekKeys: 2, sealedKeys: 5, sealedKeysCurrent: 2, sealedKeysUnopenable: 1 }) });
+  it('tells each stage of a rotation apart, so that "all sealed under it" is never taken for "done"', () => {
+    // Step 1: the new key added last; everything under the old, current key. Not done: nothing retired.
+    assert.match(rotation(kekLines({ ids: ['old', 'new'], retired: [], sealed: sealed(4, 4) }))!, /^not begun/);
+    // Step 2 on a manager restarted with the new key first, others still sealing under the old one.
+    assert.match(rotation(kekLines({ ids: ['new', 'old'], retired: ['old'], sealed: sealed(5, 3) }))!, /^under way/);
+    // Step 2 finished: everything under the new key, the old one retired.
+    const done = kekLines({ ids: ['new', 'old'], retired: ['old'], sealed: sealed(5, 5) });
+    assert.match(rotation(done)!, /^done on this manager: .*restarted with this key first/);
+    assert.deepEqual(done.find(([k]) => k === 'Other keys in its file'), ['Other keys in its file', 'old (retired)']);
+    // A manager restarted with its file unedited, if one got that far.
+    assert.match(rotation(kekLines({ ids: ['old', 'new'], retired: ['old'], sealed: sealed(5, 0) }))!, /seals under a retired key/);
+    // Something under a key this manager lacks is never "done".
+    const lacking = kekLines({ ids: ['new', 'old'], retired: ['old'], sealed: sealed(5, 4, 1) });
+    assert.doesNotMatch(rotation(lacking) ?? '', /^done/);
+    assert.match(lacking.find(([k]) => k === 'Sealed under it')![1], /^4 of 5 sealed keys, 1 under a key this manager lacks$/);
+    assert.equal(rotation(kekLines({ ids: ['only'], retired: ['older'], sealed: sealed(2, 2) })), undefined, 'one key, after a finished rotation: nothing to say');
+  });
+
+  it('prints it all in JSON; says nothing of a key-encryption key a manager older than 1.2 does not report', async () => {
+    const j = fake({ getClusterInfo: async () => info({ kekId: 'x1', kekIds: ['x1', 'x0'], kekRetired: ['x0'], sealedKeys: 5, sealedKeysCurrent: 2, sealedKeysUnopenable: 1 }) });
     assert.equal(await run(['cluster', 'ca', '--format', 'json'], j.io), 0, j.err());
-    assert.deepEqual(JSON.parse(j.out()).kek, { id: 'x1', keys: 2, sealed: { total: 5, current: 2, unopenable: 1 } });
-  });
-
-  it('says nothing of a key-encryption key a manager older than 1.2 does not report', async () => {
+    assert.deepEqual(JSON.parse(j.out()).kek, { id: 'x1', ids: ['x1', 'x0'], retired: ['x0'], sealed: { total: 5, current: 2, unopenable: 1 } });
     const f = fake({ getClusterInfo: async () => info({}) });
     assert.equal(await run(['cluster', 'ca'], f.io), 0, f.err());
     assert.doesNotMatch(f.out(), /Key-encryption/);
-    assert.equal(sealedLine({ total: 0, current: 0, unopenable: 0 }), '0 of 0 sealed keys');
   });
 });

@@ -6,19 +6,20 @@ import { Command } from 'commander';
 import { withApi, type CliIO } from '../client';
 import { json, keyValues, parseFormat } from '../format';
 
-/** "3f2a9c1e0b7d4a55 (the answering manager's file holds 2 keys)". */
-function kekLine(id: string, keys: number): string {
-  return keys > 1 ? `${id} (the answering manager's file holds ${keys} keys: a rotation)` : id;
-}
-
-/** How many sealed keys the current KEK sealed, and what a rotation still waits for. */
-export function sealedLine(s: { total: number; current: number; unopenable: number }): string {
-  const left = s.total - s.current - s.unopenable;
-  const notes = [
-    ...(left > 0 ? [`${left} under a previous key: restart every manager with the new key first`] : []),
-    ...(s.unopenable > 0 ? [`${s.unopenable} under a key this manager lacks`] : []),
-  ];
-  return `${s.current} of ${s.total} sealed keys${notes.length ? ` (${notes.join('; ')})` : ''}`;
+/** The key-encryption key lines of `cluster ca`: the answering manager's keys, what is sealed under its current one, and how far a rotation has come. */
+export function kekLines(k: { ids: string[]; retired: string[]; sealed: { total: number; current: number; unopenable: number } }): [string, string][] {
+  const [current, ...others] = k.ids;
+  const s = k.sealed;
+  const under = s.total - s.current - s.unopenable;
+  const lines: [string, string][] = [['Key-encryption key', current]];
+  if (others.length) lines.push(['Other keys in its file', others.map((id) => (k.retired.includes(id) ? `${id} (retired)` : id)).join(', ')]);
+  lines.push(['Sealed under it', `${s.current} of ${s.total} sealed keys${under ? `, ${under} under a previous key` : ''}${s.unopenable ? `, ${s.unopenable} under a key this manager lacks` : ''}`]);
+  if (k.retired.includes(current)) lines.push(['Rotation', 'this manager seals under a retired key: put the new key first in its file and restart it']);
+  else if (under > 0) lines.push(['Rotation', 'under way: restart every manager with the new key first in its file']);
+  else if (others.length && others.every((id) => k.retired.includes(id)) && !s.unopenable)
+    lines.push(['Rotation', 'done on this manager: the other lines can go from every file once every manager has been restarted with this key first (ask each: --host)']);
+  else if (others.length) lines.push(['Rotation', 'not begun: the other lines seal nothing yet; to rotate, put the new key first in every manager\'s file and restart them']);
+  return lines;
 }
 
 export function clusterCaCommand(io: CliIO): Command {
@@ -33,11 +34,12 @@ export function clusterCaCommand(io: CliIO): Command {
         if (opts.cert) return io.out(i.caCert);
         const certExpiry = Number(i.cluster?.certExpiryMs || 0);
         const sealed = { total: Number(i.sealedKeys), current: Number(i.sealedKeysCurrent), unopenable: Number(i.sealedKeysUnopenable) };
+        const kek = { id: i.kekId, ids: i.kekIds ?? [], retired: i.kekRetired ?? [], sealed };
         const out = {
           fingerprint: `sha256:${i.caFingerprint}`,
           notAfter: new Date(Number(i.caNotAfter)).toISOString(),
           certExpiry: certExpiry ? `${Math.round(certExpiry / 1000)}s` : 'default (90 days)',
-          kek: { id: i.kekId, keys: Number(i.kekKeys), sealed },
+          kek,
         };
         io.out(
           format === 'json'
@@ -46,7 +48,7 @@ export function clusterCaCommand(io: CliIO): Command {
                 ['Fingerprint', out.fingerprint],
                 ['Expires', out.notAfter],
                 ['Node certificates live', out.certExpiry],
-                ...(i.kekId ? ([['Key-encryption key', kekLine(i.kekId, out.kek.keys)], ['Sealed under it', sealedLine(sealed)]] as [string, string][]) : []),
+                ...(kek.ids.length ? kekLines(kek) : []),
               ]),
         );
       }),

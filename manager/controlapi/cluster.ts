@@ -15,7 +15,7 @@ import { PATH_MAX_BYTES } from '../spec/limits';
 import { CONTROL_API_VERSION, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS } from '../../proto/defaults';
 import { convoyVersion } from '../../common/version';
 import type { Ctx } from './common';
-import { countSealed } from '../crypto/rewrap';
+import { countSealed, retiredKeks } from '../crypto/rewrap';
 import type { CaRecord } from '../store/store';
 
 export const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
@@ -97,7 +97,7 @@ export function clusterHandlers(c: Ctx): Handlers {
   };
 
   const info = async () => {
-    const [, leader, caRecord] = await Promise.all([reads.fresh(), store.leader(), store.get<CaRecord>('ca', 'root')]);
+    const [, leader, caRecord, retired] = await Promise.all([reads.fresh(), store.leader(), store.get<CaRecord>('ca', 'root'), retiredKeks(store)]);
     const files = [...[...cache.secrets.values()].map((obj) => ({ kind: 'secrets' as const, obj })), ...[...cache.configs.values()].map((obj) => ({ kind: 'configs' as const, obj }))];
     const sealed = countSealed(c.kek, caRecord, files);
     return {
@@ -111,10 +111,11 @@ export function clusterHandlers(c: Ctx): Handlers {
       caFingerprint: c.ca?.fingerprint ?? '',
       caNotAfter: c.ca?.notAfter ?? 0,
       kekId: c.kek.id,
-      kekKeys: c.kek.keys.length,
       sealedKeys: sealed.total,
       sealedKeysCurrent: sealed.current,
       sealedKeysUnopenable: sealed.unopenable,
+      kekIds: c.kek.ids,
+      kekRetired: retired,
     };
   };
 

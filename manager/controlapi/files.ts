@@ -19,9 +19,10 @@ import { newId } from '../ids';
 import { checkFileValue, imageRegistry, type FileKind } from '../spec/files';
 import { validateFileSpec } from '../spec/objects';
 import type { StateCache } from '../state/cache';
-import { ConflictError, key } from '../store/store';
+import { ConflictError, key, type Store } from '../store/store';
 import { retryConflicts, type Ctx } from './common';
-import type { KeyRing } from '../crypto/kek';
+import { KekError, type KeyRing } from '../crypto/kek';
+import { assertNotRetired } from '../crypto/rewrap';
 
 /** Secrets and configs have the same shape. */
 export type FileObject = Secret | Config;
@@ -58,6 +59,16 @@ export function publicFile<T extends FileObject>(o: T): T {
 
 /** The etcd key a value is sealed to (its associated data). */
 export const aadOf = (noun: FileNoun, id: string) => key(noun.stored, id);
+
+/** Refuses to seal under a key a KEK rotation retired (a manager not restarted with the new key first). */
+async function sealable(store: Store, kek: KeyRing): Promise<void> {
+  try {
+    await assertNotRetired(store, kek);
+  } catch (e) {
+    if (e instanceof KekError) throw new ApiError(grpc.status.FAILED_PRECONDITION, e.message);
+    throw e;
+  }
+}
 
 /** Opens a stored value (the dispatcher, GetConfig). */
 export function openFile(kek: KeyRing, noun: FileNoun, o: FileObject): Buffer {
@@ -138,6 +149,7 @@ export function fileOps(c: Ctx, noun: FileNoun): FileOps {
       const data = checkValue(dataIn);
       await reads.fresh();
       if ([...noun.objects(cache).values()].some((o) => o.spec?.name === v.spec.name)) throw new ApiError(grpc.status.ALREADY_EXISTS, `spec.name: ${noun.kind} "${v.spec.name}" already exists`);
+      await sealable(store, c.kek);
       const id = newId();
       const sealed = sealValue(c.kek, data, aadOf(noun, id));
       data.fill(0);
@@ -174,6 +186,7 @@ export function fileOps(c: Ctx, noun: FileNoun): FileOps {
       const data = checkValue(dataIn);
       await reads.fresh();
       const found = findFile(cache, noun, ref);
+      await sealable(store, c.kek);
       const next = await store.update<FileObject>(noun.stored, found.id, (cur) => {
         if (!cur) throw new ApiError(grpc.status.NOT_FOUND, `${noun.kind} "${ref}" not found`);
         return { ...cur, version: Number(cur.version) + 1, ...sealValue(c.kek, data, aadOf(noun, cur.id)), size: data.length };

@@ -123,6 +123,17 @@ describe('control API: secrets and configs', function () {
     assert.ok(!(await dump()).includes('/convoy/secrets/'));
   });
 
+  it('refuses to seal under a key-encryption key a rotation retired (a manager not restarted with the new key first), writing nothing', async () => {
+    await createSecret('before');
+    await h.store.put('ca', { id: 'kek', meta: null, retired: [kek.id] }, true);
+    // The read barrier (/convoy/sync/) moves with every read; the objects must not.
+    const objects = async () => (await dump()).split('\n').filter((l) => !l.startsWith('/convoy/sync/')).join('\n');
+    const before = await objects();
+    await refused(createSecret('after'), grpc.status.FAILED_PRECONDITION, new RegExp(`key-encryption key ${kek.id} .* was retired by a rotation`));
+    await refused(rpc<SecretRes>((cb) => h.client.RotateSecret({ secret: 'before', data: Buffer.from('v2') }, cb)), grpc.status.FAILED_PRECONDITION, /retired/);
+    assert.equal(await objects(), before, 'nothing written');
+  });
+
   it('rotates: a new version sealed afresh, and every service using it gets a new spec version and an update', async () => {
     const s = await createSecret('token', 'v1-value');
     const web = await createService('web', { secrets: [{ id: '', name: 'token', target: '', uid: 0, gid: 0, mode: 0 }] });

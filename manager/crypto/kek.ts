@@ -79,12 +79,25 @@ export class KeyRing {
 
   /** Whether sealed opens under the current key (false: a previous key sealed it, or none of ours did). */
   sealedUnderCurrent(sealed: string, aad: string): boolean {
-    try {
-      open(this.current, sealed, aad);
-      return true;
-    } catch {
-      return false;
+    return this.sealedBy(sealed, aad) === this.current;
+  }
+
+  /** The key of the ring that sealed it (the current one first), or undefined when none did. */
+  sealedBy(sealed: string, aad: string): Buffer | undefined {
+    for (const k of this.keys) {
+      try {
+        open(k, sealed, aad).fill(0);
+        return k;
+      } catch {
+        // not this one
+      }
     }
+    return undefined;
+  }
+
+  /** The ids of every key (kekId), the current one first. */
+  get ids(): string[] {
+    return this.keys.map(kekId);
   }
 
   /** The file's text: one base64 key per line, the current one first (also what a joining manager is handed). */
@@ -100,7 +113,8 @@ export function parseKeyRing(text: string, where: string): KeyRing {
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === '' || line.startsWith('#')) continue;
-    const key = /^[A-Za-z0-9+/]+={0,2}$/.test(line) ? Buffer.from(line, 'base64') : Buffer.alloc(0);
+    // Standard or URL-safe base64 (what Buffer.from(…, 'base64') has always taken), nothing else.
+    const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(line) ? Buffer.from(line, 'base64') : Buffer.alloc(0);
     if (key.length !== KEK_BYTES) throw new KekError(`${where}:${i + 1}: not a key-encryption key (want ${KEK_BYTES} base64 bytes; make one with: head -c 32 /dev/urandom | base64)`);
     if (keys.some((k) => k.equals(key))) throw new KekError(`${where}:${i + 1}: the same key twice`);
     keys.push(key);

@@ -7,8 +7,8 @@ import type { Config, Secret } from '../../proto/mod';
 import { CA_KEY_AAD, ClusterCa } from '../ca/ca';
 import { MemoryStore } from '../store/memory-store';
 import { key, type CaRecord } from '../store/store';
-import { KeyRing } from './kek';
-import { countSealed, rewrapSealed } from './rewrap';
+import { KeyRing, kekId } from './kek';
+import { assertNotRetired, countSealed, retiredKeks, rewrapSealed } from './rewrap';
 import { openValue, sealValue } from './values';
 
 const newKey = () => crypto.randomBytes(32);
@@ -42,7 +42,8 @@ describe('KEK rotation: re-wrapping what a previous key sealed', () => {
     assert.deepEqual(countSealed(ring, await store.get<CaRecord>('ca', 'root'), before), { total: 4, current: 0, unopenable: 0 });
 
     const r = await rewrapSealed(store, ring);
-    assert.deepEqual(r, { total: 4, current: 4, unopenable: 0, rewrapped: 4 });
+    assert.deepEqual(r, { total: 4, current: 4, unopenable: 0, rewrapped: 4, failed: 0 });
+    assert.deepEqual(await retiredKeks(store), [kekId(oldK)], 'the old key is recorded as retired');
 
     const onlyNew = new KeyRing([newK]);
     const onlyOld = new KeyRing([oldK]);
@@ -70,7 +71,8 @@ describe('KEK rotation: re-wrapping what a previous key sealed', () => {
     const k = new KeyRing([newKey()]);
     const store = await cluster(k);
     const rev = (await store.list('secrets')).revision;
-    assert.deepEqual(await rewrapSealed(store, k), { total: 0, current: 0, unopenable: 0, rewrapped: 0 });
+    assert.deepEqual(await rewrapSealed(store, k), { total: 0, current: 0, unopenable: 0, rewrapped: 0, failed: 0 });
+    assert.deepEqual(await retiredKeks(store), []);
     assert.equal((await store.list('secrets')).revision, rev);
   });
 
@@ -80,7 +82,7 @@ describe('KEK rotation: re-wrapping what a previous key sealed', () => {
     await putFile(store, 'secrets', 's9', new KeyRing([stranger]), 'sealed elsewhere');
     const s9 = (await store.get<Secret>('secrets', 's9'))!;
     const r = await rewrapSealed(store, new KeyRing([b, a]));
-    assert.deepEqual(r, { total: 5, current: 4, unopenable: 1, rewrapped: 4 });
+    assert.deepEqual(r, { total: 5, current: 4, unopenable: 1, rewrapped: 4, failed: 0 });
     assert.deepEqual(await store.get<Secret>('secrets', 's9'), s9, 'untouched');
     assert.equal(openValue(new KeyRing([stranger]), s9, key('secrets', 's9')).toString(), 'sealed elsewhere');
     // A ring that lacks the key sealing the CA leaves the CA record as it was.
@@ -88,5 +90,36 @@ describe('KEK rotation: re-wrapping what a previous key sealed', () => {
     await rewrapSealed(store, new KeyRing([newKey(), stranger]));
     assert.deepEqual(await store.get<CaRecord>('ca', 'root'), caBefore);
     assert.ok(new KeyRing([b]).sealedUnderCurrent(caBefore!.sealedKey, CA_KEY_AAD));
+  });
+
+  it('a manager whose first key was retired is refused (its file not edited), and cannot turn the rotation back', async () => {
+    const [oldK, newK] = [newKey(), newKey()];
+    const store = await cluster(new KeyRing([oldK]));
+    await rewrapSealed(store, new KeyRing([newK, oldK]));
+    const unedited = new KeyRing([oldK, newK]);
+    await assert.rejects(assertNotRetired(store, unedited), new RegExp(`key-encryption key ${kekId(oldK)} \\(the first line of its file\\) was retired by a rotation: put the new key first`));
+    await assertNotRetired(store, new KeyRing([newK]));
+    // Had it re-wrapped anyway, the old key would seal again: rewrapSealed itself never un-retires a key.
+    await rewrapSealed(store, new KeyRing([newK, oldK]));
+    assert.deepEqual(await retiredKeks(store), [kekId(oldK)]);
+  });
+
+  it('one object that cannot be written is counted as failed, and the others are still re-wrapped', async () => {
+    const [oldK, newK] = [newKey(), newKey()];
+    const store = await cluster(new KeyRing([oldK]));
+    const update = store.update.bind(store);
+    // A store whose write of one secret always fails (etcd refusing it, a conflict that never ends).
+    store.update = (async (kind: string, id: string, mutate: never, attempts?: number) => {
+      if (kind === 'secrets' && id === 's1') throw new Error('etcd: request timed out');
+      return update(kind as never, id, mutate, attempts);
+    }) as typeof store.update;
+    const ring = new KeyRing([newK, oldK]);
+    const r = await rewrapSealed(store, ring);
+    assert.deepEqual(r, { total: 4, current: 3, unopenable: 0, rewrapped: 3, failed: 1 });
+    const s1 = (await store.get<Secret>('secrets', 's1'))!;
+    assert.equal(ring.sealedUnderCurrent(s1.dataKey, `${key('secrets', 's1')}#data-key`), false, 's1 still under the old key (and still opens: the old key stays in the ring)');
+    assert.equal(openValue(ring, s1, key('secrets', 's1')).toString(), 'db-password');
+    store.update = update;
+    assert.deepEqual(await rewrapSealed(store, ring), { total: 4, current: 4, unopenable: 0, rewrapped: 1, failed: 0 }, 'the next start finishes it');
   });
 });

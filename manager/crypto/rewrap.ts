@@ -5,19 +5,25 @@
 // has been restarted with the new key first, nothing is left under the old
 // key and its line can go (docs/security.md, "Rotating the KEK").
 //
-//   const r = await rewrapSealed(store, kek);   // { rewrapped, total, unopenable }
+// A key re-wrapped away from is recorded as retired (/convoy/ca/kek): a
+// manager whose first line is a retired key refuses to start, and refuses to
+// seal, so a manager restarted with its file unedited cannot turn the
+// rotation back.
+//
+//   await assertNotRetired(store, kek);           // at start, and before sealing
+//   const r = await rewrapSealed(store, kek);      // { rewrapped, total, current, unopenable, failed }
 import { CA_KEY_AAD } from '../ca/ca';
-import type { Logger } from '../../common/logger';
+import { errMsg, type Logger } from '../../common/logger';
 import type { Config, Secret } from '../../proto/mod';
-import { key, type CaRecord, type Kind, type Store } from '../store/store';
-import type { KeyRing } from './kek';
-import { dataKeyAad, rewrapValue } from './values';
-
-/** What holds a sealed data key: secrets and configs (their `dataKey`, sealed to `<etcd key>#data-key`). */
-const VALUE_KINDS: Kind[] = ['secrets', 'configs'];
+import { key, type CaRecord, type KekRecord, type Kind, type Store } from '../store/store';
+import { KekError, kekId, type KeyRing } from './kek';
+import { dataKeyAad } from './values';
 
 /** A secret or a config: both carry `dataKey` and `data`. */
 type SealedObject = Secret | Config;
+
+/** What holds a sealed data key: secrets and configs (their `dataKey`, sealed to `<etcd key>#data-key`). */
+const VALUE_KINDS: Array<'secrets' | 'configs'> = ['secrets', 'configs'];
 
 export interface SealedCount {
   /** Sealed keys in the store: the CA's and one per secret and config. */
@@ -31,84 +37,96 @@ export interface SealedCount {
 export interface RewrapResult extends SealedCount {
   /** Sealed anew under the current key by this run. */
   rewrapped: number;
+  /** Under a previous key still: their write failed (logged; the next start tries again). */
+  failed: number;
+}
+
+/** The ids of the keys a rotation retired (none before the first rotation). */
+export async function retiredKeks(store: Store): Promise<string[]> {
+  return (await store.get<KekRecord>('ca', 'kek'))?.retired ?? [];
+}
+
+/** Throws when the ring's current key was retired by a rotation (a manager started with its file unedited). */
+export async function assertNotRetired(store: Store, kek: KeyRing): Promise<void> {
+  if ((await retiredKeks(store)).includes(kek.id))
+    throw new KekError(`this manager's key-encryption key ${kek.id} (the first line of its file) was retired by a rotation: put the new key first in its file and restart it (docs/security.md, "Rotating the KEK")`);
 }
 
 /** Counts the sealed keys and which key of the ring sealed them (for `convoy cluster ca`). */
 export function countSealed(kek: KeyRing, ca: CaRecord | undefined, objects: Iterable<{ kind: Kind; obj: { id: string; dataKey: string } }>): SealedCount {
   const out: SealedCount = { total: 0, current: 0, unopenable: 0 };
-  const one = (sealed: string, aad: string) => {
+  for (const [sealed, aad] of sealedKeys(ca, objects)) {
     out.total++;
-    if (kek.sealedUnderCurrent(sealed, aad)) out.current++;
-    else if (!opens(kek, sealed, aad)) out.unopenable++;
-  };
-  if (ca?.sealedKey) one(ca.sealedKey, CA_KEY_AAD);
-  for (const { kind, obj } of objects) if (obj.dataKey) one(obj.dataKey, dataKeyAad(key(kind, obj.id)));
+    const by = kek.sealedBy(sealed, aad);
+    if (by === kek.current) out.current++;
+    else if (!by) out.unopenable++;
+  }
   return out;
 }
 
-function opens(kek: KeyRing, sealed: string, aad: string): boolean {
-  try {
-    kek.open(sealed, aad).fill(0);
-    return true;
-  } catch {
-    return false;
-  }
+/** [sealed, aad] of the CA key and of every data key (objects without one hold nothing sealed). */
+function* sealedKeys(ca: CaRecord | undefined, objects: Iterable<{ kind: Kind; obj: { id: string; dataKey: string } }>): Generator<[string, string]> {
+  if (ca?.sealedKey) yield [ca.sealedKey, CA_KEY_AAD];
+  for (const { kind, obj } of objects) if (obj.dataKey) yield [obj.dataKey, dataKeyAad(key(kind, obj.id))];
 }
 
 /**
  * Seals under the ring's current key every sealed key a previous key of the
  * ring sealed, one guarded write per object (a concurrent change wins and is
- * looked at again). What no key of the ring opens is left alone and counted
+ * looked at again; a write that fails is counted in `failed` and the rest go
+ * on). What no key of the ring opens is left alone and counted
  * (`unopenable`): a manager given the wrong file must not destroy anything.
- * With a ring of one key there is nothing to do and nothing is read.
+ * The previous keys it re-wrapped away from are recorded as retired. With a
+ * ring of one key there is nothing to do and nothing is read.
  */
 export async function rewrapSealed(store: Store, kek: KeyRing, log?: Logger): Promise<RewrapResult> {
-  const out: RewrapResult = { total: 0, current: 0, unopenable: 0, rewrapped: 0 };
+  const out: RewrapResult = { total: 0, current: 0, unopenable: 0, rewrapped: 0, failed: 0 };
   if (kek.keys.length === 1) return out;
-  const ca = await store.get<CaRecord>('ca', 'root');
-  if (ca) {
+  const retiring = new Set<string>();
+  /** One object: re-sealed under the current key when a previous key sealed it. */
+  const one = async <T extends CaRecord | SealedObject>(kind: Kind, obj: T, sealedOf: (o: T) => string, aad: string, resealed: (o: T, sealed: string) => T) => {
+    const sealed = sealedOf(obj);
+    if (!sealed) return;
     out.total++;
-    let wrote = false;
-    await store.update<CaRecord>('ca', 'root', (cur) => {
-      wrote = false;
-      if (!cur || kek.sealedUnderCurrent(cur.sealedKey, CA_KEY_AAD) || !opens(kek, cur.sealedKey, CA_KEY_AAD)) return undefined;
-      const pem = kek.open(cur.sealedKey, CA_KEY_AAD);
-      try {
-        wrote = true;
-        return { ...cur, sealedKey: kek.seal(pem, CA_KEY_AAD) };
-      } finally {
-        pem.fill(0);
-      }
-    });
-    tally(out, kek, wrote, (await store.get<CaRecord>('ca', 'root'))?.sealedKey, CA_KEY_AAD);
-  }
+    const by = kek.sealedBy(sealed, aad);
+    if (by === kek.current) return void out.current++;
+    if (!by) return void out.unopenable++;
+    try {
+      let wrote = false;
+      await store.update<T>(kind, obj.id, (cur) => {
+        wrote = false;
+        if (!cur) return undefined;
+        const plain = kek.open(sealedOf(cur), aad);
+        try {
+          if (kek.sealedUnderCurrent(sealedOf(cur), aad)) return undefined;
+          wrote = true;
+          return resealed(cur, kek.seal(plain, aad));
+        } finally {
+          plain.fill(0);
+        }
+      });
+      retiring.add(kekId(by));
+      if (wrote) out.rewrapped++;
+      out.current++;
+    } catch (e) {
+      out.failed++;
+      log?.warn('key-encryption key: re-wrapping an object failed; the next start tries again', { kind, id: obj.id, err: errMsg(e) });
+    }
+  };
+  const ca = await store.get<CaRecord>('ca', 'root');
+  if (ca) await one('ca', ca, (o) => o.sealedKey, CA_KEY_AAD, (o, sealedKey) => ({ ...o, sealedKey }));
   for (const kind of VALUE_KINDS) {
     for (const obj of (await store.list<SealedObject>(kind)).items) {
-      const aad = key(kind, obj.id);
-      out.total++;
-      let wrote = false;
-      const after = await store.update<SealedObject>(kind, obj.id, (cur) => {
-        wrote = false;
-        if (!cur || !opens(kek, cur.dataKey, dataKeyAad(aad))) return undefined;
-        const v = rewrapValue(kek, { dataKey: cur.dataKey, data: cur.data }, aad);
-        if (!v) return undefined;
-        wrote = true;
-        return { ...cur, dataKey: v.dataKey };
-      });
-      tally(out, kek, wrote, (after ?? (await store.get<SealedObject>(kind, obj.id)))?.dataKey, dataKeyAad(aad));
+      await one(kind, obj, (o) => o.dataKey, dataKeyAad(key(kind, obj.id)), (o, dataKey) => ({ ...o, dataKey }));
     }
   }
-  if (out.rewrapped || out.unopenable) log?.info('key-encryption key: sealed keys re-wrapped under the current key', { kek: kek.id, rewrapped: out.rewrapped, total: out.total, unopenable: out.unopenable });
+  if (retiring.size) {
+    await store.update<KekRecord>('ca', 'kek', (cur) => {
+      const retired = [...new Set([...(cur?.retired ?? []), ...retiring])].filter((id) => id !== kek.id);
+      return { id: 'kek', meta: cur?.meta ?? null, retired };
+    });
+  }
+  if (out.rewrapped || out.unopenable || out.failed) log?.info('key-encryption key: sealed keys re-wrapped under the current key', { kek: kek.id, rewrapped: out.rewrapped, total: out.total, unopenable: out.unopenable, failed: out.failed, retired: [...retiring].join(',') });
   if (out.unopenable) log?.warn('key-encryption key: some sealed keys open under no key of this manager (a manager holds a key this one lacks?)', { unopenable: out.unopenable, kek: kek.id });
   return out;
-}
-
-function tally(out: RewrapResult, kek: KeyRing, wrote: boolean, sealed: string | undefined, aad: string): void {
-  if (wrote) out.rewrapped++;
-  if (sealed === undefined) {
-    out.total--; // removed meanwhile
-    return;
-  }
-  if (kek.sealedUnderCurrent(sealed, aad)) out.current++;
-  else if (!opens(kek, sealed, aad)) out.unopenable++;
 }

@@ -7,7 +7,6 @@
 //
 //   const v = sealValue(kek, Buffer.from('hunter2'), key('secrets', id));
 //   openValue(kek, v, key('secrets', id));   // → the plaintext; throws KekError if tampered
-//   rewrapValue(kek, v, key('secrets', id)); // after a KEK rotation: the data key under the new key
 import * as crypto from 'node:crypto';
 import { KEK_BYTES, open, seal, type KeyRing } from './kek';
 
@@ -39,18 +38,3 @@ export function openValue(kek: KeyRing, v: SealedValue, aad: string): Buffer {
   }
 }
 
-/**
- * The value's data key sealed anew under the KEK's current key, when a
- * previous key of the ring sealed it (a rotation); undefined when it is
- * already under the current key. The value itself (sealed under its data
- * key) stays as it is. Throws KekError when no key of the ring opens it.
- */
-export function rewrapValue(kek: KeyRing, v: SealedValue, aad: string): SealedValue | undefined {
-  if (kek.sealedUnderCurrent(v.dataKey, dataKeyAad(aad))) return undefined;
-  const dk = kek.open(v.dataKey, dataKeyAad(aad));
-  try {
-    return { dataKey: kek.seal(dk, dataKeyAad(aad)), data: v.data };
-  } finally {
-    dk.fill(0);
-  }
-}

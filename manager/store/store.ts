@@ -38,12 +38,17 @@ export interface CaRecord extends Versioned {
   sealedKey: string;
 }
 
+/** /convoy/ca/kek: the ids (kekId) of the key-encryption keys a rotation re-wrapped away from; no manager may seal under one again (manager/crypto/rewrap.ts). */
+export interface KekRecord extends Versioned {
+  retired: string[];
+}
+
 /** A revoked identity (/convoy/revoked/<id>): every certificate naming it is refused (manager/ca/). */
 export interface RevokedRecord extends Versioned {
   revokedAt: number;
 }
 
-export type Stored = Service | Task | Node | Network | Cluster | User | Secret | Config | CaRecord | RevokedRecord;
+export type Stored = Service | Task | Node | Network | Cluster | User | Secret | Config | CaRecord | KekRecord | RevokedRecord;
 
 /** Etcd's default limit of operations in one transaction. */
 export const DEFAULT_MAX_TXN_OPS = 128;
