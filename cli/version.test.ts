@@ -23,7 +23,7 @@ function io(api: Partial<ControlApi>) {
 
 describe('convoy version', () => {
   it('prints the client, then the manager, with their API versions', async () => {
-    const h = io({ getVersion: async () => ({ version: '9.9.9', apiVersion: '1.7', managerId: 'm1', leader: true }) });
+    const h = io({ getVersion: async () => ({ version: '9.9.9', apiVersion: '1.7', managerId: 'm1', leader: true, kekId: '' }) });
     assert.equal(await run(['version'], h.io), 0, h.err());
     assert.equal(
       h.out(),
@@ -33,7 +33,7 @@ describe('convoy version', () => {
   });
 
   it('warns when the major API versions differ', async () => {
-    const h = io({ getVersion: async () => ({ version: '2.0.0', apiVersion: '2.0', managerId: 'm1', leader: false }) });
+    const h = io({ getVersion: async () => ({ version: '2.0.0', apiVersion: '2.0', managerId: 'm1', leader: false, kekId: '' }) });
     assert.equal(await run(['version'], h.io), 0);
     assert.match(h.out(), /warning: API 1\.\d+ \(client\) and 2\.0 \(manager\) differ in their major version\n$/);
   });
@@ -60,7 +60,7 @@ describe('convoy version', () => {
   });
 
   it('--format json: both parts as one object', async () => {
-    const h = io({ getVersion: async () => ({ version: '9.9.9', apiVersion: '1.7', managerId: 'm1', leader: true }) });
+    const h = io({ getVersion: async () => ({ version: '9.9.9', apiVersion: '1.7', managerId: 'm1', leader: true, kekId: '' }) });
     assert.equal(await run(['version', '--format', 'json'], h.io), 0);
     const j = JSON.parse(h.out()) as { client: { apiVersion: string }; server: { version: string; host: string } };
     assert.equal(j.client.apiVersion, CONTROL_API_VERSION);

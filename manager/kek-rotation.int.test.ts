@@ -83,6 +83,7 @@ describe('KEK rotation (integration, real etcd and manager)', function () {
       [kekId(newKey), [kekId(newKey), kekId(oldKey)], 3, 3, 0, [kekId(oldKey)]],
       'everything re-wrapped under the new key at start',
     );
+    assert.equal((await api!.getVersion({})).kekId, kekId(newKey), 'GetVersion names the key this manager seals under (cluster ca asks every manager)');
     const after = await storedSecret(secretId);
     assert.equal(after.data, before.data, 'the value itself is not re-encrypted');
     assert.notEqual(after.dataKey, before.dataKey);

@@ -51,8 +51,8 @@ export const MANAGER_PORT = 7420;
 /**
  * The Control API version (`convoy version`, Control GetVersion): the minor
  * part grows with each call or field added (1.1: GetVersion itself; 1.2:
- * ClusterInfo's key-encryption key fields), the major part on a change an
- * older client cannot follow.
+ * the key-encryption key fields of ClusterInfo and VersionInfo), the major
+ * part on a change an older client cannot follow.
  */
 export const CONTROL_API_VERSION = '1.2';
 /** The manager's /metrics port. */

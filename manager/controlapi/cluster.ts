@@ -121,7 +121,7 @@ export function clusterHandlers(c: Ctx): Handlers {
 
   return {
     GetClusterInfo: unary('GetClusterInfo', info),
-    GetVersion: unary('GetVersion', async () => ({ version: convoyVersion(), apiVersion: CONTROL_API_VERSION, managerId: c.managerId, leader: (await store.leader()) === c.managerId })),
+    GetVersion: unary('GetVersion', async () => ({ version: convoyVersion(), apiVersion: CONTROL_API_VERSION, managerId: c.managerId, leader: (await store.leader()) === c.managerId, kekId: c.kek.id })),
     UpdateCluster: unary('UpdateCluster', async (req: { bindAllow: string[]; setBindAllow: boolean; certExpiryMs: number; allowPrivileged?: boolean; setAllowPrivileged?: boolean }) => {
       const ms = Number(req.certExpiryMs ?? 0);
       const priv = req.setAllowPrivileged ? { allowPrivileged: !!req.allowPrivileged } : {};
