@@ -109,6 +109,9 @@ describe('KEK rotation (integration, real etcd and manager)', function () {
     await api!.rotateSecret({ secret: 'db-password', data: Buffer.from('hunter3') });
     const rotated = await storedSecret(secretId);
     assert.equal(openValue(new KeyRing([newKey]), rotated, key('secrets', secretId)).toString(), 'hunter3', 'new values are sealed under the new key');
+    await api!.createSecret({ spec: { name: 'api-token', labels: {} }, data: Buffer.from('t0k3n') });
+    info = await api!.getClusterInfo({});
+    assert.deepEqual([Number(info.sealedKeys), Number(info.sealedKeysCurrent)], [4, 4], 'the count follows a new secret (it is not kept from the call before)');
     await stop();
 
     // A manager restarted with its file unedited (the old key still first) is refused: it would seal under a retired key.

@@ -15,7 +15,7 @@ import { PATH_MAX_BYTES } from '../spec/limits';
 import { CONTROL_API_VERSION, MAX_CERT_EXPIRY_MS, MIN_CERT_EXPIRY_MS } from '../../proto/defaults';
 import { convoyVersion } from '../../common/version';
 import type { Ctx } from './common';
-import { countSealed, retiredKeks } from '../crypto/rewrap';
+import { countSealed, retiredKeks, type SealedCount } from '../crypto/rewrap';
 import type { CaRecord } from '../store/store';
 
 export const sha256 = (s: string) => crypto.createHash('sha256').update(s).digest('hex');
@@ -96,10 +96,22 @@ export function clusterHandlers(c: Ctx): Handlers {
     throw new ApiError(grpc.status.FAILED_PRECONDITION, 'no reachable manager holds the join tokens (etcd keeps only their hashes): rotate them to get new ones');
   };
 
+  // The sealed-key count trial-decrypts one small key per secret and config: done again only when
+  // they (the cache's revision) or the CA record changed, not on every GetClusterInfo (`convoy
+  // events` and `logs` call it for the NATS address). This manager's key ring is fixed for its life.
+  let sealedMemo: { revision: number; caKey: string; count: SealedCount } | undefined;
+  const sealedCount = (caRecord: CaRecord | undefined): SealedCount => {
+    const caKey = caRecord?.sealedKey ?? '';
+    if (sealedMemo?.revision !== cache.revision || sealedMemo.caKey !== caKey) {
+      const files = [...[...cache.secrets.values()].map((obj) => ({ kind: 'secrets' as const, obj })), ...[...cache.configs.values()].map((obj) => ({ kind: 'configs' as const, obj }))];
+      sealedMemo = { revision: cache.revision, caKey, count: countSealed(c.kek, caRecord, files) };
+    }
+    return sealedMemo.count;
+  };
+
   const info = async () => {
     const [, leader, caRecord, retired] = await Promise.all([reads.fresh(), store.leader(), store.get<CaRecord>('ca', 'root'), retiredKeks(store)]);
-    const files = [...[...cache.secrets.values()].map((obj) => ({ kind: 'secrets' as const, obj })), ...[...cache.configs.values()].map((obj) => ({ kind: 'configs' as const, obj }))];
-    const sealed = countSealed(c.kek, caRecord, files);
+    const sealed = sealedCount(caRecord);
     return {
       cluster: cache.cluster ?? null,
       managers: [...cache.managers].map(([id, addr]) => ({ id, addr, leader: leader === id })),
